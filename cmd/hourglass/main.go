@@ -1,0 +1,83 @@
+// Command hourglass is the one binary of Hourglass: one subcommand per service
+// or tool. Subcommands are listed explicitly in commands(); there is no hidden
+// registration.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// commands lists every subcommand, in the order `hourglass --help` shows them.
+// Later issues add the services (ingress, router, archiver, indexer, logpeek,
+// lagmon, all) and tools (catalog, gen, jobs, es, tenants) here.
+func commands() []command {
+	return []command{
+		{"version", "print the version and build information", runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a subcommand and returns the process exit code:
+// 0 success, 1 failure, 2 usage error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
+				if err == errUsage {
+					return 2
+				}
+				fmt.Fprintf(stderr, "hourglass %s: %v\n", c.name, err)
+				return 1
+			}
+			return 0
+		}
+	}
+	fmt.Fprintf(stderr, "hourglass: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `hourglass turns L7 traffic logs into per-customer metrics, archives every raw
+log, and watches the one-hour freshness promise.
+
+Usage:
+  hourglass <command> [flags]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run 'hourglass <command> --help' for the flags of a command.
+Every flag can also be set by its HOURGLASS_* environment variable.
+`)
+}

@@ -1,0 +1,413 @@
+package record
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Record is one traffic record. Optional numeric fields that may be absent
+// (rather than zero) are pointers; see [Fields] for the meaning of each.
+type Record struct {
+	Timestamp  time.Time `json:"timestamp"`
+	Tenant     string    `json:"tenant"`
+	RequestID  string    `json:"request_id,omitempty"`
+	Method     string    `json:"method"`
+	Scheme     string    `json:"scheme,omitempty"`
+	Host       string    `json:"host,omitempty"`
+	Path       string    `json:"path,omitempty"`
+	Status     int       `json:"status"`
+	BytesIn    int64     `json:"bytes_in"`
+	BytesOut   int64     `json:"bytes_out"`
+	DurationMS float64   `json:"duration_ms"`
+	RTTMS      *float64  `json:"rtt_ms,omitempty"`
+	UpstreamMS *float64  `json:"upstream_ms,omitempty"`
+	ClientIP   string    `json:"client_ip,omitempty"`
+	UserAgent  string    `json:"user_agent,omitempty"`
+	Edge       string    `json:"edge,omitempty"`
+	Protocol   string    `json:"protocol,omitempty"`
+}
+
+// Limits of the string fields, in bytes.
+const (
+	MaxTenantLen    = 63
+	MaxRequestIDLen = 128
+	MaxMethodLen    = 32
+	MaxHostLen      = 255
+	MaxPathLen      = 8 << 10
+	MaxUserAgentLen = 1 << 10
+	MaxEdgeLen      = 64
+	MaxProtocolLen  = 16
+)
+
+var tenantRE = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
+
+// Code is a machine-readable reason why a record or one of its fields was
+// rejected. Codes are part of the API: ingress responses and the DLQ's `reason`
+// header carry them.
+type Code string
+
+const (
+	CodeMalformedJSON Code = "malformed_json" // not parseable as JSON
+	CodeNotObject     Code = "not_object"     // JSON, but not an object
+	CodeInvalidUTF8   Code = "invalid_utf8"   // a string holds bytes that are not UTF-8
+	CodeMissing       Code = "missing"        // a required field is absent or null
+	CodeWrongType     Code = "wrong_type"     // e.g. a string where a number belongs
+	CodeOutOfRange    Code = "out_of_range"   // a number outside its range, or not finite
+	CodeInvalidFormat Code = "invalid_format" // e.g. a malformed timestamp, tenant or IP
+	CodeTooLong       Code = "too_long"       // a string over its length limit
+)
+
+// Problem is one reason a record is invalid. Field is empty for problems of
+// the record as a whole (malformed JSON, not an object).
+type Problem struct {
+	Field   string `json:"field,omitempty"`
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	if p.Field == "" {
+		return fmt.Sprintf("%s: %s", p.Code, p.Message)
+	}
+	return fmt.Sprintf("%s: %s: %s", p.Field, p.Code, p.Message)
+}
+
+// InvalidError is returned for a record with problems; it lists all of them.
+type InvalidError struct {
+	Problems []Problem
+}
+
+func (e *InvalidError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.String()
+	}
+	return "invalid record: " + strings.Join(parts, "; ")
+}
+
+// Reason is the code of the first problem: the single value a DLQ record's
+// `reason` header carries.
+func (e *InvalidError) Reason() Code {
+	if len(e.Problems) == 0 {
+		return ""
+	}
+	return e.Problems[0].Code
+}
+
+// Decode parses one JSON object into a record and validates it. It returns the
+// names of unknown keys (dropped) and, when the record is invalid, an
+// *InvalidError listing every problem found. Decode never panics.
+func Decode(data []byte) (Record, []string, error) {
+	var rec Record
+	var obj map[string]json.RawMessage
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && trimmed[0] != '{' && json.Valid(trimmed) {
+		return rec, nil, invalid(Problem{Code: CodeNotObject, Message: "a record must be a JSON object"})
+	}
+	if err := json.Unmarshal(trimmed, &obj); err != nil || obj == nil {
+		msg := "not valid JSON"
+		if err != nil {
+			msg = err.Error()
+		}
+		return rec, nil, invalid(Problem{Code: CodeMalformedJSON, Message: msg})
+	}
+
+	d := decoder{rec: &rec, bad: map[string]bool{}, present: map[string]bool{}}
+	var unknown []string
+	for key, raw := range obj {
+		if !d.field(key, raw) {
+			unknown = append(unknown, key)
+		}
+	}
+	for _, f := range fields {
+		if f.Required && !d.bad[f.Name] && !d.present[f.Name] {
+			d.add(f.Name, CodeMissing, "required field is missing")
+		}
+	}
+	d.problems = append(d.problems, rec.check(d.bad)...)
+	sortProblems(d.problems)
+	slices.Sort(unknown)
+	if len(d.problems) > 0 {
+		return rec, unknown, &InvalidError{Problems: d.problems}
+	}
+	return rec, unknown, nil
+}
+
+// Validate checks a record built in Go (not decoded) against the same rules as
+// [Decode]: a zero value of a required field counts as missing, except
+// duration_ms, where 0 is a valid value.
+func (r *Record) Validate() error {
+	if ps := r.check(nil); len(ps) > 0 {
+		sortProblems(ps)
+		return &InvalidError{Problems: ps}
+	}
+	return nil
+}
+
+// MarshalJSON encodes the record in canonical form: timestamp in UTC,
+// optional fields omitted when absent.
+func (r Record) MarshalJSON() ([]byte, error) {
+	type plain Record // no MarshalJSON method: avoids recursion
+	p := plain(r)
+	p.Timestamp = p.Timestamp.UTC()
+	return json.Marshal(p)
+}
+
+func invalid(p Problem) error { return &InvalidError{Problems: []Problem{p}} }
+
+// decoder fills a Record from raw JSON values, noting type problems per field.
+type decoder struct {
+	rec      *Record
+	problems []Problem
+	bad      map[string]bool // fields with a problem already: value checks skip them
+	present  map[string]bool
+}
+
+func (d *decoder) add(field string, code Code, msg string) {
+	d.problems = append(d.problems, Problem{Field: field, Code: code, Message: msg})
+	d.bad[field] = true
+}
+
+// field decodes one key; it reports false for an unknown key.
+func (d *decoder) field(key string, raw json.RawMessage) bool {
+	r := d.rec
+	if _, known := fieldIndex[key]; !known {
+		return false
+	}
+	if string(raw) == "null" {
+		return true // absent; a required field is then reported missing
+	}
+	d.present[key] = true
+	switch key {
+	case FieldTimestamp:
+		if s, ok := d.str(key, raw); ok {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				d.add(key, CodeInvalidFormat, "must be an RFC 3339 timestamp, e.g. 2026-01-02T15:04:05.123Z")
+			} else {
+				r.Timestamp = t.UTC()
+			}
+		}
+	case FieldTenant:
+		r.Tenant, _ = d.str(key, raw)
+	case FieldRequestID:
+		r.RequestID, _ = d.str(key, raw)
+	case FieldMethod:
+		r.Method, _ = d.str(key, raw)
+	case FieldScheme:
+		r.Scheme, _ = d.str(key, raw)
+	case FieldHost:
+		r.Host, _ = d.str(key, raw)
+	case FieldPath:
+		r.Path, _ = d.str(key, raw)
+	case FieldStatus:
+		if v, ok := d.int(key, raw); ok {
+			if v < 100 || v > 599 {
+				d.add(key, CodeOutOfRange, "must be an HTTP status code, 100-599")
+			} else {
+				r.Status = int(v)
+			}
+		}
+	case FieldBytesIn:
+		r.BytesIn, _ = d.int(key, raw)
+	case FieldBytesOut:
+		r.BytesOut, _ = d.int(key, raw)
+	case FieldDurationMS:
+		r.DurationMS, _ = d.float(key, raw)
+	case FieldRTTMS:
+		if v, ok := d.float(key, raw); ok {
+			r.RTTMS = &v
+		}
+	case FieldUpstreamMS:
+		if v, ok := d.float(key, raw); ok {
+			r.UpstreamMS = &v
+		}
+	case FieldClientIP:
+		r.ClientIP, _ = d.str(key, raw)
+	case FieldUserAgent:
+		r.UserAgent, _ = d.str(key, raw)
+	case FieldEdge:
+		r.Edge, _ = d.str(key, raw)
+	case FieldProtocol:
+		r.Protocol, _ = d.str(key, raw)
+	}
+	return true
+}
+
+func (d *decoder) str(key string, raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || raw[0] != '"' {
+		d.add(key, CodeWrongType, "must be a string")
+		return "", false
+	}
+	// encoding/json silently replaces invalid UTF-8 with U+FFFD: check the raw bytes.
+	if !utf8.Valid(raw) {
+		d.add(key, CodeInvalidUTF8, "must be valid UTF-8")
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		d.add(key, CodeWrongType, "must be a string")
+		return "", false
+	}
+	return s, true
+}
+
+func (d *decoder) int(key string, raw json.RawMessage) (int64, bool) {
+	if len(raw) == 0 || !(raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')) {
+		d.add(key, CodeWrongType, "must be an integer")
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			d.add(key, CodeOutOfRange, "integer out of the 64-bit range")
+		} else {
+			d.add(key, CodeWrongType, "must be an integer")
+		}
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *decoder) float(key string, raw json.RawMessage) (float64, bool) {
+	if len(raw) == 0 || !(raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')) {
+		d.add(key, CodeWrongType, "must be a number")
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			d.add(key, CodeOutOfRange, "number too large")
+		} else {
+			d.add(key, CodeWrongType, "must be a number")
+		}
+		return 0, false
+	}
+	return v, true
+}
+
+// check applies the value rules. Fields in skip already have a problem.
+func (r *Record) check(skip map[string]bool) []Problem {
+	var ps []Problem
+	add := func(field string, code Code, msg string) {
+		if !skip[field] {
+			ps = append(ps, Problem{Field: field, Code: code, Message: msg})
+		}
+	}
+	if r.Timestamp.IsZero() {
+		add(FieldTimestamp, CodeMissing, "required field is missing")
+	} else if y := r.Timestamp.Year(); y < 1970 || y > 9999 {
+		add(FieldTimestamp, CodeOutOfRange, "year must be 1970-9999")
+	}
+
+	switch {
+	case r.Tenant == "":
+		add(FieldTenant, CodeMissing, "required field is missing")
+	case len(r.Tenant) > MaxTenantLen:
+		add(FieldTenant, CodeTooLong, "at most 63 characters")
+	case !tenantRE.MatchString(r.Tenant):
+		add(FieldTenant, CodeInvalidFormat, "only a-z, 0-9 and '-' allowed")
+	}
+
+	switch {
+	case r.Method == "":
+		add(FieldMethod, CodeMissing, "required field is missing")
+	case len(r.Method) > MaxMethodLen:
+		add(FieldMethod, CodeTooLong, "at most 32 bytes")
+	case !isToken(r.Method):
+		add(FieldMethod, CodeInvalidFormat, "must be an HTTP token (letters, digits, !#$%&'*+-.^_`|~)")
+	}
+
+	if r.Status == 0 {
+		add(FieldStatus, CodeMissing, "required field is missing")
+	} else if r.Status < 100 || r.Status > 599 {
+		add(FieldStatus, CodeOutOfRange, "must be an HTTP status code, 100-599")
+	}
+
+	if r.Scheme != "" && r.Scheme != "http" && r.Scheme != "https" {
+		add(FieldScheme, CodeInvalidFormat, "must be http or https")
+	}
+	if r.Path != "" {
+		switch {
+		case len(r.Path) > MaxPathLen:
+			add(FieldPath, CodeTooLong, "at most 8 KiB")
+		case r.Path[0] != '/' && r.Path != "*":
+			add(FieldPath, CodeInvalidFormat, "must start with '/'")
+		case strings.ContainsRune(r.Path, '?'):
+			add(FieldPath, CodeInvalidFormat, "must not contain a query string")
+		}
+	}
+	if r.ClientIP != "" {
+		if _, err := netip.ParseAddr(r.ClientIP); err != nil {
+			add(FieldClientIP, CodeInvalidFormat, "must be an IPv4 or IPv6 address")
+		}
+	}
+
+	if r.BytesIn < 0 {
+		add(FieldBytesIn, CodeOutOfRange, "must be >= 0")
+	}
+	if r.BytesOut < 0 {
+		add(FieldBytesOut, CodeOutOfRange, "must be >= 0")
+	}
+	checkMS := func(field string, v float64) {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			add(field, CodeOutOfRange, "must be a finite number >= 0")
+		}
+	}
+	checkMS(FieldDurationMS, r.DurationMS)
+	if r.RTTMS != nil {
+		checkMS(FieldRTTMS, *r.RTTMS)
+	}
+	if r.UpstreamMS != nil {
+		checkMS(FieldUpstreamMS, *r.UpstreamMS)
+	}
+
+	for _, s := range []struct {
+		field, value string
+		max          int
+	}{
+		{FieldRequestID, r.RequestID, MaxRequestIDLen},
+		{FieldHost, r.Host, MaxHostLen},
+		{FieldUserAgent, r.UserAgent, MaxUserAgentLen},
+		{FieldEdge, r.Edge, MaxEdgeLen},
+		{FieldProtocol, r.Protocol, MaxProtocolLen},
+	} {
+		if len(s.value) > s.max {
+			add(s.field, CodeTooLong, fmt.Sprintf("at most %d bytes", s.max))
+		}
+	}
+	// Records built in Go may hold any bytes; decoded ones were checked already.
+	for _, s := range []struct{ field, value string }{
+		{FieldTenant, r.Tenant}, {FieldRequestID, r.RequestID}, {FieldMethod, r.Method},
+		{FieldHost, r.Host}, {FieldPath, r.Path}, {FieldUserAgent, r.UserAgent},
+		{FieldEdge, r.Edge}, {FieldProtocol, r.Protocol}, {FieldClientIP, r.ClientIP},
+	} {
+		if !utf8.ValidString(s.value) {
+			add(s.field, CodeInvalidUTF8, "must be valid UTF-8")
+		}
+	}
+	return ps
+}
+
+// isToken reports whether s is an RFC 9110 token.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return len(s) > 0
+}
