@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -45,4 +46,35 @@ func TestUsageErrors(t *testing.T) {
 	code, _, errOut = runArgs("version", "--help")
 	require.Equal(t, 0, code)
 	require.Contains(t, errOut, "Usage: hourglass version")
+}
+
+func TestCatalogCommand(t *testing.T) {
+	const cat = "../../metrics-jobs/catalog.yaml"
+	code, out, errOut := runArgs("catalog", "--catalog", cat, "validate")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "6 metrics OK")
+
+	code, out, _ = runArgs("catalog", "--catalog", cat, "render", "spark", "latency")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, `"consumer_group": "hourglass-metrics-latency"`)
+
+	dir := t.TempDir()
+	code, _, errOut = runArgs("catalog", "--catalog", cat, "--out", dir, "render", "spark")
+	require.Equal(t, 0, code, errOut)
+	for _, m := range []string{"avg_rtt", "request_rate", "error_rate", "latency", "bandwidth", "unique_clients"} {
+		require.FileExists(t, dir+"/"+m+".json")
+	}
+
+	code, out, _ = runArgs("catalog", "--catalog", cat, "render", "topics")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "hourglass.metric.unique_clients")
+
+	bad := t.TempDir() + "/bad.yaml"
+	require.NoError(t, os.WriteFile(bad, []byte("metrics:\n  - name: x\n    descripton: typo\n"), 0o644))
+	code, _, errOut = runArgs("catalog", "--catalog", bad, "validate")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, `metric "x": line 3: key "descripton": unknown key`)
+
+	code, _, _ = runArgs("catalog", "--catalog", cat, "render", "nothing")
+	require.Equal(t, 2, code)
 }

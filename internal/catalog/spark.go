@@ -1,0 +1,264 @@
+package catalog
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hourglass-io/hourglass/internal/record"
+	"github.com/hourglass-io/hourglass/internal/topology"
+)
+
+// JobSpec is one metric compiled for the PySpark driver. The driver executes
+// it without interpreting the catalog: every expression is Spark SQL written
+// here. Field order and JSON names are a contract with metrics-jobs/.
+type JobSpec struct {
+	Metric        string `json:"metric"`
+	Description   string `json:"description"`
+	Topic         string `json:"topic"`
+	ConsumerGroup string `json:"consumer_group"`
+	// SchemaDDL parses the topic's JSON values (from_json). The timestamp is
+	// read as a string and converted by EventTimeSQL, which accepts any RFC 3339
+	// form the router writes.
+	SchemaDDL    string `json:"schema_ddl"`
+	EventTimeSQL string `json:"event_time_sql"`
+	// FilterSQL is the metric's filter over RAW records (batch mode reading the
+	// archive). Never apply it to the metric topic: the router filtered those
+	// already and projected away the columns it tests.
+	FilterSQL string      `json:"filter_sql"`
+	Watermark string      `json:"watermark"` // Spark interval: the allowed lateness
+	Windows   []WindowRef `json:"windows"`
+	GroupBy   []string    `json:"group_by"`
+	// Aggregations run in groupBy(window, group_by...).agg(...), each
+	// "<expr> AS <alias>"; Outputs then select the document's value fields.
+	Aggregations []string `json:"aggregations"`
+	Outputs      []string `json:"outputs"`
+	OutputFields []string `json:"output_fields"`
+	// Elasticsearch: documents go to IndexSQL's value (a monthly index behind
+	// Alias) with _id = IDSQL's value. The session time zone must be UTC.
+	Alias           string  `json:"alias"`
+	IndexSQL        string  `json:"index_sql"`
+	IDSQL           string  `json:"id_sql"`
+	SessionTimeZone string  `json:"session_time_zone"`
+	FreshnessSLA    string  `json:"freshness_sla"`
+	Approximations  []Error `json:"approximations,omitempty"`
+}
+
+// WindowRef is one window size in the forms the driver and documents need.
+type WindowRef struct {
+	Name     string `json:"name"`     // as in the catalog and in documents: 1m, 1h
+	Seconds  int64  `json:"seconds"`  // length
+	Interval string `json:"interval"` // Spark interval string: "60 seconds"
+}
+
+// Error documents the approximation of an output: which field, how computed
+// and its error bound.
+type Error struct {
+	Field string `json:"field"`
+	Bound string `json:"bound"`
+}
+
+// Alias is the Elasticsearch alias of a metric's monthly indices.
+func Alias(metric string) string { return "hourglass-metrics-" + metric }
+
+// IndexName is the monthly index holding windows that start at start.
+func IndexName(metric string, start time.Time) string {
+	return Alias(metric) + "-" + start.UTC().Format("2006.01")
+}
+
+// DocID is the document _id of one window of one group: the same inputs give
+// the same id, so replays and late updates overwrite. IDSQL computes the same
+// value in Spark: hex SHA-256 of metric|size|start(RFC 3339, UTC, seconds)|group values.
+func DocID(metric string, window time.Duration, start time.Time, group ...string) string {
+	parts := append([]string{metric, Duration{window}.String(), start.UTC().Format("2006-01-02T15:04:05Z")}, group...)
+	sum := sha256.Sum256([]byte(strings.Join(parts, "|")))
+	return hex.EncodeToString(sum[:])
+}
+
+// MarshalSpec renders a job spec as indented JSON without HTML escaping
+// (Spark SQL has < and >), the form `hourglass catalog render spark` prints.
+func MarshalSpec(s JobSpec) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		return nil, fmt.Errorf("catalog: encode spark spec %s: %w", s.Metric, err)
+	}
+	return b.Bytes(), nil
+}
+
+// SparkSpec compiles one metric for the PySpark driver.
+func SparkSpec(m Metric) JobSpec {
+	s := JobSpec{
+		Metric:          m.Name,
+		Description:     m.Description,
+		Topic:           topology.MetricTopic(m.Name),
+		ConsumerGroup:   topology.MetricGroup(m.Name),
+		EventTimeSQL:    "CAST(`timestamp` AS TIMESTAMP)",
+		FilterSQL:       FilterSQL(m.Filter),
+		Watermark:       sparkInterval(m.AllowedLateness.Duration),
+		GroupBy:         m.GroupBy,
+		Alias:           Alias(m.Name),
+		IndexSQL:        fmt.Sprintf("concat('%s-', date_format(window.start, 'yyyy.MM'))", Alias(m.Name)),
+		SessionTimeZone: "UTC",
+		FreshnessSLA:    m.FreshnessSLA.String(),
+		OutputFields:    m.Outputs(),
+	}
+	var cols []string
+	for _, f := range m.Projection() {
+		rf, _ := record.Lookup(f)
+		cols = append(cols, quote(f)+" "+sparkType(rf.Type))
+	}
+	s.SchemaDDL = strings.Join(cols, ", ")
+	for _, w := range m.Windows {
+		s.Windows = append(s.Windows, WindowRef{
+			Name: w.String(), Seconds: int64(w.Duration / time.Second), Interval: sparkInterval(w.Duration),
+		})
+	}
+	idParts := []string{sqlString(m.Name), "window_size", "date_format(window.start, \"yyyy-MM-dd'T'HH:mm:ss'Z'\")"}
+	for _, g := range m.GroupBy {
+		idParts = append(idParts, "coalesce(CAST("+quote(g)+" AS STRING), '')")
+	}
+	s.IDSQL = "sha2(concat_ws('|', " + strings.Join(idParts, ", ") + "), 256)"
+
+	s.Aggregations = append(s.Aggregations, "count(1) AS samples")
+	for _, a := range m.Aggregations {
+		aggs, outs, approx := compileAggregation(a)
+		s.Aggregations = append(s.Aggregations, aggs...)
+		s.Outputs = append(s.Outputs, outs...)
+		s.Approximations = append(s.Approximations, approx...)
+	}
+	return s
+}
+
+// compileAggregation returns the agg expressions, the output select
+// expressions and any approximation notes of one aggregation.
+func compileAggregation(a Aggregation) (aggs, outs []string, approx []Error) {
+	input := quote(a.Field)
+	if len(a.Where) > 0 && a.Fn != FnRatio {
+		value := input
+		if a.Fn == FnCount {
+			value = "1"
+		}
+		input = "CASE WHEN " + FilterSQL(a.Where) + " THEN " + value + " END"
+	}
+	name := quote(a.Name)
+	switch a.Fn {
+	case FnCount:
+		if len(a.Where) == 0 {
+			input = "1"
+		}
+		aggs = []string{"count(" + input + ") AS " + name}
+	case FnSum:
+		aggs = []string{"coalesce(sum(" + input + "), 0) AS " + name}
+	case FnAvg, FnMin, FnMax:
+		aggs = []string{string(a.Fn) + "(" + input + ") AS " + name}
+	case FnRatio:
+		aggs = []string{"avg(CASE WHEN " + FilterSQL(a.Where) + " THEN 1.0 ELSE 0.0 END) AS " + name}
+	case FnApproxDistinct:
+		aggs = []string{fmt.Sprintf("approx_count_distinct(%s, %s) AS %s", input, formatFloat(a.RSD), name)}
+		approx = []Error{{a.Name, fmt.Sprintf("HyperLogLog++, relative standard deviation %s", formatFloat(a.RSD))}}
+	case FnPercentiles:
+		ps := make([]string, len(a.Percentiles))
+		for i, p := range a.Percentiles {
+			ps[i] = formatFloat(math.Round(p*1e6) / 1e8) // 99.9 → 0.999, not 0.9990000000000001
+		}
+		tmp := quote("_" + a.Name + "_pct")
+		aggs = []string{fmt.Sprintf("percentile_approx(%s, array(%s), %d) AS %s", input, strings.Join(ps, ", "), a.Accuracy, tmp)}
+		for i, o := range a.Outputs() {
+			outs = append(outs, fmt.Sprintf("%s[%d] AS %s", tmp, i, quote(o)))
+			approx = append(approx, Error{o, fmt.Sprintf("percentile_approx, rank error at most 1/%d of the samples", a.Accuracy)})
+		}
+		return aggs, outs, approx
+	}
+	return aggs, []string{name}, approx
+}
+
+// FilterSQL renders conditions as a Spark SQL boolean expression, "true" when empty.
+func FilterSQL(conds []Condition) string {
+	if len(conds) == 0 {
+		return "true"
+	}
+	parts := make([]string, len(conds))
+	for i, c := range conds {
+		parts[i] = conditionSQL(c)
+	}
+	return strings.Join(parts, " AND ")
+}
+
+func conditionSQL(c Condition) string {
+	col := quote(c.Field)
+	f, _ := record.Lookup(c.Field)
+	text := f.Type == record.TypeString || f.Type == record.TypeIP
+	lit := func(v any) string {
+		if s, ok := v.(string); ok {
+			return sqlString(s)
+		}
+		return formatFloat(v.(float64))
+	}
+	list := func() string {
+		ls := make([]string, len(c.List))
+		for i, v := range c.List {
+			ls[i] = lit(v)
+		}
+		return strings.Join(ls, ", ")
+	}
+	// Absent text fields arrive as null or "": treat both as absent, as Go does.
+	present, absent := col+" IS NOT NULL", col+" IS NULL"
+	if text {
+		present, absent = "("+col+" IS NOT NULL AND "+col+" <> '')", col+" IS NULL OR "+col+" = ''"
+	}
+	switch c.Op {
+	case OpExists:
+		return present
+	case OpEq:
+		return "(" + col + " = " + lit(c.Value) + ")"
+	case OpNe:
+		return "(" + absent + " OR " + col + " <> " + lit(c.Value) + ")"
+	case OpLt:
+		return "(" + col + " < " + lit(c.Value) + ")"
+	case OpLte:
+		return "(" + col + " <= " + lit(c.Value) + ")"
+	case OpGt:
+		return "(" + col + " > " + lit(c.Value) + ")"
+	case OpGte:
+		return "(" + col + " >= " + lit(c.Value) + ")"
+	case OpIn:
+		return "(" + col + " IN (" + list() + "))"
+	case OpNotIn:
+		return "(" + absent + " OR " + col + " NOT IN (" + list() + "))"
+	case OpPrefix:
+		return "startswith(" + col + ", " + lit(c.Value) + ")"
+	}
+	panic("catalog: unvalidated op " + string(c.Op)) // Parse rejects unknown ops
+}
+
+func sparkType(t record.Type) string {
+	switch t {
+	case record.TypeInt:
+		return "BIGINT"
+	case record.TypeFloat:
+		return "DOUBLE"
+	default: // strings, IPs, and timestamps (converted by EventTimeSQL)
+		return "STRING"
+	}
+}
+
+func sparkInterval(d time.Duration) string {
+	return strconv.FormatInt(int64(d/time.Second), 10) + " seconds"
+}
+
+func quote(ident string) string { return "`" + ident + "`" }
+
+func sqlString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
