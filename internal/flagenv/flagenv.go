@@ -1,7 +1,9 @@
 // Package flagenv gives every hourglass command the same configuration rule:
 // a flag's value comes from the command line if given there, else from the
-// environment variable HOURGLASS_<FLAG NAME> (upper case, dashes and dots as
-// underscores), else from its default.
+// environment variable HOURGLASS_<COMMAND>_<FLAG> (e.g. HOURGLASS_ROUTER_BATCH_SIZE),
+// else from the shared HOURGLASS_<FLAG> (e.g. HOURGLASS_BROKERS, read by every
+// service), else from its default. Names are upper case with dashes and dots
+// as underscores; the command is the FlagSet's name.
 package flagenv
 
 import (
@@ -11,9 +13,22 @@ import (
 	"strings"
 )
 
-// EnvName is the environment variable that sets the flag named name.
+// EnvName is the shared environment variable of the flag named name.
 func EnvName(name string) string {
-	return "HOURGLASS_" + strings.NewReplacer("-", "_", ".", "_").Replace(strings.ToUpper(name))
+	return "HOURGLASS_" + strings.NewReplacer("-", "_", ".", "_", " ", "_").Replace(strings.ToUpper(name))
+}
+
+// CommandEnvName is the command-specific environment variable of a flag.
+func CommandEnvName(command, name string) string { return EnvName(command + "_" + name) }
+
+// lookup returns the flag's value from the environment and the variable it came from.
+func lookup(command, name string) (value, variable string, ok bool) {
+	for _, v := range []string{CommandEnvName(command, name), EnvName(name)} {
+		if val, ok := os.LookupEnv(v); ok {
+			return val, v, true
+		}
+	}
+	return "", "", false
 }
 
 // Parse parses args into fs, then fills every flag not given on the command
@@ -30,9 +45,9 @@ func Parse(fs *flag.FlagSet, args []string) error {
 		if given[f.Name] || err != nil {
 			return
 		}
-		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
+		if v, variable, ok := lookup(fs.Name(), f.Name); ok {
 			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("environment %s=%q: %w", EnvName(f.Name), v, serr)
+				err = fmt.Errorf("environment %s=%q: %w", variable, v, serr)
 			}
 		}
 	})
@@ -56,7 +71,7 @@ func Usage(fs *flag.FlagSet, synopsis, description string) func() {
 			if f.DefValue != "" && f.DefValue != "false" {
 				def = fmt.Sprintf(" (default %q)", f.DefValue)
 			}
-			fmt.Fprintf(w, "  --%s  [%s]\n      %s%s\n", f.Name, EnvName(f.Name), f.Usage, def)
+			fmt.Fprintf(w, "  --%s  [%s or %s]\n      %s%s\n", f.Name, CommandEnvName(fs.Name(), f.Name), EnvName(f.Name), f.Usage, def)
 		})
 	}
 }

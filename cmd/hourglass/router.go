@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hourglass-io/hourglass/internal/flagenv"
+	"github.com/hourglass-io/hourglass/internal/telemetry"
+	"github.com/hourglass-io/hourglass/router"
+)
+
+const routerHelp = `Consumes the raw traffic records and produces each metric's projected records
+to hourglass.metric.<metric>, per the catalog. Invalid records go to the DLQ with
+a reason header. Offsets are committed only after every produced record was
+acknowledged (at-least-once). SIGHUP or a change of the catalog file reloads the
+catalog; an invalid catalog is refused and the previous one keeps routing.
+Serves /metrics, /healthz and /readyz on --listen-addr.`
+
+func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
+	cfg := router.DefaultConfig()
+	fs := flag.NewFlagSet("router", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	brokers := fs.String("brokers", strings.Join(cfg.Brokers, ","), "Kafka bootstrap brokers, comma-separated")
+	fs.StringVar(&cfg.CatalogPath, "catalog", cfg.CatalogPath, "metric catalog file")
+	fs.StringVar(&cfg.Group, "group", cfg.Group, "consumer group")
+	fs.StringVar(&cfg.SourceTopic, "source-topic", cfg.SourceTopic, "topic of the raw records")
+	fs.StringVar(&cfg.DLQTopic, "dlq-topic", cfg.DLQTopic, "topic of rejected records")
+	fs.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "records per batch, at most")
+	fs.DurationVar(&cfg.BatchWait, "batch-wait", cfg.BatchWait, "how long a batch waits to fill")
+	fs.DurationVar(&cfg.ReloadInterval, "reload-interval", cfg.ReloadInterval, "how often the catalog file is checked for changes")
+	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout: how soon a dead router's partitions move")
+	listen := fs.String("listen-addr", "127.0.0.1:9102", "admin HTTP address (/metrics, /healthz, /readyz)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.Usage = flagenv.Usage(fs, "hourglass router [flags]", routerHelp)
+	if err := flagenv.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		fmt.Fprintln(stderr, err)
+		return errUsage
+	}
+	cfg.Brokers = splitList(*brokers)
+
+	log, err := telemetry.NewLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	reg := telemetry.NewRegistry()
+	r, err := router.New(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	admin, err := telemetry.NewAdmin(*listen, reg)
+	if err != nil {
+		return err
+	}
+	admin.AddCheck("kafka", r.Ready)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			r.Reload()
+		}
+	}()
+
+	log.Info("router starting", "admin", admin.Addr(), "brokers", cfg.Brokers, "catalog", cfg.CatalogPath)
+	return runGroup(ctx, admin.Serve, r.Run)
+}
+
+// splitList splits a comma-separated flag value, dropping empty elements.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

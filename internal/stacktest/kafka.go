@@ -1,0 +1,192 @@
+package stacktest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Brokers returns the local stack's Kafka bootstrap address.
+func Brokers(tb testing.TB) string { return Get(tb, "HOURGLASS_KAFKA_BROKERS") }
+
+// CreateTopic creates a topic and deletes it when the test ends.
+func CreateTopic(tb testing.TB, brokers, topic string, partitions int) {
+	tb.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 30 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{
+		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}},
+	})
+	if err != nil {
+		tb.Fatalf("stacktest: create topic %s: %v", topic, err)
+	}
+	if terr := res.Errors[topic]; terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
+		tb.Fatalf("stacktest: create topic %s: %v", topic, terr)
+	}
+	DeleteTopicsOnCleanup(tb, brokers, topic)
+}
+
+// DeleteTopicsOnCleanup deletes topics (created by the code under test) when
+// the test ends.
+func DeleteTopicsOnCleanup(tb testing.TB, brokers string, topics ...string) {
+	tb.Cleanup(func() {
+		client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 30 * time.Second}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
+	})
+}
+
+// Produce writes messages with acks=all and murmur2 partitioning by key.
+func Produce(tb testing.TB, brokers, topic string, msgs ...kafka.Message) {
+	tb.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchSize: 1000, BatchBytes: 16 << 20, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for len(msgs) > 0 {
+		n := min(len(msgs), 5000)
+		if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
+			tb.Fatalf("stacktest: produce to %s: %v", topic, err)
+		}
+		msgs = msgs[n:]
+	}
+}
+
+// EndOffsets returns the log end offset of every partition of topic.
+func EndOffsets(ctx context.Context, brokers, topic string) (map[int]int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 10 * time.Second}
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, err
+	}
+	if len(meta.Topics) != 1 || meta.Topics[0].Error != nil {
+		return nil, errors.Join(errors.New("no metadata for "+topic), topicErr(meta))
+	}
+	req := map[string][]kafka.OffsetRequest{}
+	for _, p := range meta.Topics[0].Partitions {
+		req[topic] = append(req[topic], kafka.LastOffsetOf(p.ID))
+	}
+	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]int64{}
+	for _, p := range res.Topics[topic] {
+		if p.Error != nil {
+			return nil, p.Error
+		}
+		out[p.Partition] = p.LastOffset
+	}
+	return out, nil
+}
+
+func topicErr(meta *kafka.MetadataResponse) error {
+	if len(meta.Topics) == 1 {
+		return meta.Topics[0].Error
+	}
+	return nil
+}
+
+// Committed returns a group's committed offsets for topic (-1: none).
+func Committed(ctx context.Context, brokers, group, topic string, partitions int) (map[int]int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 10 * time.Second}
+	ps := make([]int, partitions)
+	for i := range ps {
+		ps[i] = i
+	}
+	res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ps}})
+	if err != nil {
+		return nil, err
+	}
+	if res.Error != nil {
+		return nil, res.Error
+	}
+	out := map[int]int64{}
+	for _, p := range res.Topics[topic] {
+		out[p.Partition] = p.CommittedOffset
+	}
+	return out, nil
+}
+
+// WaitCaughtUp polls until group has committed the end offset of every
+// partition of topic, failing the test after timeout.
+func WaitCaughtUp(tb testing.TB, brokers, group, topic string, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		end, err := EndOffsets(ctx, brokers, topic)
+		var committed map[int]int64
+		if err == nil {
+			committed, err = Committed(ctx, brokers, group, topic, len(end))
+		}
+		cancel()
+		if err == nil {
+			done := true
+			for p, e := range end {
+				if e > 0 && committed[p] < e { // an empty partition has nothing to commit
+					done = false
+				}
+			}
+			if done {
+				return
+			}
+			last = "end " + fmtOffsets(end) + " committed " + fmtOffsets(committed)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	tb.Fatalf("stacktest: group %s did not catch up on %s within %s: %s", group, topic, timeout, last)
+}
+
+// ReadAll reads every message currently in topic, partition by partition.
+func ReadAll(tb testing.TB, brokers, topic string) []kafka.Message {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	end, err := EndOffsets(ctx, brokers, topic)
+	if err != nil {
+		tb.Fatalf("stacktest: end offsets of %s: %v", topic, err)
+	}
+	var out []kafka.Message
+	for p, e := range end {
+		if e == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{brokers}, Topic: topic, Partition: p,
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				tb.Fatalf("stacktest: read %s/%d: %v", topic, p, err)
+			}
+			out = append(out, m)
+			if m.Offset >= e-1 {
+				break
+			}
+		}
+		r.Close()
+	}
+	return out
+}
+
+func fmtOffsets(m map[int]int64) string {
+	parts := make([]string, 0, len(m))
+	for p, o := range m {
+		parts = append(parts, strconv.Itoa(p)+":"+strconv.FormatInt(o, 10))
+	}
+	slices.Sort(parts)
+	return "[" + strings.Join(parts, " ") + "]"
+}

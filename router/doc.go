@@ -1,0 +1,22 @@
+// Package router fans the raw traffic records out to one Kafka topic per
+// catalog metric.
+//
+// # Delivery
+//
+// The router consumes hourglass.logs.raw as consumer group hourglass-router.
+// For each batch it decodes every record (internal/record), evaluates every
+// metric's filter (internal/catalog), and produces the projected record to
+// hourglass.metric.<metric>, keyed by tenant (murmur2, as Java clients
+// partition). Records that do not decode or validate go to hourglass.logs.dlq
+// with their original key and value and a `reason` header. Only when every
+// record of the batch was acknowledged by Kafka (acks=all) are the batch's
+// offsets committed. A crash therefore never loses a record; it can repeat
+// the last uncommitted batch (at-least-once), which the metric jobs absorb
+// because their documents are upserts by deterministic id.
+//
+// # Catalog reload
+//
+// The catalog is reloaded on SIGHUP and when its file changes. A valid new
+// catalog takes effect at the next batch, after its new topics exist; an
+// invalid one is refused with a logged error and the old one keeps routing.
+package router

@@ -1,0 +1,285 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/record"
+	"github.com/hourglass-io/hourglass/internal/topology"
+)
+
+// Router consumes raw records and fans them out per the catalog.
+type Router struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	routes  atomic.Pointer[[]catalog.Route]
+	reader  *kafka.Reader
+	writer  *kafka.Writer
+	admin   *kafka.Client
+	reload  chan struct{}
+}
+
+// New loads the catalog and prepares the Kafka clients; Run starts the work.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("router: config: %w", err)
+	}
+	c, err := catalog.Load(cfg.CatalogPath)
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	r := &Router{
+		cfg:     cfg,
+		log:     log.With("component", "router"),
+		metrics: newMetrics(reg),
+		admin:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
+		reload:  make(chan struct{}, 1),
+	}
+	routes := c.Routes()
+	r.routes.Store(&routes)
+	r.metrics.routes.Set(float64(len(routes)))
+	return r, nil
+}
+
+// Reload asks the router to reload its catalog (main calls it on SIGHUP).
+func (r *Router) Reload() {
+	select {
+	case r.reload <- struct{}{}:
+	default: // one pending reload is enough
+	}
+}
+
+// Ready reports whether Kafka answers for the source topic.
+func (r *Router) Ready(ctx context.Context) error {
+	_, err := r.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{r.cfg.SourceTopic}})
+	if err != nil {
+		return fmt.Errorf("kafka metadata: %w", err)
+	}
+	return nil
+}
+
+// Run routes until ctx is cancelled. It returns nil on a clean stop: the
+// batch in flight is either fully acknowledged and committed, or left
+// uncommitted to be routed again after a restart.
+func (r *Router) Run(ctx context.Context) error {
+	routes := *r.routes.Load()
+	if err := r.ensureTopics(ctx, routes, true); err != nil {
+		return err
+	}
+	r.reader = kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        r.cfg.Brokers,
+		GroupID:        r.cfg.Group,
+		Topic:          r.cfg.SourceTopic,
+		StartOffset:    kafka.FirstOffset,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        250 * time.Millisecond,
+		QueueCapacity:  r.cfg.BatchSize,
+		CommitInterval: 0, // synchronous commits, after the batch is acknowledged
+		SessionTimeout: r.cfg.SessionTimeout,
+		Logger:         kafka.LoggerFunc(func(string, ...any) {}),
+		ErrorLogger:    kafka.LoggerFunc(func(msg string, args ...any) { r.log.Warn("kafka reader", "error", fmt.Sprintf(msg, args...)) }),
+	})
+	r.writer = &kafka.Writer{
+		Addr:         kafka.TCP(r.cfg.Brokers...),
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    r.cfg.BatchSize,
+		BatchBytes:   16 << 20,
+		BatchTimeout: time.Millisecond,
+		MaxAttempts:  3,
+		Compression:  kafka.Lz4,
+	}
+	defer func() {
+		if err := r.reader.Close(); err != nil {
+			r.log.Warn("close reader", "error", err)
+		}
+		if err := r.writer.Close(); err != nil {
+			r.log.Warn("close writer", "error", err)
+		}
+	}()
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go r.watchCatalog(watchCtx)
+
+	r.log.Info("routing", "source", r.cfg.SourceTopic, "group", r.cfg.Group, "metrics", len(routes))
+	for {
+		batch, err := r.fetchBatch(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("router: fetch: %w", err)
+		}
+		if err := r.route(ctx, batch); err != nil {
+			if ctx.Err() != nil {
+				return nil // not committed: routed again after restart
+			}
+			return err
+		}
+	}
+}
+
+// fetchBatch blocks for one record, then gathers more for up to BatchWait.
+func (r *Router) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
+	first, err := r.reader.FetchMessage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	batch := []kafka.Message{first}
+	wctx, cancel := context.WithTimeout(ctx, r.cfg.BatchWait)
+	defer cancel()
+	for len(batch) < r.cfg.BatchSize {
+		m, err := r.reader.FetchMessage(wctx)
+		if err != nil {
+			break // the wait is over (or ctx is done: the caller sees it)
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
+// route produces a batch's fan-out and DLQ records, then commits the batch.
+func (r *Router) route(ctx context.Context, batch []kafka.Message) error {
+	routes := *r.routes.Load()
+	r.metrics.in.Add(float64(len(batch)))
+	r.metrics.batch.Observe(float64(len(batch)))
+
+	out := make([]kafka.Message, 0, len(batch)*2)
+	perMetric := make([]int, len(routes))
+	dlq := map[record.Code]int{}
+	for _, m := range batch {
+		rec, unknown, err := record.Decode(m.Value)
+		r.metrics.unknownFields.Add(float64(len(unknown)))
+		if err != nil {
+			reason := record.CodeMalformedJSON
+			var inv *record.InvalidError
+			if errors.As(err, &inv) {
+				reason = inv.Reason()
+			}
+			dlq[reason]++
+			out = append(out, r.dlqMessage(m, reason, err))
+			continue
+		}
+		key := []byte(rec.Tenant)
+		for i := range routes {
+			rt := &routes[i]
+			if rt.Match(&rec) {
+				perMetric[i]++
+				out = append(out, kafka.Message{Topic: rt.Topic, Key: key, Value: rt.Project(nil, &rec)})
+			}
+		}
+	}
+
+	start := time.Now()
+	if err := r.produce(ctx, out); err != nil {
+		return err
+	}
+	r.metrics.produce.Observe(time.Since(start).Seconds())
+	for i, n := range perMetric {
+		if n > 0 {
+			r.metrics.out.WithLabelValues(routes[i].Metric).Add(float64(n))
+		}
+	}
+	for reason, n := range dlq {
+		r.metrics.dlq.WithLabelValues(string(reason)).Add(float64(n))
+	}
+	if err := r.reader.CommitMessages(ctx, batch...); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// A rebalance moved the partition: its new owner routes the batch again.
+		r.log.Warn("commit failed; the batch will be routed again", "error", err, "records", len(batch))
+	}
+	return nil
+}
+
+func (r *Router) dlqMessage(m kafka.Message, reason record.Code, err error) kafka.Message {
+	msg := err.Error()
+	if len(msg) > 1024 {
+		msg = msg[:1024]
+	}
+	return kafka.Message{
+		Topic: r.cfg.DLQTopic,
+		Key:   m.Key,
+		Value: m.Value,
+		Headers: []kafka.Header{
+			{Key: topology.ReasonHeader, Value: []byte(reason)},
+			{Key: "error", Value: []byte(msg)},
+			{Key: "source", Value: []byte(m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10))},
+			{Key: "stage", Value: []byte("router")},
+		},
+	}
+}
+
+// produce writes msgs with acks=all, retrying what failed with backoff until
+// every message is acknowledged or ctx is done. Retried messages may be
+// written twice; none is skipped.
+func (r *Router) produce(ctx context.Context, msgs []kafka.Message) error {
+	backoff := 100 * time.Millisecond
+	for len(msgs) > 0 {
+		err := r.writer.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var werrs kafka.WriteErrors
+		if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+			failed := msgs[:0:0]
+			for i, e := range werrs {
+				if e != nil {
+					failed = append(failed, msgs[i])
+				}
+			}
+			msgs = failed
+		}
+		r.metrics.retries.Inc()
+		r.log.Warn("produce failed; retrying", "error", err, "records", len(msgs), "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	return nil
+}
+
+// ensureTopics creates missing metric topics (and, at start, the DLQ topic)
+// with the catalog's partition counts. Existing topics are left as they are.
+func (r *Router) ensureTopics(ctx context.Context, routes []catalog.Route, withDLQ bool) error {
+	var topics []kafka.TopicConfig
+	for _, rt := range routes {
+		topics = append(topics, kafka.TopicConfig{Topic: rt.Topic, NumPartitions: rt.Partitions, ReplicationFactor: -1})
+	}
+	if withDLQ {
+		topics = append(topics, kafka.TopicConfig{Topic: r.cfg.DLQTopic, NumPartitions: 3, ReplicationFactor: -1})
+	}
+	res, err := r.admin.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: topics})
+	if err != nil {
+		return fmt.Errorf("router: create topics: %w", err)
+	}
+	var errs []error
+	for topic, terr := range res.Errors {
+		if terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("create topic %s: %w", topic, terr))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("router: %w", errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,348 @@
+//go:build integration
+
+package router_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/gen"
+	"github.com/hourglass-io/hourglass/internal/record"
+	"github.com/hourglass-io/hourglass/internal/stacktest"
+	"github.com/hourglass-io/hourglass/router"
+)
+
+// testEnv is one isolated router setup: unique raw, DLQ and metric topics
+// (the shipped catalog with every metric renamed <name>_<suffix>) and group.
+type testEnv struct {
+	brokers, raw, dlq, group, catalogPath, suffix string
+}
+
+var nameLine = regexp.MustCompile(`(?m)^(  - name: )([a-z_]+)$`)
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	e := &testEnv{brokers: stacktest.Brokers(t)}
+	e.suffix = strings.ReplaceAll(stacktest.UniqueName("t")[2:], "-", "")
+	e.raw = "test.raw." + e.suffix
+	e.dlq = "test.dlq." + e.suffix
+	e.group = "test-router-" + e.suffix
+	stacktest.CreateTopic(t, e.brokers, e.raw, 3)
+	shipped, err := os.ReadFile("../metrics-jobs/catalog.yaml")
+	require.NoError(t, err)
+	e.catalogPath = filepath.Join(t.TempDir(), "catalog.yaml")
+	e.writeCatalog(t, string(shipped))
+	c, err := catalog.Load(e.catalogPath)
+	require.NoError(t, err)
+	var topics []string
+	for _, tp := range c.Topics() {
+		topics = append(topics, tp.Topic)
+	}
+	stacktest.DeleteTopicsOnCleanup(t, e.brokers, append(topics, e.dlq)...)
+	return e
+}
+
+// writeCatalog writes a catalog with every metric name suffixed.
+func (e *testEnv) writeCatalog(t *testing.T, yaml string) {
+	t.Helper()
+	yaml = nameLine.ReplaceAllString(yaml, "${1}${2}_"+e.suffix)
+	tmp := e.catalogPath + ".tmp"
+	require.NoError(t, os.WriteFile(tmp, []byte(yaml), 0o644))
+	require.NoError(t, os.Rename(tmp, e.catalogPath)) // atomic, as an editor or ConfigMap update does
+}
+
+func (e *testEnv) config() router.Config {
+	cfg := router.DefaultConfig()
+	cfg.Brokers = []string{e.brokers}
+	cfg.CatalogPath = e.catalogPath
+	cfg.Group = e.group
+	cfg.SourceTopic = e.raw
+	cfg.DLQTopic = e.dlq
+	cfg.ReloadInterval = 200 * time.Millisecond
+	return cfg
+}
+
+// startRouter runs a router in-process until the test ends.
+func (e *testEnv) startRouter(t *testing.T, reg prometheus.Registerer) {
+	t.Helper()
+	r, err := router.New(e.config(), slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+}
+
+// generate produces n generated lines (with a malformed share) to the raw
+// topic and returns the valid records and the invalid lines.
+func (e *testEnv) generate(t *testing.T, seed uint64, n int, malformed float64) ([]record.Record, [][]byte) {
+	t.Helper()
+	g := gen.New(gen.Config{Seed: seed, Tenants: 5, Malformed: malformed})
+	var valid []record.Record
+	var invalid [][]byte
+	msgs := make([]kafka.Message, 0, n)
+	for range n {
+		line, ok := g.NextLine()
+		key := "unknown"
+		if ok {
+			rec, _, err := record.Decode(line)
+			require.NoError(t, err)
+			valid = append(valid, rec)
+			key = rec.Tenant
+		} else {
+			invalid = append(invalid, line)
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(key), Value: line})
+	}
+	stacktest.Produce(t, e.brokers, e.raw, msgs...)
+	return valid, invalid
+}
+
+// expected returns, per metric topic, the sorted "key\tvalue" lines the Go
+// predicates select from recs.
+func expected(t *testing.T, c *catalog.Catalog, recs []record.Record) map[string][]string {
+	out := map[string][]string{}
+	for _, rt := range c.Routes() {
+		lines := []string{}
+		for i := range recs {
+			if rt.Match(&recs[i]) {
+				lines = append(lines, recs[i].Tenant+"\t"+string(rt.Project(nil, &recs[i])))
+			}
+		}
+		slices.Sort(lines)
+		out[rt.Topic] = lines
+	}
+	return out
+}
+
+func topicLines(t *testing.T, brokers, topic string) []string {
+	lines := []string{}
+	for _, m := range stacktest.ReadAll(t, brokers, topic) {
+		lines = append(lines, string(m.Key)+"\t"+string(m.Value))
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+func TestRouterFanOutExact(t *testing.T) {
+	e := newEnv(t)
+	valid, invalid := e.generate(t, 42, 50_000, 0.01)
+	reg := prometheus.NewRegistry()
+	e.startRouter(t, reg)
+	stacktest.WaitCaughtUp(t, e.brokers, e.group, e.raw, 3*time.Minute)
+
+	c, err := catalog.Load(e.catalogPath)
+	require.NoError(t, err)
+	want := expected(t, c, valid)
+	require.Len(t, want, 6)
+	for topic, lines := range want {
+		require.NotEmpty(t, lines, topic)
+		got := topicLines(t, e.brokers, topic)
+		require.Equal(t, len(lines), len(got), "record count in %s", topic)
+		require.Equal(t, lines, got, "records in %s", topic)
+	}
+	// Every metric's partitioning is by tenant: a tenant's records share a partition.
+	for topic := range want {
+		part := map[string]int{}
+		for _, m := range stacktest.ReadAll(t, e.brokers, topic) {
+			if p, ok := part[string(m.Key)]; ok {
+				require.Equal(t, p, m.Partition, "tenant %s in two partitions of %s", m.Key, topic)
+			}
+			part[string(m.Key)] = m.Partition
+		}
+	}
+
+	dlq := stacktest.ReadAll(t, e.brokers, e.dlq)
+	require.Len(t, dlq, len(invalid))
+	var gotInvalid, wantInvalid []string
+	reasons := map[string]int{}
+	for _, m := range dlq {
+		gotInvalid = append(gotInvalid, string(m.Value))
+		reason := header(m, "reason")
+		require.NotEmpty(t, reason)
+		reasons[reason]++
+		require.Equal(t, "router", header(m, "stage"))
+		require.True(t, strings.HasPrefix(header(m, "source"), e.raw+"/"))
+	}
+	for _, l := range invalid {
+		wantInvalid = append(wantInvalid, string(l))
+	}
+	slices.Sort(gotInvalid)
+	slices.Sort(wantInvalid)
+	require.Equal(t, wantInvalid, gotInvalid, "the DLQ holds exactly the invalid records, unchanged")
+	for reason, n := range reasons {
+		require.Equal(t, float64(n), value(t, reg, "hourglass_router_dlq_records_total", reason))
+	}
+	require.Equal(t, 50_000.0, value(t, reg, "hourglass_router_records_in_total", ""))
+	t.Logf("50000 records: %d valid, %d to the DLQ by reason %v", len(valid), len(invalid), reasons)
+}
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func TestRouterCatalogReload(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	e.startRouter(t, reg)
+	valid1, _ := e.generate(t, 1, 2000, 0)
+	stacktest.WaitCaughtUp(t, e.brokers, e.group, e.raw, time.Minute)
+
+	// Add a metric: server errors per tenant.
+	shipped, err := os.ReadFile("../metrics-jobs/catalog.yaml")
+	require.NoError(t, err)
+	extra := `
+  - name: server_errors
+    description: Server errors.
+    filter: [{field: status, op: gte, value: 500}]
+    fields: [status, path]
+    partitions: 2
+    aggregations: [{name: n, fn: count}]
+`
+	e.writeCatalog(t, string(shipped)+extra)
+	newTopic := "hourglass.metric.server_errors_" + e.suffix
+	stacktest.DeleteTopicsOnCleanup(t, e.brokers, newTopic)
+	require.Eventually(t, func() bool { return value(t, reg, "hourglass_router_catalog_reloads_total", "ok") == 1 }, 30*time.Second, 50*time.Millisecond)
+	ends, err := stacktest.EndOffsets(context.Background(), e.brokers, newTopic)
+	require.NoError(t, err, "the new metric's topic exists after one reload")
+	require.Len(t, ends, 2, "with the catalog's partition count")
+
+	valid2, _ := e.generate(t, 2, 2000, 0)
+	stacktest.WaitCaughtUp(t, e.brokers, e.group, e.raw, time.Minute)
+	c, err := catalog.Load(e.catalogPath)
+	require.NoError(t, err)
+	require.Equal(t, expected(t, c, valid2)[newTopic], topicLines(t, e.brokers, newTopic),
+		"the new metric receives exactly the matching records produced after the reload")
+
+	// A broken edit is refused; routing goes on with the catalog in force.
+	require.NoError(t, os.WriteFile(e.catalogPath, []byte(string(shipped)+extra+"    bogus_key: 1\n"), 0o644))
+	require.Eventually(t, func() bool { return value(t, reg, "hourglass_router_catalog_reloads_total", "error") >= 1 }, 30*time.Second, 50*time.Millisecond)
+	valid3, _ := e.generate(t, 3, 2000, 0)
+	stacktest.WaitCaughtUp(t, e.brokers, e.group, e.raw, time.Minute)
+	all := append(append(slices.Clone(valid1), valid2...), valid3...)
+	for topic, lines := range expected(t, c, all) {
+		if topic == newTopic {
+			lines = expected(t, c, append(slices.Clone(valid2), valid3...))[newTopic]
+		}
+		require.Equal(t, lines, topicLines(t, e.brokers, topic), "routing continues unchanged in %s", topic)
+	}
+	require.Equal(t, 7.0, value(t, reg, "hourglass_router_metrics", ""))
+}
+
+// TestRouterSIGKILL kills the router process mid-stream, restarts it, and
+// checks that no record is missing from any metric topic.
+func TestRouterSIGKILL(t *testing.T) {
+	e := newEnv(t)
+	bin := filepath.Join(t.TempDir(), "hourglass")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/hourglass")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+	valid, _ := e.generate(t, 9, 50_000, 0)
+
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "router", "--brokers", e.brokers, "--catalog", e.catalogPath,
+			"--group", e.group, "--source-topic", e.raw, "--dlq-topic", e.dlq,
+			"--batch-size", "500", "--session-timeout", "6s", "--listen-addr", "127.0.0.1:0", "--log-level", "warn")
+		cmd.Stderr = os.Stderr
+		require.NoError(t, cmd.Start())
+		return cmd
+	}
+	var kills int
+	for kills < 3 {
+		cmd := start()
+		// Wait until this run has committed progress, then kill it without warning.
+		before := committedTotal(t, e)
+		require.Eventually(t, func() bool { return committedTotal(t, e) > before }, time.Minute, 5*time.Millisecond)
+		require.NoError(t, cmd.Process.Kill())
+		_ = cmd.Wait()
+		kills++
+		if committedTotal(t, e) >= 50_000 {
+			break
+		}
+	}
+	cmd := start()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	stacktest.WaitCaughtUp(t, e.brokers, e.group, e.raw, 3*time.Minute)
+
+	c, err := catalog.Load(e.catalogPath)
+	require.NoError(t, err)
+	var dups int
+	for topic, want := range expected(t, c, valid) {
+		got := topicLines(t, e.brokers, topic)
+		counts := map[string]int{}
+		for _, l := range got {
+			counts[l]++
+		}
+		for _, l := range want {
+			require.Positive(t, counts[l], "record missing from %s after %d kills: %s", topic, kills, l)
+			counts[l]--
+		}
+		for _, n := range counts {
+			dups += n
+		}
+	}
+	t.Logf("after %d SIGKILLs: no record missing; %d duplicate records across the metric topics (at-least-once)", kills, dups)
+	fmt.Fprintf(os.Stderr, "ROUTER-SIGKILL kills=%d duplicates=%d\n", kills, dups)
+}
+
+func committedTotal(t *testing.T, e *testEnv) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := stacktest.Committed(ctx, e.brokers, e.group, e.raw, 3)
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	for _, o := range c {
+		if o > 0 {
+			sum += o
+		}
+	}
+	return sum
+}
+
+// value reads a counter or gauge from reg: the series whose single label
+// has the given value ("" for a metric without labels); 0 when absent.
+func value(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label != "" && (len(m.GetLabel()) != 1 || m.GetLabel()[0].GetValue() != label) {
+				continue
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
