@@ -45,9 +45,14 @@ spawn() {
   echo $! > "$PID_DIR/$name.pid"
 }
 
+# pid_alive <name>: the recorded process exists and is not a zombie (a killed
+# process can linger as a zombie until its parent reaps it).
 pid_alive() {
-  local f=$PID_DIR/$1.pid
-  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+  local f=$PID_DIR/$1.pid pid state
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  state=$(ps -o stat= -p "$pid" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "${state:0:1}" != Z ]
 }
 
 # stop_pid <name>: SIGTERM the process group, wait, then SIGKILL.

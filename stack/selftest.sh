@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Self-test of the stack scripts, run by `make test` against the running stack
+# (it leaves Kafka stopped: run it last, before `stack.sh down`). Checks:
+#   1. a second install on a warm cache does nothing (prints nothing, downloads nothing);
+#   2. `status` lists every component with its endpoint and exits 0 when all are ready;
+#   3. killing one component's process makes `status` name it DOWN and exit non-zero.
+set -uo pipefail
+STACK=$(dirname "$0")/stack.sh
+fail=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+
+out=$("$STACK" install 2>&1); rc=$?
+check "warm install is a no-op" '[ $rc -eq 0 ] && [ -z "$out" ]'
+[ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/     /'
+
+out=$("$STACK" status 2>&1); rc=$?
+printf '%s\n' "$out" | sed 's/^/     /'
+check "status exits 0 with the stack up" '[ $rc -eq 0 ]'
+for c in kafka hdfs opensearch spark-connect haproxy nginx promtool amtool pyspark; do
+  check "status lists $c" 'printf "%s\n" "$out" | grep -q "^$c "'
+done
+check "status shows kafka ready with its endpoint" 'printf "%s\n" "$out" | grep -Eq "^kafka +127\.0\.0\.1:[0-9]+ +ready"'
+
+home=${HOURGLASS_HOME:-$HOME/.cache/hourglass}
+pid=$(cat "$home/run/pids/kafka.pid")
+kill -KILL "$pid"
+for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+out=$("$STACK" status 2>&1); rc=$?
+printf '%s\n' "$out" | sed 's/^/     /'
+check "status exits non-zero after kafka was killed" '[ $rc -ne 0 ]'
+check "status names kafka DOWN" 'printf "%s\n" "$out" | grep -Eq "^kafka .*DOWN"'
+check "status still shows hdfs ready" 'printf "%s\n" "$out" | grep -Eq "^hdfs .* ready"'
+
+[ $fail -eq 0 ] && echo "stack selftest: all checks passed" || echo "stack selftest: FAILED"
+exit $fail
