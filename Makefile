@@ -46,6 +46,10 @@ test: vet test-unit ## everything CI runs: vet, unit tests, stack up (with Spark
 	  if [ $$status -ne 0 ]; then echo "make test: FAILED (status $$status)"; fi; \
 	  exit $$status
 
+.PHONY: bench
+bench: ## benchmarks beside their baselines (stack up); writes bench/results/<date>.json and .md
+	bench/run.sh
+
 .PHONY: fuzz
 fuzz: ## fuzz the record decoder for FUZZTIME (default 60s)
 	go test ./internal/record -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)

@@ -5,12 +5,9 @@ package router_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -21,126 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
-	"github.com/hourglass-io/hourglass/internal/gen"
-	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
-	"github.com/hourglass-io/hourglass/router"
 )
-
-// testEnv is one isolated router setup: unique raw, DLQ and metric topics
-// (the shipped catalog with every metric renamed <name>_<suffix>) and group.
-type testEnv struct {
-	brokers, raw, dlq, group, catalogPath, suffix string
-}
-
-var nameLine = regexp.MustCompile(`(?m)^(  - name: )([a-z_]+)$`)
-
-func newEnv(t *testing.T) *testEnv {
-	t.Helper()
-	e := &testEnv{brokers: stacktest.Brokers(t)}
-	e.suffix = strings.ReplaceAll(stacktest.UniqueName("t")[2:], "-", "")
-	e.raw = "test.raw." + e.suffix
-	e.dlq = "test.dlq." + e.suffix
-	e.group = "test-router-" + e.suffix
-	stacktest.CreateTopic(t, e.brokers, e.raw, 3)
-	shipped, err := os.ReadFile("../metrics-jobs/catalog.yaml")
-	require.NoError(t, err)
-	e.catalogPath = filepath.Join(t.TempDir(), "catalog.yaml")
-	e.writeCatalog(t, string(shipped))
-	c, err := catalog.Load(e.catalogPath)
-	require.NoError(t, err)
-	var topics []string
-	for _, tp := range c.Topics() {
-		topics = append(topics, tp.Topic)
-	}
-	stacktest.DeleteTopicsOnCleanup(t, e.brokers, append(topics, e.dlq)...)
-	return e
-}
-
-// writeCatalog writes a catalog with every metric name suffixed.
-func (e *testEnv) writeCatalog(t *testing.T, yaml string) {
-	t.Helper()
-	yaml = nameLine.ReplaceAllString(yaml, "${1}${2}_"+e.suffix)
-	tmp := e.catalogPath + ".tmp"
-	require.NoError(t, os.WriteFile(tmp, []byte(yaml), 0o644))
-	require.NoError(t, os.Rename(tmp, e.catalogPath)) // atomic, as an editor or ConfigMap update does
-}
-
-func (e *testEnv) config() router.Config {
-	cfg := router.DefaultConfig()
-	cfg.Brokers = []string{e.brokers}
-	cfg.CatalogPath = e.catalogPath
-	cfg.Group = e.group
-	cfg.SourceTopic = e.raw
-	cfg.DLQTopic = e.dlq
-	cfg.ReloadInterval = 200 * time.Millisecond
-	return cfg
-}
-
-// startRouter runs a router in-process until the test ends.
-func (e *testEnv) startRouter(t *testing.T, reg prometheus.Registerer) {
-	t.Helper()
-	r, err := router.New(e.config(), slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-}
-
-// generate produces n generated lines (with a malformed share) to the raw
-// topic and returns the valid records and the invalid lines.
-func (e *testEnv) generate(t *testing.T, seed uint64, n int, malformed float64) ([]record.Record, [][]byte) {
-	t.Helper()
-	g := gen.New(gen.Config{Seed: seed, Tenants: 5, Malformed: malformed})
-	var valid []record.Record
-	var invalid [][]byte
-	msgs := make([]kafka.Message, 0, n)
-	for range n {
-		line, ok := g.NextLine()
-		key := "unknown"
-		if ok {
-			rec, _, err := record.Decode(line)
-			require.NoError(t, err)
-			valid = append(valid, rec)
-			key = rec.Tenant
-		} else {
-			invalid = append(invalid, line)
-		}
-		msgs = append(msgs, kafka.Message{Key: []byte(key), Value: line})
-	}
-	stacktest.Produce(t, e.brokers, e.raw, msgs...)
-	return valid, invalid
-}
-
-// expected returns, per metric topic, the sorted "key\tvalue" lines the Go
-// predicates select from recs.
-func expected(t *testing.T, c *catalog.Catalog, recs []record.Record) map[string][]string {
-	out := map[string][]string{}
-	for _, rt := range c.Routes() {
-		lines := []string{}
-		for i := range recs {
-			if rt.Match(&recs[i]) {
-				lines = append(lines, recs[i].Tenant+"\t"+string(rt.Project(nil, &recs[i])))
-			}
-		}
-		slices.Sort(lines)
-		out[rt.Topic] = lines
-	}
-	return out
-}
-
-func topicLines(t *testing.T, brokers, topic string) []string {
-	lines := []string{}
-	for _, m := range stacktest.ReadAll(t, brokers, topic) {
-		lines = append(lines, string(m.Key)+"\t"+string(m.Value))
-	}
-	slices.Sort(lines)
-	return lines
-}
 
 func TestRouterFanOutExact(t *testing.T) {
 	e := newEnv(t)
@@ -306,43 +185,4 @@ func TestRouterSIGKILL(t *testing.T) {
 	}
 	t.Logf("after %d SIGKILLs: no record missing; %d duplicate records across the metric topics (at-least-once)", kills, dups)
 	fmt.Fprintf(os.Stderr, "ROUTER-SIGKILL kills=%d duplicates=%d\n", kills, dups)
-}
-
-func committedTotal(t *testing.T, e *testEnv) int64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := stacktest.Committed(ctx, e.brokers, e.group, e.raw, 3)
-	if err != nil {
-		return 0
-	}
-	var sum int64
-	for _, o := range c {
-		if o > 0 {
-			sum += o
-		}
-	}
-	return sum
-}
-
-// value reads a counter or gauge from reg: the series whose single label
-// has the given value ("" for a metric without labels); 0 when absent.
-func value(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label != "" && (len(m.GetLabel()) != 1 || m.GetLabel()[0].GetValue() != label) {
-				continue
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
 }

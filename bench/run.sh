@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# make bench: start the stack, run every benchmark (Go tests tagged `bench`),
+# each beside its baseline in the same run, and write bench/results/<date>.json
+# and .md. HOURGLASS_BENCH_REPS sets the repetitions (default 3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stack/stack.sh up
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+export HOURGLASS_BENCH_OUT=$out
+status=0
+go test -tags bench -run '^TestBench' -count=1 -timeout 30m -v $(grep -rl --include='*_test.go' '^//go:build bench' . | xargs -n1 dirname | sort -u) || status=$?
+if [ -s "$out" ]; then
+  go run ./bench/report -in "$out" -out bench/results -cores "$(nproc)"
+fi
+[ -z "${KEEP_STACK:-}" ] && stack/stack.sh down
+exit $status

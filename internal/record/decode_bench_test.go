@@ -1,0 +1,28 @@
+package record
+
+import (
+	"testing"
+)
+
+// BenchmarkDecode: one typical record (see the good fixture).
+func BenchmarkDecode(b *testing.B) {
+	line := []byte(good)
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if _, _, err := Decode(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAppendProjection(b *testing.B) {
+	rec, _, err := Decode([]byte(good))
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := []string{FieldTimestamp, FieldTenant, FieldClientIP, FieldRTTMS}
+	buf := make([]byte, 0, 256)
+	for b.Loop() {
+		buf = rec.AppendProjection(buf[:0], names)
+	}
+}
