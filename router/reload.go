@@ -1,36 +1,17 @@
 package router
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"os"
 	"slices"
-	"time"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/filewatch"
 )
 
 // watchCatalog reloads the catalog when asked (Reload) or when the file's
 // content changes, checked every ReloadInterval.
 func (r *Router) watchCatalog(ctx context.Context) {
-	last := fileHash(r.cfg.CatalogPath)
-	tick := time.NewTicker(r.cfg.ReloadInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.reload:
-		case <-tick.C:
-			h := fileHash(r.cfg.CatalogPath)
-			if bytes.Equal(h, last) {
-				continue
-			}
-		}
-		last = fileHash(r.cfg.CatalogPath)
-		r.reloadCatalog(ctx)
-	}
+	filewatch.Watch(ctx, r.cfg.CatalogPath, r.cfg.ReloadInterval, r.reload, func() { r.reloadCatalog(ctx) })
 }
 
 // reloadCatalog loads the catalog and swaps the routes in. An invalid catalog,
@@ -73,13 +54,4 @@ func (r *Router) reloadCatalog(ctx context.Context) {
 		}
 	}
 	r.log.Info("catalog reloaded", "metrics", len(routes), "added", added, "removed", removed)
-}
-
-func fileHash(path string) []byte {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	sum := sha256.Sum256(b)
-	return sum[:]
 }
