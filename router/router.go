@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/kafkaadmin"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/topology"
 )
@@ -61,11 +62,7 @@ func (r *Router) Reload() {
 
 // Ready reports whether Kafka answers for the source topic.
 func (r *Router) Ready(ctx context.Context) error {
-	_, err := r.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{r.cfg.SourceTopic}})
-	if err != nil {
-		return fmt.Errorf("kafka metadata: %w", err)
-	}
-	return nil
+	return kafkaadmin.TopicReady(ctx, r.admin, r.cfg.SourceTopic)
 }
 
 // Run routes until ctx is cancelled. It returns nil on a clean stop: the
@@ -261,25 +258,15 @@ func (r *Router) produce(ctx context.Context, msgs []kafka.Message) error {
 // ensureTopics creates missing metric topics (and, at start, the DLQ topic)
 // with the catalog's partition counts. Existing topics are left as they are.
 func (r *Router) ensureTopics(ctx context.Context, routes []catalog.Route, withDLQ bool) error {
-	var topics []kafka.TopicConfig
+	var topics []kafkaadmin.Topic
 	for _, rt := range routes {
-		topics = append(topics, kafka.TopicConfig{Topic: rt.Topic, NumPartitions: rt.Partitions, ReplicationFactor: -1})
+		topics = append(topics, kafkaadmin.Topic{Name: rt.Topic, Partitions: rt.Partitions})
 	}
 	if withDLQ {
-		topics = append(topics, kafka.TopicConfig{Topic: r.cfg.DLQTopic, NumPartitions: 3, ReplicationFactor: -1})
+		topics = append(topics, kafkaadmin.Topic{Name: r.cfg.DLQTopic, Partitions: 3})
 	}
-	res, err := r.admin.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: topics})
-	if err != nil {
-		return fmt.Errorf("router: create topics: %w", err)
-	}
-	var errs []error
-	for topic, terr := range res.Errors {
-		if terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
-			errs = append(errs, fmt.Errorf("create topic %s: %w", topic, terr))
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("router: %w", errors.Join(errs...))
+	if err := kafkaadmin.EnsureTopics(ctx, r.admin, topics...); err != nil {
+		return fmt.Errorf("router: %w", err)
 	}
 	return nil
 }

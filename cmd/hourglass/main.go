@@ -24,6 +24,7 @@ type command struct {
 // lagmon, all) and tools (catalog, gen, jobs, es, tenants) here.
 func commands() []command {
 	return []command{
+		{"ingress", "serve POST /v1/logs: validate, authenticate and hand records durably to Kafka", runIngress},
 		{"router", "fan raw records out to per-metric Kafka topics, per the catalog", runRouter},
 		{"catalog", "validate the metric catalog and render Spark specs and topics", runCatalog},
 		{"version", "print the version and build information", runVersion},

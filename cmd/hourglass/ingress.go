@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hourglass-io/hourglass/internal/flagenv"
+	"github.com/hourglass-io/hourglass/internal/telemetry"
+	"github.com/hourglass-io/hourglass/services/ingress"
+)
+
+const ingressHelp = `Serves POST /v1/logs: traffic records as NDJSON or a JSON array, optionally
+gzip-compressed, authenticated by API key (the key decides the tenant). Answers
+202 only after the sink confirmed every accepted record; rejected records go to
+the DLQ. Status codes and reason codes: services/ingress/doc.go and the README.
+The API keys file is reloaded on SIGHUP and when it changes.
+/healthz and /readyz are served on --listen-addr too; /metrics on --admin-addr.`
+
+func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
+	cfg := ingress.DefaultConfig()
+	fs := flag.NewFlagSet("ingress", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.ListenAddr, "listen-addr", cfg.ListenAddr, "intake address (/v1/logs, /healthz, /readyz)")
+	fs.StringVar(&cfg.KeysFile, "keys-file", cfg.KeysFile, "API keys file (tenant + SHA-256 of each key)")
+	fs.DurationVar(&cfg.KeysReload, "keys-reload", cfg.KeysReload, "how often the keys file is checked for changes")
+	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body as sent (compressed)")
+	fs.Int64Var(&cfg.MaxInflatedBytes, "max-inflated-bytes", cfg.MaxInflatedBytes, "largest body after gzip decompression")
+	fs.IntVar(&cfg.MaxRecords, "max-records", cfg.MaxRecords, "most records per request")
+	fs.IntVar(&cfg.MaxLineBytes, "max-line-bytes", cfg.MaxLineBytes, "largest single record")
+	fs.Float64Var(&cfg.TenantRate, "tenant-rate", cfg.TenantRate, "records per second per tenant")
+	fs.IntVar(&cfg.TenantBurst, "tenant-burst", cfg.TenantBurst, "records a tenant may send at once")
+	fs.DurationVar(&cfg.SinkTimeout, "sink-timeout", cfg.SinkTimeout, "how long a request waits for the sink before 503")
+	fs.DurationVar(&cfg.RetryAfter, "retry-after", cfg.RetryAfter, "Retry-After sent with 503")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "drain time for in-flight requests on SIGTERM")
+	sinkKind := fs.String("sink", "kafka", "where accepted records go: kafka (direct mode)")
+	brokers := fs.String("brokers", "127.0.0.1:9092", "kafka sink: bootstrap brokers, comma-separated")
+	topic := fs.String("topic", "hourglass.logs.raw", "kafka sink: topic of accepted records")
+	dlq := fs.String("dlq-topic", "hourglass.logs.dlq", "kafka sink: topic of rejected records")
+	partitions := fs.Int("partitions", 6, "kafka sink: partitions of the topics when they have to be created")
+	admin := fs.String("admin-addr", "127.0.0.1:9101", "admin HTTP address (/metrics, /healthz, /readyz)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.Usage = flagenv.Usage(fs, "hourglass ingress [flags]", ingressHelp)
+	if err := flagenv.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		fmt.Fprintln(stderr, err)
+		return errUsage
+	}
+	log, err := telemetry.NewLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	var sink ingress.Sink
+	switch strings.ToLower(*sinkKind) {
+	case "kafka":
+		sink, err = ingress.NewKafkaSink(ctx, ingress.KafkaSinkConfig{
+			Brokers: splitList(*brokers), Topic: *topic, DLQTopic: *dlq, Partitions: *partitions})
+	default:
+		err = fmt.Errorf("--sink %q: unknown sink (kafka)", *sinkKind)
+	}
+	if err != nil {
+		return err
+	}
+	reg := telemetry.NewRegistry()
+	svc, err := ingress.New(cfg, sink, log, reg)
+	if err != nil {
+		_ = sink.Close()
+		return err
+	}
+	adm, err := telemetry.NewAdmin(*admin, reg)
+	if err != nil {
+		_ = sink.Close()
+		return err
+	}
+	adm.AddCheck("sink", svc.Ready)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			svc.ReloadKeys()
+		}
+	}()
+	log.Info("ingress starting", "listen", svc.Addr(), "admin", adm.Addr(), "sink", *sinkKind)
+	return runGroup(ctx, adm.Serve, svc.Run)
+}

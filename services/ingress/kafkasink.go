@@ -1,0 +1,98 @@
+package ingress
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hourglass-io/hourglass/internal/kafkaadmin"
+	"github.com/hourglass-io/hourglass/internal/topology"
+)
+
+// KafkaSink writes entries straight to Kafka (direct mode): accepted records
+// to the raw topic keyed by tenant, rejected ones to the DLQ with a reason
+// header; acks=all. The writer reconnects by itself when a broker returns.
+type KafkaSink struct {
+	w      *kafka.Writer
+	client *kafka.Client
+	topic  string
+	dlq    string
+}
+
+// KafkaSinkConfig configures the Kafka sink.
+type KafkaSinkConfig struct {
+	Brokers    []string
+	Topic      string // default hourglass.logs.raw
+	DLQTopic   string // default hourglass.logs.dlq
+	Partitions int    // for the topics when they have to be created
+}
+
+// NewKafkaSink creates the sink and, when the broker is reachable, the raw and
+// DLQ topics if missing (an unreachable broker is not an error here: /readyz
+// says so, and requests get 503 until it is back).
+func NewKafkaSink(ctx context.Context, cfg KafkaSinkConfig) (*KafkaSink, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, fmt.Errorf("kafka sink: no brokers")
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = topology.RawTopic
+	}
+	if cfg.DLQTopic == "" {
+		cfg.DLQTopic = topology.DLQTopic
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 6
+	}
+	s := &KafkaSink{
+		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second},
+		topic:  cfg.Topic,
+		dlq:    cfg.DLQTopic,
+		w: &kafka.Writer{
+			Addr:            kafka.TCP(cfg.Brokers...),
+			Balancer:        &kafka.Murmur2Balancer{},
+			RequiredAcks:    kafka.RequireAll,
+			BatchSize:       1000,
+			BatchBytes:      16 << 20,
+			BatchTimeout:    2 * time.Millisecond,
+			MaxAttempts:     3,
+			WriteBackoffMin: 50 * time.Millisecond,
+			WriteBackoffMax: 500 * time.Millisecond,
+			Compression:     kafka.Lz4,
+			Transport:       &kafka.Transport{DialTimeout: 3 * time.Second},
+		},
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_ = kafkaadmin.EnsureTopics(cctx, s.client,
+		kafkaadmin.Topic{Name: cfg.Topic, Partitions: cfg.Partitions}, kafkaadmin.Topic{Name: cfg.DLQTopic, Partitions: 3})
+	return s, nil
+}
+
+// Write produces entries and returns once Kafka acknowledged all of them.
+func (s *KafkaSink) Write(ctx context.Context, entries []Entry) error {
+	msgs := make([]kafka.Message, len(entries))
+	for i, e := range entries {
+		msgs[i] = kafka.Message{Topic: s.topic, Key: []byte(e.Tenant), Value: e.Value}
+		if e.Stream == StreamDLQ {
+			msgs[i].Topic = s.dlq
+			msgs[i].Headers = []kafka.Header{
+				{Key: topology.ReasonHeader, Value: []byte(e.Reason)},
+				{Key: "stage", Value: []byte("ingress")},
+			}
+		}
+	}
+	if err := s.w.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("kafka sink: write %d records: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// Ready reports whether the broker serves the raw topic's metadata.
+func (s *KafkaSink) Ready(ctx context.Context) error {
+	return kafkaadmin.TopicReady(ctx, s.client, s.topic)
+}
+
+// Close flushes and closes the writer.
+func (s *KafkaSink) Close() error { return s.w.Close() }

@@ -1,0 +1,29 @@
+package ingress
+
+import "context"
+
+// Stream says where an entry goes.
+type Stream int
+
+const (
+	StreamRaw Stream = iota // accepted records: hourglass.logs.raw
+	StreamDLQ               // rejected records: hourglass.logs.dlq
+)
+
+// Entry is one record handed to a sink.
+type Entry struct {
+	Stream Stream
+	Tenant string
+	Value  []byte // the canonical record (raw) or the line as received (DLQ)
+	Reason string // DLQ: the machine-readable reason code
+}
+
+// Sink takes entries durably. Write returns nil only after the downstream
+// confirmed every entry; any error means the request fails with 503 and the
+// client retries (entries of a failed Write may or may not have been stored).
+type Sink interface {
+	Write(ctx context.Context, entries []Entry) error
+	// Ready reports whether the sink can take data now.
+	Ready(ctx context.Context) error
+	Close() error
+}
