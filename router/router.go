@@ -62,7 +62,7 @@ func (r *Router) Reload() {
 
 // Ready reports whether Kafka answers for the source topic.
 func (r *Router) Ready(ctx context.Context) error {
-	return kafkaadmin.TopicReady(ctx, r.admin, r.cfg.SourceTopic)
+	return kafkaadmin.TopicReady(ctx, r.cfg.Brokers, r.cfg.SourceTopic)
 }
 
 // Run routes until ctx is cancelled. It returns nil on a clean stop: the

@@ -26,6 +26,7 @@ func commands() []command {
 	return []command{
 		{"ingress", "serve POST /v1/logs: validate, authenticate and hand records durably to Kafka", runIngress},
 		{"router", "fan raw records out to per-metric Kafka topics, per the catalog", runRouter},
+		{"gen", "generate deterministic traffic: NDJSON to a file or posted to ingress", runGen},
 		{"catalog", "validate the metric catalog and render Spark specs and topics", runCatalog},
 		{"version", "print the version and build information", runVersion},
 	}

@@ -22,12 +22,14 @@ import (
 // Config shapes the generated traffic.
 type Config struct {
 	Seed       uint64
-	Tenants    int       // tenants named tenant-01, tenant-02, ...
-	Start      time.Time // event time of the first record
-	Rate       float64   // records per second of event time (spacing of timestamps)
-	Disorder   time.Duration
-	Malformed  float64 // share of records that are invalid, 0..1
-	RecordSize int     // if > 0, pad user_agent so encoded records are about this many bytes
+	Tenants    int           // tenants named tenant-01, tenant-02, ...
+	Start      time.Time     // event time of the first record
+	Rate       float64       // records per second of event time (spacing of timestamps)
+	Disorder   time.Duration // each record's event time is moved back by up to this (out of order)
+	LateShare  float64       // share of records moved back by LateBy (late arrivals), 0..1
+	LateBy     time.Duration // how far late records are moved back
+	Malformed  float64       // share of records that are invalid, 0..1
+	RecordSize int           // if > 0, pad user_agent so encoded records are about this many bytes
 }
 
 // Generator yields records; it is not safe for concurrent use.
@@ -80,6 +82,9 @@ func (g *Generator) Next() record.Record {
 	if g.cfg.Disorder > 0 {
 		ts = ts.Add(-time.Duration(g.rng.Int64N(int64(g.cfg.Disorder))))
 	}
+	if g.cfg.LateShare > 0 && g.rng.Float64() < g.cfg.LateShare {
+		ts = ts.Add(-g.cfg.LateBy)
+	}
 	tenant := g.tenants[g.rng.IntN(len(g.tenants))]
 	status := g.status()
 	dur := logNormal(g.rng, math.Log(40), 0.9)
@@ -120,15 +125,22 @@ func (g *Generator) Next() record.Record {
 // NextLine returns the next record encoded as one JSON line (no newline).
 // With Malformed > 0, that share of lines is invalid; valid reports which.
 func (g *Generator) NextLine() (line []byte, valid bool) {
+	_, line, valid = g.NextWithLine()
+	return line, valid
+}
+
+// NextWithLine returns the next record and its line (invalid at the
+// Malformed share, in which case the record is what the line was made from).
+func (g *Generator) NextWithLine() (record.Record, []byte, bool) {
 	r := g.Next()
 	b, err := r.MarshalJSON()
 	if err != nil {
 		panic(err) // a generated record always encodes
 	}
 	if g.cfg.Malformed > 0 && g.rng.Float64() < g.cfg.Malformed {
-		return g.corrupt(b, r), false
+		return r, g.corrupt(b, r), false
 	}
-	return b, true
+	return r, b, true
 }
 
 func (g *Generator) status() int {
@@ -177,8 +189,8 @@ func (g *Generator) pad(r *record.Record) {
 	if missing := g.cfg.RecordSize - len(b); missing > 0 {
 		n := min(missing+len(r.UserAgent), record.MaxUserAgentLen)
 		ua := make([]byte, n)
-		for i := range ua {
-			ua[i] = 'a' + byte(i%26)
+		for i := range ua { // random letters, as Kafka's ProducerPerformance sends: no free compression
+			ua[i] = 'a' + byte(g.rng.IntN(26))
 		}
 		r.UserAgent = string(ua)
 	}

@@ -39,16 +39,32 @@ func EnsureTopics(ctx context.Context, client *kafka.Client, topics ...Topic) er
 	return errors.Join(errs...)
 }
 
-// TopicReady returns nil when the broker serves metadata for topic.
-func TopicReady(ctx context.Context, client *kafka.Client, topic string) error {
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return fmt.Errorf("kafka metadata: %w", err)
-	}
-	for _, t := range meta.Topics {
-		if t.Name == topic && t.Error != nil {
-			return fmt.Errorf("kafka topic %s: %w", topic, t.Error)
+// TopicReady returns nil when a broker answers for topic over a fresh
+// connection. (kafka.Client.Metadata may be answered from the transport's
+// metadata cache, so it does not notice a dead broker.)
+func TopicReady(ctx context.Context, brokers []string, topic string) error {
+	var errs []error
+	for _, b := range brokers {
+		var d kafka.Dialer
+		conn, err := d.DialContext(ctx, "tcp", b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("dial %s: %w", b, err))
+			continue
 		}
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl)
+		}
+		parts, err := conn.ReadPartitions(topic)
+		conn.Close()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("metadata of %s from %s: %w", topic, b, err))
+			continue
+		}
+		if len(parts) == 0 {
+			errs = append(errs, fmt.Errorf("topic %s has no partitions", topic))
+			continue
+		}
+		return nil
 	}
-	return nil
+	return fmt.Errorf("kafka: %w", errors.Join(errs...))
 }

@@ -155,7 +155,15 @@ func ReadAll(tb testing.TB, brokers, topic string) []kafka.Message {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	end, err := EndOffsets(ctx, brokers, topic)
+	// A broker that just (re)started can answer with a transient error: retry.
+	var end map[int]int64
+	var err error
+	for try := 0; try < 60; try++ {
+		if end, err = EndOffsets(ctx, brokers, topic); err == nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	if err != nil {
 		tb.Fatalf("stacktest: end offsets of %s: %v", topic, err)
 	}

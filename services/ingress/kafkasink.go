@@ -15,10 +15,11 @@ import (
 // to the raw topic keyed by tenant, rejected ones to the DLQ with a reason
 // header; acks=all. The writer reconnects by itself when a broker returns.
 type KafkaSink struct {
-	w      *kafka.Writer
-	client *kafka.Client
-	topic  string
-	dlq    string
+	w       *kafka.Writer
+	client  *kafka.Client
+	brokers []string
+	topic   string
+	dlq     string
 }
 
 // KafkaSinkConfig configures the Kafka sink.
@@ -46,9 +47,10 @@ func NewKafkaSink(ctx context.Context, cfg KafkaSinkConfig) (*KafkaSink, error) 
 		cfg.Partitions = 6
 	}
 	s := &KafkaSink{
-		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second},
-		topic:  cfg.Topic,
-		dlq:    cfg.DLQTopic,
+		client:  &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second},
+		brokers: cfg.Brokers,
+		topic:   cfg.Topic,
+		dlq:     cfg.DLQTopic,
 		w: &kafka.Writer{
 			Addr:            kafka.TCP(cfg.Brokers...),
 			Balancer:        &kafka.Murmur2Balancer{},
@@ -91,7 +93,7 @@ func (s *KafkaSink) Write(ctx context.Context, entries []Entry) error {
 
 // Ready reports whether the broker serves the raw topic's metadata.
 func (s *KafkaSink) Ready(ctx context.Context) error {
-	return kafkaadmin.TopicReady(ctx, s.client, s.topic)
+	return kafkaadmin.TopicReady(ctx, s.brokers, s.topic)
 }
 
 // Close flushes and closes the writer.
