@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,12 +30,8 @@ func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "", "render spark: write one <metric>.json per metric into this directory")
 	asJSON := fs.Bool("json", false, "render topics: print JSON instead of a table")
 	fs.Usage = flagenv.Usage(fs, "hourglass catalog [flags] validate | render spark [metric...] | render topics", catalogHelp)
-	if err := flagenv.Parse(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		fmt.Fprintln(stderr, err)
-		return errUsage
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {

@@ -57,12 +57,8 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	concurrency := fs.Int("concurrency", 4, "requests in flight")
 	gzipBody := fs.Bool("gzip", false, "gzip request bodies")
 	fs.Usage = flagenv.Usage(fs, "hourglass gen [flags] (--out FILE | --target URL)", genHelp)
-	if err := flagenv.Parse(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		fmt.Fprintln(stderr, err)
-		return errUsage
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	if (*out == "") == (*target == "") || *batch < 1 || *concurrency < 1 || (*count <= 0 && *duration <= 0) {
 		fmt.Fprintln(stderr, "hourglass gen: give exactly one of --out and --target, a positive --batch and --concurrency, and --count or --duration")

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/hourglass-io/hourglass/internal/flagenv"
 	"github.com/hourglass-io/hourglass/internal/telemetry"
@@ -39,7 +35,8 @@ func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.SinkTimeout, "sink-timeout", cfg.SinkTimeout, "how long a request waits for the sink before 503")
 	fs.DurationVar(&cfg.RetryAfter, "retry-after", cfg.RetryAfter, "Retry-After sent with 503")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "drain time for in-flight requests on SIGTERM")
-	sinkKind := fs.String("sink", "kafka", "where accepted records go: kafka (direct mode)")
+	sinkKind := fs.String("sink", "kafka", "where accepted records go: kafka (direct mode) or fluentd (forward protocol with acks to the aggregator)")
+	fluentdAddr := fs.String("fluentd-addr", "127.0.0.1:24224", "fluentd sink: the aggregator's forward input, host:port")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "kafka sink: bootstrap brokers, comma-separated")
 	topic := fs.String("topic", "hourglass.logs.raw", "kafka sink: topic of accepted records")
 	dlq := fs.String("dlq-topic", "hourglass.logs.dlq", "kafka sink: topic of rejected records")
@@ -47,12 +44,8 @@ func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 	admin := fs.String("admin-addr", "127.0.0.1:9101", "admin HTTP address (/metrics, /healthz, /readyz)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.Usage = flagenv.Usage(fs, "hourglass ingress [flags]", ingressHelp)
-	if err := flagenv.Parse(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		fmt.Fprintln(stderr, err)
-		return errUsage
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	log, err := telemetry.NewLogger(stderr, *level)
 	if err != nil {
@@ -63,8 +56,10 @@ func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 	case "kafka":
 		sink, err = ingress.NewKafkaSink(ctx, ingress.KafkaSinkConfig{
 			Brokers: splitList(*brokers), Topic: *topic, DLQTopic: *dlq, Partitions: *partitions})
+	case "fluentd":
+		sink, err = ingress.NewFluentdSink(ingress.FluentdSinkConfig{Addr: *fluentdAddr})
 	default:
-		err = fmt.Errorf("--sink %q: unknown sink (kafka)", *sinkKind)
+		err = fmt.Errorf("--sink %q: unknown sink (kafka, fluentd)", *sinkKind)
 	}
 	if err != nil {
 		return err
@@ -82,14 +77,7 @@ func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	adm.AddCheck("sink", svc.Ready)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			svc.ReloadKeys()
-		}
-	}()
+	defer onHangup(svc.ReloadKeys)()
 	log.Info("ingress starting", "listen", svc.Addr(), "admin", adm.Addr(), "sink", *sinkKind)
 	return runGroup(ctx, adm.Serve, svc.Run)
 }

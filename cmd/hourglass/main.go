@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,7 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, c := range commands() {
 		if c.name == args[0] {
 			if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
-				if err == errUsage {
+				switch {
+				case errors.Is(err, errHelp):
+					return 0
+				case errors.Is(err, errUsage):
 					return 2
 				}
 				fmt.Fprintf(stderr, "hourglass %s: %v\n", c.name, err)

@@ -2,14 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/hourglass-io/hourglass/internal/flagenv"
 	"github.com/hourglass-io/hourglass/internal/telemetry"
@@ -39,12 +34,8 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	listen := fs.String("listen-addr", "127.0.0.1:9102", "admin HTTP address (/metrics, /healthz, /readyz)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.Usage = flagenv.Usage(fs, "hourglass router [flags]", routerHelp)
-	if err := flagenv.Parse(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		fmt.Fprintln(stderr, err)
-		return errUsage
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	cfg.Brokers = splitList(*brokers)
 
@@ -63,14 +54,7 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	admin.AddCheck("kafka", r.Ready)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			r.Reload()
-		}
-	}()
+	defer onHangup(r.Reload)()
 
 	log.Info("router starting", "admin", admin.Addr(), "brokers", cfg.Brokers, "catalog", cfg.CatalogPath)
 	return runGroup(ctx, admin.Serve, r.Run)
