@@ -51,8 +51,9 @@ bench: ## benchmarks beside their baselines (stack up); writes bench/results/<da
 	bench/run.sh
 
 .PHONY: fuzz
-fuzz: ## fuzz the record decoder for FUZZTIME (default 60s)
-	go test ./internal/record -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+fuzz: ## fuzz the record decoder (no panic; same as the reference decoder), FUZZTIME each (default 60s)
+	go test ./internal/record -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	go test ./internal/record -run '^$$' -fuzz FuzzDecodeMatchesReference -fuzztime $(FUZZTIME)
 
 .PHONY: stack-install
 stack-install: ## install the local stack's engines into $(HOURGLASS_HOME) (cached)

@@ -2,6 +2,8 @@ package record
 
 import (
 	"encoding/json"
+	"errors"
+	"slices"
 	"testing"
 )
 
@@ -41,4 +43,48 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip changed the record:\n%s\n%s", out, out2)
 		}
 	})
+}
+
+// FuzzDecodeMatchesReference: the scanner-based Decode gives the same record,
+// unknown keys and problems (fields and codes) as the map-based reference.
+//
+//	go test ./internal/record -run '^$' -fuzz FuzzDecodeMatchesReference -fuzztime 60s
+func FuzzDecodeMatchesReference(f *testing.F) {
+	for _, seed := range []string{
+		good, ``, `{}`, `[]`, `null`, ` {"a" : [1,{"b":"}"}] , "status" : 200 } `, `{"tenant":"a","tenant":7}`,
+		`{"tim\u0065stamp":"2026-11-21T00:00:00Z","timestamp":1}`, `{"user_agent":"a\"b\\c","x\u00e9":1}`,
+		with("rtt_ms", `0.000001`), "{\"path\":\"/\xff\"}", "{\"\xff\":1}", `{"status":200,}`, `{"a":1}x`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rec, unknown, err := Decode(data)
+		wrec, wunknown, werr := decodeReference(data)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("error mismatch on %q: %v vs reference %v", data, err, werr)
+		}
+		if err != nil {
+			if codes(err) != codes(werr) {
+				t.Fatalf("problems differ on %q:\n%s\nreference:\n%s", data, codes(err), codes(werr))
+			}
+			return
+		}
+		a, _ := json.Marshal(rec)
+		b, _ := json.Marshal(wrec)
+		if string(a) != string(b) || !slices.Equal(unknown, wunknown) {
+			t.Fatalf("decode differs on %q:\n%s %v\nreference:\n%s %v", data, a, unknown, b, wunknown)
+		}
+	})
+}
+
+func codes(err error) string {
+	var inv *InvalidError
+	if !errors.As(err, &inv) {
+		return err.Error()
+	}
+	s := ""
+	for _, p := range inv.Problems {
+		s += p.Field + ":" + string(p.Code) + ";"
+	}
+	return s
 }

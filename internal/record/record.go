@@ -108,28 +108,38 @@ func (e *InvalidError) Reason() Code {
 // *InvalidError listing every problem found. Decode never panics.
 func Decode(data []byte) (Record, []string, error) {
 	var rec Record
-	var obj map[string]json.RawMessage
 	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) > 0 && trimmed[0] != '{' && json.Valid(trimmed) {
-		return rec, nil, invalid(Problem{Code: CodeNotObject, Message: "a record must be a JSON object"})
-	}
-	if err := json.Unmarshal(trimmed, &obj); err != nil || obj == nil {
+	if !json.Valid(trimmed) {
+		var raw json.RawMessage
 		msg := "not valid JSON"
-		if err != nil {
+		if err := json.Unmarshal(trimmed, &raw); err != nil {
 			msg = err.Error()
 		}
 		return rec, nil, invalid(Problem{Code: CodeMalformedJSON, Message: msg})
 	}
+	if trimmed[0] != '{' {
+		return rec, nil, invalid(Problem{Code: CodeNotObject, Message: "a record must be a JSON object"})
+	}
 
-	d := decoder{rec: &rec, bad: map[string]bool{}, present: map[string]bool{}}
+	// The last value of each known key wins, as with any JSON object decoder.
+	values := make([][]byte, len(fields))
 	var unknown []string
-	for key, raw := range obj {
-		if !d.field(key, raw) {
+	eachMember(trimmed, func(key string, value []byte) {
+		if i, known := fieldIndex[key]; known {
+			values[i] = value
+		} else if !slices.Contains(unknown, key) {
 			unknown = append(unknown, key)
+		}
+	})
+
+	d := decoder{rec: &rec}
+	for i, raw := range values {
+		if raw != nil {
+			d.field(fields[i].Name, raw)
 		}
 	}
 	for _, f := range fields {
-		if f.Required && !d.bad[f.Name] && !d.present[f.Name] {
+		if f.Required && !d.bad.has(f.Name) && !d.present.has(f.Name) {
 			d.add(f.Name, CodeMissing, "required field is missing")
 		}
 	}
@@ -146,7 +156,7 @@ func Decode(data []byte) (Record, []string, error) {
 // [Decode]: a zero value of a required field counts as missing, except
 // duration_ms, where 0 is a valid value.
 func (r *Record) Validate() error {
-	if ps := r.check(nil); len(ps) > 0 {
+	if ps := r.check(0); len(ps) > 0 {
 		sortProblems(ps)
 		return &InvalidError{Problems: ps}
 	}
@@ -168,13 +178,19 @@ func invalid(p Problem) error { return &InvalidError{Problems: []Problem{p}} }
 type decoder struct {
 	rec      *Record
 	problems []Problem
-	bad      map[string]bool // fields with a problem already: value checks skip them
-	present  map[string]bool
+	bad      fieldSet // fields with a problem already: value checks skip them
+	present  fieldSet
 }
+
+// fieldSet is a set of record fields, by their index in fields.
+type fieldSet uint32
+
+func (s fieldSet) has(name string) bool { return s&(1<<fieldIndex[name]) != 0 }
+func (s *fieldSet) add(name string)     { *s |= 1 << fieldIndex[name] }
 
 func (d *decoder) add(field string, code Code, msg string) {
 	d.problems = append(d.problems, Problem{Field: field, Code: code, Message: msg})
-	d.bad[field] = true
+	d.bad.add(field)
 }
 
 // field decodes one key; it reports false for an unknown key.
@@ -186,7 +202,7 @@ func (d *decoder) field(key string, raw json.RawMessage) bool {
 	if string(raw) == "null" {
 		return true // absent; a required field is then reported missing
 	}
-	d.present[key] = true
+	d.present.add(key)
 	switch key {
 	case FieldTimestamp:
 		if s, ok := d.str(key, raw); ok {
@@ -253,6 +269,9 @@ func (d *decoder) str(key string, raw json.RawMessage) (string, bool) {
 		d.add(key, CodeInvalidUTF8, "must be valid UTF-8")
 		return "", false
 	}
+	if bytes.IndexByte(raw, '\\') < 0 { // no escapes: the bytes between the quotes are the string
+		return string(raw[1 : len(raw)-1]), true
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		d.add(key, CodeWrongType, "must be a string")
@@ -296,10 +315,10 @@ func (d *decoder) float(key string, raw json.RawMessage) (float64, bool) {
 }
 
 // check applies the value rules. Fields in skip already have a problem.
-func (r *Record) check(skip map[string]bool) []Problem {
+func (r *Record) check(skip fieldSet) []Problem {
 	var ps []Problem
 	add := func(field string, code Code, msg string) {
-		if !skip[field] {
+		if !skip.has(field) {
 			ps = append(ps, Problem{Field: field, Code: code, Message: msg})
 		}
 	}

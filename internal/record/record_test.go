@@ -204,3 +204,7 @@ func mapKeys(m map[string]any) []string {
 	}
 	return out
 }
+
+func TestFieldSetHoldsEveryField(t *testing.T) {
+	require.LessOrEqual(t, len(Fields()), 32, "fieldSet is a uint32 bitmask")
+}

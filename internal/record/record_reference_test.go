@@ -1,0 +1,43 @@
+package record
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+)
+
+// decodeReference is the original Decode, built on encoding/json's map
+// decoding: slow, obviously right. FuzzDecodeMatchesReference checks that
+// Decode behaves exactly like it.
+func decodeReference(data []byte) (Record, []string, error) {
+	var rec Record
+	var obj map[string]json.RawMessage
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && trimmed[0] != '{' && json.Valid(trimmed) {
+		return rec, nil, invalid(Problem{Code: CodeNotObject, Message: "a record must be a JSON object"})
+	}
+	if err := json.Unmarshal(trimmed, &obj); err != nil || obj == nil {
+		return rec, nil, invalid(Problem{Code: CodeMalformedJSON, Message: "not valid JSON"})
+	}
+	d := decoder{rec: &rec}
+	var unknown []string
+	for key, raw := range obj {
+		if _, known := fieldIndex[key]; known {
+			d.field(key, raw)
+		} else {
+			unknown = append(unknown, key)
+		}
+	}
+	for _, f := range fields {
+		if f.Required && !d.bad.has(f.Name) && !d.present.has(f.Name) {
+			d.add(f.Name, CodeMissing, "required field is missing")
+		}
+	}
+	d.problems = append(d.problems, rec.check(d.bad)...)
+	sortProblems(d.problems)
+	slices.Sort(unknown)
+	if len(d.problems) > 0 {
+		return rec, unknown, &InvalidError{Problems: d.problems}
+	}
+	return rec, unknown, nil
+}

@@ -1,0 +1,91 @@
+package record
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// eachMember calls fn with the key and the raw value of every member of a
+// JSON object, in order. data must be a valid JSON object (json.Valid and
+// starting with '{'): the scanner relies on that and checks nothing itself.
+// Keys are unescaped exactly as encoding/json unescapes them.
+func eachMember(data []byte, fn func(key string, value []byte)) {
+	i := skipSpace(data, 1)
+	for i < len(data) && data[i] != '}' {
+		keyEnd, escaped := stringEnd(data, i)
+		key := data[i : keyEnd+1] // with quotes
+		i = skipSpace(data, keyEnd+1)
+		i = skipSpace(data, i+1) // the ':'
+		valueEnd := valueEnd(data, i)
+		fn(keyString(key, escaped), data[i:valueEnd])
+		i = skipSpace(data, valueEnd)
+		if i < len(data) && data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+	}
+}
+
+// keyString turns a quoted key into its string value.
+func keyString(quoted []byte, escaped bool) string {
+	if !escaped && utf8.Valid(quoted) {
+		return string(quoted[1 : len(quoted)-1])
+	}
+	var s string
+	_ = json.Unmarshal(quoted, &s) // valid JSON string: cannot fail
+	return s
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index of the closing quote of the string starting at
+// data[i] == '"', and whether it holds escapes.
+func stringEnd(data []byte, i int) (int, bool) {
+	escaped := false
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			return j, escaped
+		}
+	}
+	return len(data) - 1, escaped
+}
+
+// valueEnd returns the index just past the value starting at data[i].
+func valueEnd(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		end, _ := stringEnd(data, i)
+		return end + 1
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				j, _ = stringEnd(data, j)
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(data)
+	default: // number, true, false, null
+		j := i
+		for j < len(data) && data[j] != ',' && data[j] != '}' && data[j] != ']' &&
+			data[j] != ' ' && data[j] != '\t' && data[j] != '\n' && data[j] != '\r' {
+			j++
+		}
+		return j
+	}
+}
