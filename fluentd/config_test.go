@@ -1,0 +1,289 @@
+// Package fluentd_test checks the structure of the Fluentd configs. Fluentd
+// itself cannot run here (see README.md): these tests parse the files with a
+// small reader of Fluentd's config syntax and check the keys the pipeline
+// relies on, the routing of every tag the pipeline sends, and that the
+// records the ingress's Fluentd sink sends carry the fields the aggregator
+// reads.
+package fluentd_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-io/hourglass/internal/forwardtest"
+	"github.com/hourglass-io/hourglass/internal/record"
+	"github.com/hourglass-io/hourglass/internal/topology"
+	"github.com/hourglass-io/hourglass/services/ingress"
+)
+
+// section is one <name arg> ... </name> block of a Fluentd config.
+type section struct {
+	name, arg string
+	params    map[string]string
+	children  []*section
+}
+
+func (s *section) child(name string) *section {
+	for _, c := range s.children {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func (s *section) all(name string) []*section {
+	var out []*section
+	for _, c := range s.children {
+		if c.name == name {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// stripComment drops a # comment that is outside double quotes (so
+// "#{ENV['X']}" embedded Ruby stays).
+func stripComment(line string) string {
+	inQuote := false
+	for i, r := range line {
+		switch {
+		case r == '"':
+			inQuote = !inQuote
+		case r == '#' && !inQuote && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+			return line[:i]
+		}
+	}
+	return line
+}
+
+// parseConfig reads a Fluentd config file into its section tree.
+func parseConfig(t *testing.T, path string) *section {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	root := &section{name: "root", params: map[string]string{}}
+	stack := []*section{root}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(stripComment(sc.Text()))
+		cur := stack[len(stack)-1]
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "</"):
+			name := strings.TrimSuffix(strings.TrimPrefix(line, "</"), ">")
+			require.Equal(t, cur.name, name, "%s:%d: </%s> closes <%s>", path, n, name, cur.name)
+			stack = stack[:len(stack)-1]
+		case strings.HasPrefix(line, "<"):
+			require.True(t, strings.HasSuffix(line, ">"), "%s:%d: %q", path, n, line)
+			name, arg, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(line, "<"), ">"), " ")
+			s := &section{name: name, arg: strings.TrimSpace(arg), params: map[string]string{}}
+			cur.children = append(cur.children, s)
+			stack = append(stack, s)
+		default:
+			k, v, _ := strings.Cut(line, " ")
+			_, dup := cur.params[k]
+			require.False(t, dup, "%s:%d: %s set twice in <%s>", path, n, k, cur.name)
+			cur.params[k] = strings.Trim(strings.TrimSpace(v), `"`)
+		}
+	}
+	require.NoError(t, sc.Err())
+	require.Len(t, stack, 1, "%s: unclosed <%s>", path, stack[len(stack)-1].name)
+	return root
+}
+
+// tagMatches implements Fluentd's match patterns: * one tag part, ** zero or
+// more parts, {a,b} alternatives, and space-separated patterns.
+func tagMatches(pattern, tag string) bool {
+	for _, p := range strings.Fields(pattern) {
+		if partsMatch(strings.Split(p, "."), strings.Split(tag, ".")) {
+			return true
+		}
+	}
+	return false
+}
+
+func partsMatch(pat, tag []string) bool {
+	if len(pat) == 0 {
+		return len(tag) == 0
+	}
+	if pat[0] == "**" {
+		for i := 0; i <= len(tag); i++ {
+			if partsMatch(pat[1:], tag[i:]) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(tag) == 0 {
+		return false
+	}
+	ok := pat[0] == "*" || pat[0] == tag[0]
+	if strings.HasPrefix(pat[0], "{") && strings.HasSuffix(pat[0], "}") {
+		for _, alt := range strings.Split(pat[0][1:len(pat[0])-1], ",") {
+			ok = ok || alt == tag[0]
+		}
+	}
+	return ok && partsMatch(pat[1:], tag[1:])
+}
+
+// route returns the top-level <match> an event with tag goes to: the first
+// whose pattern matches, as Fluentd routes.
+func route(t *testing.T, conf *section, tag string) *section {
+	t.Helper()
+	for _, m := range conf.all("match") {
+		if tagMatches(m.arg, tag) {
+			return m
+		}
+	}
+	t.Fatalf("no <match> for tag %s", tag)
+	return nil
+}
+
+func requireParams(t *testing.T, s *section, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		got, ok := s.params[k]
+		require.True(t, ok, "<%s %s> sets %s", s.name, s.arg, k)
+		if v != "" {
+			require.Equal(t, v, got, "<%s %s> %s", s.name, s.arg, k)
+		}
+	}
+}
+
+// requireDurableBuffer: a file buffer that never gives up.
+func requireDurableBuffer(t *testing.T, m *section) {
+	t.Helper()
+	b := m.child("buffer")
+	require.NotNil(t, b, "<match %s> has a <buffer>", m.arg)
+	requireParams(t, b, map[string]string{"@type": "file", "path": "", "retry_forever": "true",
+		"retry_type": "exponential_backoff", "retry_max_interval": "", "overflow_action": "", "flush_interval": ""})
+}
+
+// every <source> and top-level <match> names its plugin and has an @id (for
+// the monitoring agent and the logs).
+func requireTypedAndNamed(t *testing.T, conf *section) {
+	t.Helper()
+	for _, s := range append(conf.all("source"), conf.all("match")...) {
+		requireParams(t, s, map[string]string{"@type": "", "@id": ""})
+	}
+}
+
+func nginxAccessLog(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "nginx", "edge.env"))
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "HG_ACCESS_LOG="); ok {
+			return v
+		}
+	}
+	t.Fatal("nginx/edge.env has no HG_ACCESS_LOG")
+	return ""
+}
+
+func TestForwarder(t *testing.T) {
+	conf := parseConfig(t, "forwarder.conf")
+	requireTypedAndNamed(t, conf)
+	sources := conf.all("source")
+	require.Len(t, sources, 1)
+	src := sources[0]
+	requireParams(t, src, map[string]string{"@type": "tail", "tag": topology.RawTopic, "pos_file": "",
+		"path": nginxAccessLog(t), "read_from_head": "true", "follow_inodes": "true"})
+	parse := src.child("parse")
+	require.NotNil(t, parse)
+	requireParams(t, parse, map[string]string{"@type": "json", "time_key": record.FieldTimestamp, "time_type": "string",
+		"keep_time_key": "true", "time_format": "%Y-%m-%dT%H:%M:%S.%L%z"})
+
+	m := route(t, conf, src.params["tag"])
+	requireParams(t, m, map[string]string{"@type": "forward", "require_ack_response": "true", "ack_response_timeout": ""})
+	server := m.child("server")
+	require.NotNil(t, server)
+	requireParams(t, server, map[string]string{"host": "", "port": ""})
+	requireDurableBuffer(t, m)
+
+	errLabel := conf.child("label")
+	require.NotNil(t, errLabel)
+	require.Equal(t, "@ERROR", errLabel.arg, "unparsable lines are kept, not dropped")
+	require.NotEmpty(t, errLabel.all("match"))
+}
+
+func TestAggregator(t *testing.T) {
+	conf := parseConfig(t, "aggregator.conf")
+	requireTypedAndNamed(t, conf)
+	sources := conf.all("source")
+	require.Len(t, sources, 1)
+	requireParams(t, sources[0], map[string]string{"@type": "forward", "port": "24224"})
+
+	raw := route(t, conf, ingress.FluentdRawTag)
+	requireParams(t, raw, map[string]string{"@type": "kafka2", "brokers": "", "default_topic": topology.RawTopic,
+		"message_key_key": record.FieldTenant, "required_acks": "-1", "max_send_retries": ""})
+	require.Equal(t, "json", raw.child("format").params["@type"])
+	requireDurableBuffer(t, raw)
+
+	dlq := route(t, conf, ingress.FluentdDLQTag)
+	requireParams(t, dlq, map[string]string{"@type": "kafka2", "brokers": "", "default_topic": topology.DLQTopic,
+		"message_key_key": "tenant", "required_acks": "-1", "headers_from_record": ""})
+	var headers map[string]string
+	require.NoError(t, json.Unmarshal([]byte(dlq.params["headers_from_record"]), &headers))
+	require.Equal(t, "$.reason", headers[topology.ReasonHeader], "the DLQ's reason header")
+	format := dlq.child("format")
+	requireParams(t, format, map[string]string{"@type": "single_value", "message_key": "line", "add_newline": "false"})
+	requireDurableBuffer(t, dlq)
+
+	// The forwarder's tag arrives here too, and the catch-all comes last.
+	require.Same(t, raw, route(t, conf, parseConfig(t, "forwarder.conf").all("source")[0].params["tag"]))
+	matches := conf.all("match")
+	require.Equal(t, "**", matches[len(matches)-1].arg)
+}
+
+// TestSinkRecordsFitAggregator sends a raw and a DLQ entry through the
+// ingress's Fluentd sink to the Go forward server and checks that every
+// record field the aggregator config reads is there.
+func TestSinkRecordsFitAggregator(t *testing.T) {
+	store := forwardtest.NewStore()
+	srv, err := forwardtest.Start("127.0.0.1:0", store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	defer srv.Close()
+	sink, err := ingress.NewFluentdSink(ingress.FluentdSinkConfig{Addr: srv.Addr(), Conns: 1})
+	require.NoError(t, err)
+	defer sink.Close()
+	raw, err := json.Marshal(record.Record{Timestamp: time.Now(), Tenant: "acme", Method: "GET", Status: 200})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, sink.Write(ctx, []ingress.Entry{
+		{Stream: ingress.StreamRaw, Tenant: "acme", Value: raw},
+		{Stream: ingress.StreamDLQ, Tenant: "acme", Value: []byte("not json"), Reason: "malformed_json"},
+	}))
+
+	conf := parseConfig(t, "aggregator.conf")
+	for _, ev := range store.Events() {
+		m := route(t, conf, ev.Tag)
+		require.Contains(t, ev.Record, m.params["message_key_key"], "%s: the Kafka key field", ev.Tag)
+		if f := m.child("format"); f.params["@type"] == "single_value" {
+			require.Contains(t, ev.Record, f.params["message_key"], "%s: the value field", ev.Tag)
+		}
+		if h := m.params["headers_from_record"]; h != "" {
+			var headers map[string]string
+			require.NoError(t, json.Unmarshal([]byte(h), &headers))
+			for name, path := range headers {
+				require.Contains(t, ev.Record, strings.TrimPrefix(path, "$."), "%s: header %s", ev.Tag, name)
+			}
+		}
+	}
+	require.Equal(t, 2, store.Len())
+}
