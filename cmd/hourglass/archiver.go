@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"strings"
 
@@ -42,12 +40,8 @@ func runArchiver(ctx context.Context, args []string, _, stderr io.Writer) error 
 	listen := fs.String("listen-addr", "127.0.0.1:9104", "admin HTTP address (/metrics, /healthz, /readyz)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.Usage = flagenv.Usage(fs, "hourglass archiver [flags]", archiverHelp)
-	if err := flagenv.Parse(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		fmt.Fprintln(stderr, err)
-		return errUsage
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	cfg.Brokers = splitList(*brokers)
 

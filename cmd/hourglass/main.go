@@ -25,8 +25,11 @@ type command struct {
 // lagmon, all) and tools (catalog, gen, jobs, es, tenants) here.
 func commands() []command {
 	return []command{
-		{"ingress", "serve POST /v1/logs: validate, authenticate and hand records durably to Kafka", runIngress},
+		{"ingress", "serve POST /v1/logs: validate, authenticate and hand records durably to Kafka or Fluentd", runIngress},
 		{"router", "fan raw records out to per-metric Kafka topics, per the catalog", runRouter},
+		{"archiver", "archive raw records to HDFS (or a local directory), exactly once by offset ranges", runArchiver},
+		{"indexer", "index raw records into the Elasticsearch raw-log data stream (ECS fields)", runIndexer},
+		{"logpeek", "serve the developers' API over the raw-log archive", runLogpeek},
 		{"gen", "generate deterministic traffic: NDJSON to a file or posted to ingress", runGen},
 		{"catalog", "validate the metric catalog and render Spark specs and topics", runCatalog},
 		{"version", "print the version and build information", runVersion},

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/esclient"
+	"github.com/hourglass-io/hourglass/internal/essetup"
+	"github.com/hourglass-io/hourglass/internal/flagenv"
+	"github.com/hourglass-io/hourglass/internal/telemetry"
+)
+
+const esHelp = `Prepares Elasticsearch 8 or OpenSearch 2 for Hourglass, idempotently.
+
+  setup    index templates with typed mappings for every metric (from the catalog),
+           the aliases hourglass-metrics-<metric>, the side indices' templates
+           (hourglass-late-*, hourglass-jobruns) and retention: an ILM policy on
+           Elasticsearch, an ISM policy on OpenSearch.`
+
+// esSetupStep is one part of `hourglass es setup` owned by another component.
+type esSetupStep struct {
+	name string
+	run  func(ctx context.Context, es *esclient.Client, log *slog.Logger) error
+}
+
+// esSetupSteps lists the setup steps of other components, run after the
+// metric indices'. The raw-log indexer's Setup (services/indexer) joins here:
+//
+//	{"indexer", func(ctx context.Context, es *esclient.Client, log *slog.Logger) error { return indexer.Setup(ctx, es, log) }},
+func esSetupSteps() []esSetupStep {
+	return nil
+}
+
+func runES(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := essetup.DefaultConfig()
+	fs := flag.NewFlagSet("es", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	urls := fs.String("es-url", "http://127.0.0.1:9200", "Elasticsearch/OpenSearch URLs, comma-separated")
+	user := fs.String("es-username", "", "basic auth user")
+	pass := fs.String("es-password", "", "basic auth password")
+	catalogPath := fs.String("catalog", defaultCatalog, "metric catalog file")
+	fs.IntVar(&cfg.Shards, "shards", cfg.Shards, "primary shards of each index")
+	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "replicas of each index (0 on a single node)")
+	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "delete metric indices older than this")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.Usage = flagenv.Usage(fs, "hourglass es [flags] setup", esHelp)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || fs.Arg(0) != "setup" {
+		fs.Usage()
+		return errUsage
+	}
+	log, err := telemetry.NewLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	c, err := catalog.Load(*catalogPath)
+	if err != nil {
+		return err
+	}
+	es, err := esclient.New(esclient.Config{URLs: splitList(*urls), Username: *user, Password: *pass})
+	if err != nil {
+		return err
+	}
+	defer es.Close(context.Background())
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	rep, err := essetup.Setup(ctx, es, c, cfg, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %s: %d index templates (%s)\n", rep.Flavor.Flavor, rep.Flavor.Version,
+		len(rep.Templates), strings.Join(rep.Templates, ", "))
+	if len(rep.Created) > 0 {
+		fmt.Fprintf(stdout, "created indices: %s\n", strings.Join(rep.Created, ", "))
+	}
+	fmt.Fprintf(stdout, "retention: %s\n", rep.Retention)
+	for _, step := range esSetupSteps() {
+		if err := step.run(ctx, es, log); err != nil {
+			return fmt.Errorf("es setup: %s: %w", step.name, err)
+		}
+		fmt.Fprintf(stdout, "%s: done\n", step.name)
+	}
+	return nil
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/flagenv"
+	"github.com/hourglass-io/hourglass/internal/jobs"
+	"github.com/hourglass-io/hourglass/internal/telemetry"
+)
+
+const jobsHelp = `Supervises the PySpark metric jobs (metrics-jobs/run_job.py), one spark-submit
+per metric, on any master (local[*] by default; yarn, k8s://..., spark://...).
+
+  start [metric...]     start a detached supervisor per metric (all when none named)
+  stop [metric...]      stop the supervisors and their Spark drivers
+  restart [metric...]   stop, then start
+  status [metric...]    state, restarts, last progress and Spark UI URL per job
+  supervise metric...   supervise in the foreground (what start runs; for containers)
+  batch --hour H metric...
+                        batch mode: recompute one closed event-time hour from Kafka,
+                        writing the same documents; each run is recorded in the
+                        index hourglass-jobruns
+
+A failed driver is restarted with exponential backoff. State, logs and the
+drivers' progress are under --state-dir/<metric>/; checkpoints under
+--checkpoint-root (hdfs://... in production).`
+
+func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := jobs.DefaultConfig()
+	home := os.Getenv("HOURGLASS_HOME")
+	if home != "" {
+		cfg.StateDir = filepath.Join(home, "run", "jobs")
+	}
+	if sh := os.Getenv("SPARK_HOME"); sh != "" {
+		cfg.SparkSubmit = filepath.Join(sh, "bin", "spark-submit")
+	}
+	fs := flag.NewFlagSet("jobs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	catalogPath := fs.String("catalog", defaultCatalog, "metric catalog file")
+	fs.StringVar(&cfg.SparkSubmit, "spark-submit", cfg.SparkSubmit, "spark-submit program (default $SPARK_HOME/bin/spark-submit)")
+	fs.StringVar(&cfg.Master, "master", cfg.Master, "Spark master URL: local[*], yarn, k8s://https://..., spark://host:7077")
+	fs.StringVar(&cfg.DeployMode, "deploy-mode", cfg.DeployMode, "spark-submit deploy mode: client or cluster (empty: spark-submit's default)")
+	jars := fs.String("jars", os.Getenv("HOURGLASS_SPARK_KAFKA_JARS"), "Kafka connector jars, comma-separated (default $HOURGLASS_SPARK_KAFKA_JARS)")
+	fs.StringVar(&cfg.DriverMemory, "driver-memory", cfg.DriverMemory, "Spark driver memory")
+	conf := fs.String("conf", "", "extra Spark settings, key=value, comma-separated")
+	fs.StringVar(&cfg.JobScript, "job-script", cfg.JobScript, "the driver's entry point")
+	fs.StringVar(&cfg.Brokers, "brokers", firstEnv("HOURGLASS_KAFKA_BROKERS", cfg.Brokers), "Kafka bootstrap brokers")
+	fs.StringVar(&cfg.ESURL, "es-url", firstEnv("HOURGLASS_ES_URL", cfg.ESURL), "Elasticsearch/OpenSearch URL")
+	fs.StringVar(&cfg.CheckpointRoot, "checkpoint-root", cfg.CheckpointRoot, "checkpoint root, hdfs://... or a path (default <state-dir>/checkpoints)")
+	fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "supervisor state, logs and progress (default $HOURGLASS_HOME/run/jobs)")
+	fs.StringVar(&cfg.Trigger, "trigger", cfg.Trigger, "micro-batch interval")
+	fs.IntVar(&cfg.ShufflePartitions, "shuffle-partitions", cfg.ShufflePartitions, "spark.sql.shuffle.partitions")
+	fs.BoolVar(&cfg.UI, "ui", cfg.UI, "Spark UI on (its URL is shown by status)")
+	fs.StringVar(&cfg.Python, "python", os.Getenv("HOURGLASS_PYTHON"), "Python of the driver (PYSPARK_PYTHON; default $HOURGLASS_PYTHON)")
+	fs.DurationVar(&cfg.BackoffMin, "backoff-min", cfg.BackoffMin, "first restart delay")
+	fs.DurationVar(&cfg.BackoffMax, "backoff-max", cfg.BackoffMax, "longest restart delay")
+	fs.DurationVar(&cfg.StopGrace, "stop-grace", cfg.StopGrace, "how long a driver may take to stop before SIGKILL")
+	fs.IntVar(&cfg.MaxOffsetsPerTrigger, "max-offsets-per-trigger", 0, "cap of a micro-batch in records (0: none)")
+	hour := fs.String("hour", "", "batch: start of the closed event-time hour, RFC 3339")
+	kafkaFrom := fs.String("kafka-from", "", "batch: read Kafka records from this Kafka timestamp (default hour - lateness - 10m)")
+	kafkaTo := fs.String("kafka-to", "", "batch: up to this Kafka timestamp (default hour + 1h + lateness)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.Usage = flagenv.Usage(fs, "hourglass jobs [flags] start|stop|restart|status|supervise|batch [metric...]", jobsHelp)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg.Jars = splitList(*jars)
+	cfg.Conf = splitList(*conf)
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	c, err := catalog.Load(*catalogPath)
+	if err != nil {
+		return err
+	}
+	metrics, err := selectMetrics(c, rest[1:])
+	if err != nil {
+		return err
+	}
+	switch rest[0] {
+	case "supervise":
+		return superviseJobs(ctx, cfg, metrics, *level, stderr)
+	case "start":
+		return startJobs(cfg, metrics, args, stdout)
+	case "stop":
+		return stopJobs(cfg, metrics, stdout)
+	case "restart":
+		if err := stopJobs(cfg, metrics, stdout); err != nil {
+			return err
+		}
+		return startJobs(cfg, metrics, args, stdout)
+	case "status":
+		return jobsStatus(cfg, metrics, stdout)
+	case "batch":
+		return batchJobs(ctx, cfg, metrics, *hour, *kafkaFrom, *kafkaTo, stdout, stderr)
+	}
+	fs.Usage()
+	return errUsage
+}
+
+func firstEnv(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func selectMetrics(c *catalog.Catalog, names []string) ([]catalog.Metric, error) {
+	if len(names) == 0 {
+		return c.Metrics, nil
+	}
+	var out []catalog.Metric
+	for _, n := range names {
+		m, ok := c.Metric(n)
+		if !ok {
+			return nil, fmt.Errorf("jobs: no metric %q in the catalog", n)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// superviseJobs runs one supervisor per metric in this process until ctx is done.
+func superviseJobs(ctx context.Context, cfg jobs.Config, metrics []catalog.Metric, level string, stderr io.Writer) error {
+	log, err := telemetry.NewLogger(stderr, level)
+	if err != nil {
+		return err
+	}
+	sup, err := jobs.NewSupervisor(cfg, log)
+	if err != nil {
+		return err
+	}
+	fns := make([]func(context.Context) error, len(metrics))
+	for i, m := range metrics {
+		spec := catalog.SparkSpec(m)
+		fns[i] = func(ctx context.Context) error { return sup.Run(ctx, m.Name, []catalog.JobSpec{spec}) }
+	}
+	return runGroup(ctx, fns...)
+}
+
+// startJobs launches `hourglass jobs <same flags> supervise <metric>` detached, per metric.
+func startJobs(cfg jobs.Config, metrics []catalog.Metric, args []string, stdout io.Writer) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("jobs: find own executable: %w", err)
+	}
+	flags := flagsBeforeVerb(args)
+	var errs []error
+	for _, m := range metrics {
+		argv := append(append([]string{self, "jobs"}, flags...), "supervise", m.Name)
+		pid, already, err := jobs.Start(cfg, m.Name, argv)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case already:
+			fmt.Fprintf(stdout, "%s: already running (supervisor %d)\n", m.Name, pid)
+		default:
+			fmt.Fprintf(stdout, "%s: started (supervisor %d, logs in %s)\n", m.Name, pid, filepath.Join(cfg.StateDir, m.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// flagsBeforeVerb returns the flags of a `jobs` command line (what precedes the verb).
+func flagsBeforeVerb(args []string) []string {
+	for i, a := range args {
+		switch a {
+		case "start", "stop", "restart", "status", "supervise":
+			return args[:i]
+		}
+	}
+	return args
+}
+
+func stopJobs(cfg jobs.Config, metrics []catalog.Metric, stdout io.Writer) error {
+	var errs []error
+	for _, m := range metrics {
+		err := jobs.Stop(cfg, m.Name, cfg.StopGrace+30*time.Second)
+		switch {
+		case jobs.IsNotRunning(err):
+			fmt.Fprintf(stdout, "%s: not running\n", m.Name)
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			fmt.Fprintf(stdout, "%s: stopped\n", m.Name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func jobsStatus(cfg jobs.Config, metrics []catalog.Metric, stdout io.Writer) error {
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "METRIC\tSTATE\tRESTARTS\tLAST PROGRESS\tBATCH\tROWS/S\tWATERMARK\tSPARK UI\tLAST EXIT")
+	for _, m := range metrics {
+		st := jobs.GetStatus(cfg, m.Name)
+		state := st.State.State
+		if state == "" {
+			state = "never started"
+		}
+		last, batch, rate, wm := "-", "-", "-", "-"
+		if p := st.LastProgress; p != nil {
+			last = fmt.Sprintf("%s (%s ago)", p.Timestamp, st.ProgressAge.Round(time.Second))
+			batch = fmt.Sprint(p.BatchID)
+			rate = fmt.Sprintf("%.0f", p.ProcessedRowsPerSecond)
+			wm = p.Watermark
+		}
+		ui := st.UIURL
+		if ui == "" {
+			ui = "-"
+		}
+		exit := strings.TrimSpace(st.State.LastExit)
+		if exit == "" {
+			exit = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, state, st.State.Restarts, last, batch, rate, wm, ui, exit)
+	}
+	return tw.Flush()
+}
+
+// batchJobs runs the batch mode of each metric for one hour, in the foreground.
+func batchJobs(ctx context.Context, cfg jobs.Config, metrics []catalog.Metric, hour, from, to string, stdout, stderr io.Writer) error {
+	h, err := time.Parse(time.RFC3339, hour)
+	if err != nil {
+		return fmt.Errorf("jobs batch: --hour %q: want RFC 3339: %w", hour, err)
+	}
+	var extra []string
+	if from != "" {
+		extra = append(extra, "--kafka-from", from)
+	}
+	if to != "" {
+		extra = append(extra, "--kafka-to", to)
+	}
+	var errs []error
+	for _, m := range metrics {
+		if err := jobs.RunBatch(ctx, cfg, catalog.SparkSpec(m), h, stdout, extra...); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s %s: ok\n", m.Name, h.UTC().Format(time.RFC3339))
+	}
+	return errors.Join(errs...)
+}

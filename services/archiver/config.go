@@ -1,0 +1,71 @@
+package archiver
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hourglass-io/hourglass/internal/topology"
+)
+
+// Config is the archiver's configuration.
+type Config struct {
+	Brokers []string // Kafka bootstrap brokers
+	Group   string   // consumer group
+	Topic   string   // raw records
+	// MaxFileBytes rolls a part file once its compressed size reaches it.
+	MaxFileBytes int64
+	// MaxFileAge rolls a part file this long after its first record arrived:
+	// the longest a record waits before it is durable in the archive (and
+	// its offset can be committed).
+	MaxFileAge time.Duration
+	// SessionTimeout is how long the group waits for a silent member before
+	// giving its partitions to another.
+	SessionTimeout time.Duration
+	// DrainTimeout bounds the final flush on shutdown; what is not durable by
+	// then stays uncommitted and is archived after the restart.
+	DrainTimeout time.Duration
+	// MaxBackoff caps the wait between retries of a failed archive write.
+	MaxBackoff time.Duration
+}
+
+// DefaultConfig returns the production defaults.
+func DefaultConfig() Config {
+	return Config{
+		Brokers:        []string{"127.0.0.1:9092"},
+		Group:          topology.ArchiverGroup,
+		Topic:          topology.RawTopic,
+		MaxFileBytes:   64 << 20,
+		MaxFileAge:     5 * time.Minute,
+		SessionTimeout: 30 * time.Second,
+		DrainTimeout:   30 * time.Second,
+		MaxBackoff:     10 * time.Second,
+	}
+}
+
+// Validate reports every problem of the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("brokers: at least one is required"))
+	}
+	if c.Group == "" || c.Topic == "" {
+		errs = append(errs, errors.New("group and topic must not be empty"))
+	}
+	if c.MaxFileBytes < 1<<10 || c.MaxFileBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("max-file-bytes %d: must be 1 KiB-1 GiB", c.MaxFileBytes))
+	}
+	if c.MaxFileAge < 100*time.Millisecond || c.MaxFileAge > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("max-file-age %s: must be 100ms-24h", c.MaxFileAge))
+	}
+	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("session-timeout %s: must be 6s-5m (the broker's allowed range by default)", c.SessionTimeout))
+	}
+	if c.DrainTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("drain-timeout %s: must be > 0", c.DrainTimeout))
+	}
+	if c.MaxBackoff < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("max-backoff %s: must be >= 10ms", c.MaxBackoff))
+	}
+	return errors.Join(errs...)
+}

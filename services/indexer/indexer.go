@@ -1,0 +1,222 @@
+package indexer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hourglass-io/hourglass/internal/esclient"
+	"github.com/hourglass-io/hourglass/internal/kafkaadmin"
+	"github.com/hourglass-io/hourglass/internal/record"
+	"github.com/hourglass-io/hourglass/internal/topology"
+)
+
+// Indexer consumes raw records and indexes them into the data stream.
+type Indexer struct {
+	cfg     Config
+	es      *esclient.Client
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// New prepares an indexer; Run starts the work.
+func New(cfg Config, es *esclient.Client, log *slog.Logger, reg prometheus.Registerer) (*Indexer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("indexer: config: %w", err)
+	}
+	if es == nil {
+		return nil, errors.New("indexer: no search cluster client")
+	}
+	return &Indexer{cfg: cfg, es: es, log: log.With("component", "indexer"), metrics: newMetrics(reg)}, nil
+}
+
+// Ready reports whether Kafka serves the source topic and the cluster answers.
+func (ix *Indexer) Ready(ctx context.Context) error {
+	if err := kafkaadmin.TopicReady(ctx, ix.cfg.Brokers, ix.cfg.Topic); err != nil {
+		return err
+	}
+	if _, err := ix.es.Flavor(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Run indexes until ctx is cancelled. A batch's offsets are committed only
+// after every one of its documents was acknowledged (or, refused for good,
+// sent to the DLQ); the batch in flight at shutdown is finished or left
+// uncommitted to be indexed again, without duplicates, after the restart.
+func (ix *Indexer) Run(ctx context.Context) error {
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        ix.cfg.Brokers,
+		GroupID:        ix.cfg.Group,
+		Topic:          ix.cfg.Topic,
+		StartOffset:    kafka.FirstOffset,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        250 * time.Millisecond,
+		QueueCapacity:  ix.cfg.BatchSize,
+		CommitInterval: 0,
+		SessionTimeout: ix.cfg.SessionTimeout,
+		Logger:         kafka.LoggerFunc(func(string, ...any) {}),
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			ix.log.Warn("kafka reader", "error", fmt.Sprintf(msg, args...))
+		}),
+	})
+	dlq := &kafka.Writer{Addr: kafka.TCP(ix.cfg.Brokers...), Topic: ix.cfg.DLQTopic, RequiredAcks: kafka.RequireAll,
+		Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, AllowAutoTopicCreation: true}
+	defer func() {
+		if err := reader.Close(); err != nil {
+			ix.log.Warn("close reader", "error", err)
+		}
+		if err := dlq.Close(); err != nil {
+			ix.log.Warn("close DLQ writer", "error", err)
+		}
+	}()
+	ix.log.Info("indexing", "source", ix.cfg.Topic, "group", ix.cfg.Group, "data_stream", ix.cfg.DataStream)
+	for {
+		batch, err := ix.fetchBatch(ctx, reader)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("indexer: fetch: %w", err)
+		}
+		if err := ix.index(ctx, batch, dlq); err != nil {
+			if ctx.Err() != nil {
+				return nil // not committed: indexed again (as duplicates refused) after restart
+			}
+			return err
+		}
+		if err := reader.CommitMessages(ctx, batch...); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			ix.log.Warn("commit failed; the batch will be indexed again (its documents as duplicates)", "error", err)
+			ix.metrics.commits.WithLabelValues("error").Inc()
+			continue
+		}
+		ix.metrics.commits.WithLabelValues("ok").Inc()
+	}
+}
+
+func (ix *Indexer) fetchBatch(ctx context.Context, r *kafka.Reader) ([]kafka.Message, error) {
+	first, err := r.FetchMessage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	batch := []kafka.Message{first}
+	wctx, cancel := context.WithTimeout(ctx, ix.cfg.BatchWait)
+	defer cancel()
+	for len(batch) < ix.cfg.BatchSize {
+		m, err := r.FetchMessage(wctx)
+		if err != nil {
+			break
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
+// pending is a document still to be acknowledged.
+type pending struct {
+	item esclient.BulkItem
+	msg  kafka.Message
+}
+
+// index sends the batch's documents, retrying what failed for a transient
+// reason with backoff until ctx ends. 409 (the _id exists) counts as
+// indexed. Documents refused for good go to the DLQ.
+func (ix *Indexer) index(ctx context.Context, batch []kafka.Message, dlq *kafka.Writer) error {
+	start := time.Now()
+	ns := ix.cfg.namespace()
+	todo := make([]pending, 0, len(batch))
+	for _, m := range batch {
+		ix.metrics.in.Inc()
+		rec, _, err := record.Decode(m.Value)
+		if err != nil {
+			ix.metrics.skipped.Inc()
+			continue
+		}
+		doc, err := MarshalDoc(NewDoc(&rec, ns, m.Topic, m.Partition, m.Offset))
+		if err != nil {
+			return fmt.Errorf("indexer: encode document: %w", err)
+		}
+		todo = append(todo, pending{
+			item: esclient.BulkItem{Op: esclient.BulkCreate, ID: DocID(m.Topic, m.Partition, m.Offset), Doc: doc},
+			msg:  m,
+		})
+	}
+	backoff := 100 * time.Millisecond
+	for len(todo) > 0 {
+		items := make([]esclient.BulkItem, len(todo))
+		for i, p := range todo {
+			items[i] = p.item
+		}
+		res, err := ix.es.Bulk(ctx, ix.cfg.DataStream, items)
+		var berr *esclient.BulkError
+		var retry, rejected []pending
+		switch {
+		case err == nil || errors.As(err, &berr):
+			for i, it := range res.Items {
+				switch {
+				case !it.Failed():
+					ix.metrics.indexed.WithLabelValues("created").Inc()
+				case it.Status == http.StatusConflict:
+					ix.metrics.indexed.WithLabelValues("duplicate").Inc()
+				case it.Status == http.StatusTooManyRequests || it.Status >= 500 || it.Status == 0:
+					retry = append(retry, todo[i])
+				default:
+					rejected = append(rejected, todo[i])
+					ix.log.Error("document refused by the cluster; sent to the DLQ", "id", it.ID, "status", it.Status, "error", it.Error)
+				}
+			}
+			if len(rejected) > 0 {
+				if err := ix.toDLQ(ctx, dlq, rejected); err != nil {
+					return err
+				}
+			}
+		default:
+			retry = todo // the whole request failed: transport, 5xx, 429
+			ix.log.Warn("bulk request failed; retrying", "error", err, "documents", len(todo), "backoff", backoff)
+		}
+		todo = retry
+		if len(todo) == 0 {
+			break
+		}
+		ix.metrics.retries.Inc()
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(backoff*2, ix.cfg.MaxBackoff)
+	}
+	ix.metrics.bulk.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (ix *Indexer) toDLQ(ctx context.Context, w *kafka.Writer, rejected []pending) error {
+	msgs := make([]kafka.Message, len(rejected))
+	for i, p := range rejected {
+		m := p.msg
+		msgs[i] = kafka.Message{Key: m.Key, Value: m.Value, Headers: []kafka.Header{
+			{Key: topology.ReasonHeader, Value: []byte("index_rejected")},
+			{Key: "source", Value: []byte(m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10))},
+			{Key: "stage", Value: []byte("indexer")},
+		}}
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("indexer: write %d refused documents to the DLQ: %w", len(msgs), err)
+	}
+	ix.metrics.rejected.Add(float64(len(msgs)))
+	return nil
+}

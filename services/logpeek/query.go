@@ -1,0 +1,304 @@
+package logpeek
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hourglass-io/hourglass/internal/archive"
+	"github.com/hourglass-io/hourglass/internal/record"
+)
+
+// Error codes of the API (the "code" of every error answer).
+const (
+	CodeMissingToken       = "missing_token"
+	CodeInvalidToken       = "invalid_token"
+	CodeTenantForbidden    = "tenant_forbidden"
+	CodeMissingParameter   = "missing_parameter"
+	CodeInvalidParameter   = "invalid_parameter"
+	CodeUnknownParameter   = "unknown_parameter"
+	CodeSpanTooLarge       = "span_too_large"
+	CodeInvalidCursor      = "invalid_cursor"
+	CodeScanLimitExceeded  = "scan_limit_exceeded"
+	CodeDeadlineExceeded   = "deadline_exceeded"
+	CodeArchiveUnavailable = "archive_unavailable"
+	CodeNotFound           = "not_found"
+	CodeMethodNotAllowed   = "method_not_allowed"
+)
+
+// apiError is an error answer: {"error": {"code": ..., "message": ..., "parameter": ...}}.
+type apiError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Param   string `json:"parameter,omitempty"`
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func badParam(param, code, format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: code, Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+// span is the tenant and time range every endpoint takes.
+type span struct {
+	tenant   string
+	from, to time.Time
+}
+
+// logsQuery is a parsed GET /v1/logs request.
+type logsQuery struct {
+	span
+	statuses    []statusMatch
+	methods     []string
+	pathPrefix  string
+	minDuration float64 // -1: no filter
+	requestID   string
+	q           []byte
+	limit       int
+	cursor      *cursor
+}
+
+// statusMatch is one status value: an exact code or a class (5xx).
+type statusMatch struct {
+	code  int
+	class bool
+}
+
+var (
+	partitionsParams = []string{"tenant", "from", "to"}
+	logsParams       = []string{"tenant", "from", "to", "status", "method", "path_prefix", "min_duration_ms", "request_id", "q", "limit", "cursor"}
+)
+
+const maxQLen = 1 << 10
+
+// parseSpan reads tenant, from and to, and refuses unknown parameters.
+func parseSpan(v url.Values, allowed []string, maxSpan time.Duration) (span, *apiError) {
+	for k := range v {
+		if !slices.Contains(allowed, k) {
+			return span{}, badParam(k, CodeUnknownParameter, "unknown parameter %q; known: %s", k, strings.Join(allowed, ", "))
+		}
+		if len(v[k]) > 1 {
+			return span{}, badParam(k, CodeInvalidParameter, "%s given %d times; give it once (lists are comma-separated)", k, len(v[k]))
+		}
+	}
+	var s span
+	s.tenant = v.Get("tenant")
+	if s.tenant == "" {
+		return s, badParam("tenant", CodeMissingParameter, "tenant is required")
+	}
+	if !archive.ValidTenant(s.tenant) {
+		return s, badParam("tenant", CodeInvalidParameter, "tenant must match [a-z0-9-]{1,63}")
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &s.from}, {"to", &s.to}} {
+		raw := v.Get(p.name)
+		if raw == "" {
+			return s, badParam(p.name, CodeMissingParameter, "%s is required (RFC 3339, e.g. 2026-01-02T15:00:00Z)", p.name)
+		}
+		t, err := time.Parse(time.RFC3339Nano, raw)
+		if err != nil {
+			return s, badParam(p.name, CodeInvalidParameter, "%s must be an RFC 3339 time, e.g. 2026-01-02T15:00:00Z", p.name)
+		}
+		*p.dst = t.UTC()
+	}
+	if !s.from.Before(s.to) {
+		return s, badParam("to", CodeInvalidParameter, "to must be after from")
+	}
+	if s.to.Sub(s.from) > maxSpan {
+		return s, badParam("to", CodeSpanTooLarge, "the time span %s exceeds the maximum of %s; narrow from/to", s.to.Sub(s.from), maxSpan)
+	}
+	return s, nil
+}
+
+// parseLogs reads and validates every parameter of GET /v1/logs.
+func parseLogs(v url.Values, cfg Config) (*logsQuery, *apiError) {
+	s, aerr := parseSpan(v, logsParams, cfg.MaxSpan)
+	if aerr != nil {
+		return nil, aerr
+	}
+	q := &logsQuery{span: s, minDuration: -1, limit: cfg.DefaultLimit}
+	if raw := v.Get("status"); raw != "" {
+		for _, e := range strings.Split(raw, ",") {
+			e = strings.TrimSpace(e)
+			if len(e) == 3 && e[0] >= '1' && e[0] <= '5' && strings.EqualFold(e[1:], "xx") {
+				q.statuses = append(q.statuses, statusMatch{code: int(e[0]-'0') * 100, class: true})
+				continue
+			}
+			n, err := strconv.Atoi(e)
+			if err != nil || n < 100 || n > 599 {
+				return nil, badParam("status", CodeInvalidParameter, "status %q: want codes 100-599 or classes like 5xx, comma-separated", e)
+			}
+			q.statuses = append(q.statuses, statusMatch{code: n})
+		}
+	}
+	if raw := v.Get("method"); raw != "" {
+		for _, e := range strings.Split(raw, ",") {
+			e = strings.ToUpper(strings.TrimSpace(e))
+			if e == "" || len(e) > record.MaxMethodLen || strings.ContainsAny(e, " \t\"(),/:;<=>?@[\\]{}") {
+				return nil, badParam("method", CodeInvalidParameter, "method %q: want HTTP methods, comma-separated", e)
+			}
+			q.methods = append(q.methods, e)
+		}
+	}
+	if raw := v.Get("path_prefix"); raw != "" {
+		if raw[0] != '/' || len(raw) > record.MaxPathLen {
+			return nil, badParam("path_prefix", CodeInvalidParameter, "path_prefix must start with '/' (at most 8 KiB)")
+		}
+		q.pathPrefix = raw
+	}
+	if raw := v.Get("min_duration_ms"); raw != "" {
+		d, err := strconv.ParseFloat(raw, 64)
+		if err != nil || d < 0 || math.IsInf(d, 0) || math.IsNaN(d) {
+			return nil, badParam("min_duration_ms", CodeInvalidParameter, "min_duration_ms must be a number >= 0")
+		}
+		q.minDuration = d
+	}
+	if raw := v.Get("request_id"); raw != "" {
+		if len(raw) > record.MaxRequestIDLen {
+			return nil, badParam("request_id", CodeInvalidParameter, "request_id is at most %d bytes", record.MaxRequestIDLen)
+		}
+		q.requestID = raw
+	}
+	if raw := v.Get("q"); raw != "" {
+		if len(raw) > maxQLen {
+			return nil, badParam("q", CodeInvalidParameter, "q is at most %d bytes", maxQLen)
+		}
+		q.q = []byte(raw)
+	}
+	if raw := v.Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > cfg.MaxLimit {
+			return nil, badParam("limit", CodeInvalidParameter, "limit must be an integer 1-%d", cfg.MaxLimit)
+		}
+		q.limit = n
+	}
+	if raw := v.Get("cursor"); raw != "" {
+		c, err := decodeCursor(raw)
+		if err != nil || c.Query != q.fingerprint() {
+			msg := "cursor is malformed"
+			if err == nil {
+				msg = "cursor belongs to a query with other parameters; repeat the query's tenant, from, to and filters with it"
+			}
+			return nil, badParam("cursor", CodeInvalidCursor, "%s", msg)
+		}
+		q.cursor = &c
+	}
+	return q, nil
+}
+
+// fingerprint identifies the query's tenant, range and filters (not limit
+// or cursor), so a cursor is only accepted by the query it came from.
+func (q *logsQuery) fingerprint() uint64 {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%v\x00%v\x00%s\x00%g\x00%s\x00%s",
+		q.tenant, q.from.UnixNano(), q.to.UnixNano(), q.statuses, q.methods, q.pathPrefix, q.minDuration, q.requestID, q.q)
+	return binary.BigEndian.Uint64(h.Sum(nil))
+}
+
+// match applies the filters to a record whose raw line is line.
+func (q *logsQuery) match(r *record.Record, line []byte) bool {
+	if r.Timestamp.Before(q.from) || !r.Timestamp.Before(q.to) || r.Tenant != q.tenant {
+		return false
+	}
+	if len(q.statuses) > 0 && !slices.ContainsFunc(q.statuses, func(s statusMatch) bool {
+		if s.class {
+			return r.Status/100*100 == s.code
+		}
+		return r.Status == s.code
+	}) {
+		return false
+	}
+	if len(q.methods) > 0 && !slices.Contains(q.methods, r.Method) {
+		return false
+	}
+	if q.pathPrefix != "" && !strings.HasPrefix(r.Path, q.pathPrefix) {
+		return false
+	}
+	if q.minDuration >= 0 && r.DurationMS < q.minDuration {
+		return false
+	}
+	if q.requestID != "" && r.RequestID != q.requestID {
+		return false
+	}
+	if len(q.q) > 0 && !bytes.Contains(line, q.q) {
+		return false
+	}
+	return true
+}
+
+// key orders records: hour, then event time, then file, then line. It is
+// total and stable across requests, so a cursor names a place in it.
+type key struct {
+	Hour int64  `json:"h"` // unix seconds of the hour
+	TS   int64  `json:"t"` // unix nanoseconds of the record; math.MinInt64: before the hour's first record
+	File string `json:"f"`
+	Line int    `json:"l"`
+}
+
+func (a key) compare(b key) int {
+	switch {
+	case a.Hour != b.Hour:
+		return cmpInt(a.Hour, b.Hour)
+	case a.TS != b.TS:
+		return cmpInt(a.TS, b.TS)
+	case a.File != b.File:
+		return strings.Compare(a.File, b.File)
+	default:
+		return cmpInt(int64(a.Line), int64(b.Line))
+	}
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// cursor is where a continued query resumes: after Key.
+type cursor struct {
+	V     int    `json:"v"`
+	Query uint64 `json:"q"`
+	Key   key    `json:"k"`
+}
+
+// startOfHour is a key before every record of hour h.
+func startOfHour(h time.Time) key { return key{Hour: h.Unix(), TS: math.MinInt64} }
+
+func encodeCursor(q *logsQuery, k key) string {
+	b, _ := json.Marshal(cursor{V: 1, Query: q.fingerprint(), Key: k})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, err
+	}
+	var c cursor
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return cursor{}, err
+	}
+	if c.V != 1 || c.Key.Hour%3600 != 0 {
+		return cursor{}, fmt.Errorf("unsupported cursor")
+	}
+	return c, nil
+}
