@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -135,10 +134,7 @@ func TestRouterCatalogReload(t *testing.T) {
 // checks that no record is missing from any metric topic.
 func TestRouterSIGKILL(t *testing.T) {
 	e := newEnv(t)
-	bin := filepath.Join(t.TempDir(), "hourglass")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/hourglass")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := stacktest.Binary(t)
 	valid, _ := e.generate(t, 9, 50_000, 0)
 
 	start := func() *exec.Cmd {

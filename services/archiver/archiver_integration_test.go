@@ -1,4 +1,4 @@
-//go:build integration
+//go:build integration || bench
 
 package archiver_test
 
@@ -315,34 +315,6 @@ tokens:
 	return ts
 }
 
-// buildBinary builds cmd/hourglass for the tests that run it as a process.
-// Until cmd/hourglass/main.go lists the archiver command, the build adds it
-// through a -overlay copy of main.go (the file itself is left alone).
-func buildBinary(t *testing.T) string {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "hourglass")
-	args := []string{"build", "-o", bin}
-	mainGo, err := filepath.Abs("../../cmd/hourglass/main.go")
-	require.NoError(t, err)
-	src, err := os.ReadFile(mainGo)
-	require.NoError(t, err)
-	if !bytes.Contains(src, []byte("runArchiver")) {
-		const anchor = "\t\t{\"version\","
-		require.Contains(t, string(src), anchor)
-		patched := strings.Replace(string(src), anchor,
-			"\t\t{\"archiver\", \"archive raw records to HDFS\", runArchiver},\n"+anchor, 1)
-		patchedPath := filepath.Join(dir, "main.go")
-		require.NoError(t, os.WriteFile(patchedPath, []byte(patched), 0o644))
-		overlay, _ := json.Marshal(map[string]map[string]string{"Replace": {mainGo: patchedPath}})
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "overlay.json"), overlay, 0o644))
-		args = append(args, "-overlay", filepath.Join(dir, "overlay.json"))
-	}
-	build := exec.Command("go", append(args, "../../cmd/hourglass")...)
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
-	return bin
-}
-
 func committedTotal(t *testing.T, e *env, partitions int) int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -362,7 +334,7 @@ func committedTotal(t *testing.T, e *env, partitions int) int64 {
 // once, checked by request id.
 func TestArchiverSIGKILL(t *testing.T) {
 	e := newEnv(t, 3)
-	bin := buildBinary(t)
+	bin := stacktest.Binary(t)
 	const n = 60_000
 	valid := e.produce(t, 2, n, 0.005)
 	run := func() *exec.Cmd {
