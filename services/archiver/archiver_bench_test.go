@@ -169,4 +169,3 @@ func fsShell(t *testing.T, stdout io.Writer, args ...string) time.Duration {
 	require.NoError(t, cmd.Run(), "hdfs dfs %s: %s", strings.Join(args, " "), stderr.String())
 	return time.Since(began)
 }
-
