@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/hourglass-io/hourglass/internal/essetup"
 	"github.com/hourglass-io/hourglass/internal/flagenv"
 	"github.com/hourglass-io/hourglass/internal/telemetry"
+	"github.com/hourglass-io/hourglass/services/indexer"
 )
 
 const esHelp = `Prepares Elasticsearch 8 or OpenSearch 2 for Hourglass, idempotently.
@@ -26,15 +26,26 @@ const esHelp = `Prepares Elasticsearch 8 or OpenSearch 2 for Hourglass, idempote
 // esSetupStep is one part of `hourglass es setup` owned by another component.
 type esSetupStep struct {
 	name string
-	run  func(ctx context.Context, es *esclient.Client, log *slog.Logger) error
+	run  func(ctx context.Context, es *esclient.Client, replicas int) (string, error)
 }
 
 // esSetupSteps lists the setup steps of other components, run after the
-// metric indices'. The raw-log indexer's Setup (services/indexer) joins here:
-//
-//	{"indexer", func(ctx context.Context, es *esclient.Client, log *slog.Logger) error { return indexer.Setup(ctx, es, log) }},
+// metric indices'. A component with indices of its own adds its step here.
 func esSetupSteps() []esSetupStep {
-	return nil
+	return []esSetupStep{
+		{"indexer (raw-log data stream)", func(ctx context.Context, es *esclient.Client, replicas int) (string, error) {
+			cfg := indexer.DefaultSetup()
+			cfg.Replicas = replicas
+			res, err := indexer.Setup(ctx, es, cfg)
+			if err != nil {
+				return "", err
+			}
+			if res.Warning != "" {
+				return "retention " + res.Retention + " (" + res.Warning + ")", nil
+			}
+			return "retention " + res.Retention, nil
+		}},
+	}
 }
 
 func runES(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -84,10 +95,11 @@ func runES(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "retention: %s\n", rep.Retention)
 	for _, step := range esSetupSteps() {
-		if err := step.run(ctx, es, log); err != nil {
+		what, err := step.run(ctx, es, cfg.Replicas)
+		if err != nil {
 			return fmt.Errorf("es setup: %s: %w", step.name, err)
 		}
-		fmt.Fprintf(stdout, "%s: done\n", step.name)
+		fmt.Fprintf(stdout, "%s: done, %s\n", step.name, what)
 	}
 	return nil
 }

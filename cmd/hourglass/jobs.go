@@ -58,7 +58,7 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.ESURL, "es-url", firstEnv("HOURGLASS_ES_URL", cfg.ESURL), "Elasticsearch/OpenSearch URL")
 	fs.StringVar(&cfg.CheckpointRoot, "checkpoint-root", cfg.CheckpointRoot, "checkpoint root, hdfs://... or a path (default <state-dir>/checkpoints)")
 	fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "supervisor state, logs and progress (default $HOURGLASS_HOME/run/jobs)")
-	fs.StringVar(&cfg.Trigger, "trigger", cfg.Trigger, "micro-batch interval")
+	fs.DurationVar(&cfg.Trigger, "trigger", cfg.Trigger, "micro-batch interval")
 	fs.IntVar(&cfg.ShufflePartitions, "shuffle-partitions", cfg.ShufflePartitions, "spark.sql.shuffle.partitions")
 	fs.BoolVar(&cfg.UI, "ui", cfg.UI, "Spark UI on (its URL is shown by status)")
 	fs.StringVar(&cfg.Python, "python", os.Getenv("HOURGLASS_PYTHON"), "Python of the driver (PYSPARK_PYTHON; default $HOURGLASS_PYTHON)")
@@ -209,12 +209,13 @@ func jobsStatus(cfg jobs.Config, metrics []catalog.Metric, stdout io.Writer) err
 		if state == "" {
 			state = "never started"
 		}
-		last, batch, rate, wm := "-", "-", "-", "-"
+		last, batch, rate := "-", "-", "-"
+		wm := "-"
 		if p := st.LastProgress; p != nil {
 			last = fmt.Sprintf("%s (%s ago)", p.Timestamp, st.ProgressAge.Round(time.Second))
 			batch = fmt.Sprint(p.BatchID)
 			rate = fmt.Sprintf("%.0f", p.ProcessedRowsPerSecond)
-			wm = p.Watermark
+			wm = st.Watermark
 		}
 		ui := st.UIURL
 		if ui == "" {

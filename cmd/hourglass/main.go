@@ -30,6 +30,7 @@ func commands() []command {
 		{"archiver", "archive raw records to HDFS (or a local directory), exactly once by offset ranges", runArchiver},
 		{"indexer", "index raw records into the Elasticsearch raw-log data stream (ECS fields)", runIndexer},
 		{"logpeek", "serve the developers' API over the raw-log archive", runLogpeek},
+		{"lagmon", "watch consumer lag, exact time lag, metric freshness and the SLA; alert and advise scaling", runLagmon},
 		{"gen", "generate deterministic traffic: NDJSON to a file or posted to ingress", runGen},
 		{"catalog", "validate the metric catalog and render Spark specs and topics", runCatalog},
 		{"version", "print the version and build information", runVersion},

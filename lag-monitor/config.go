@@ -1,0 +1,216 @@
+package lagmon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hourglass-io/hourglass/lag-monitor/status"
+)
+
+// Config is the lag monitor's configuration. Every field can come from the
+// YAML config file (keys as in the yaml tags); flags and HOURGLASS_LAGMON_*
+// variables override the file (see cmd/hourglass/lagmon.go).
+type Config struct {
+	// ConfigFile is the YAML file this configuration was read from (watched
+	// for changes); empty when there is none.
+	ConfigFile string `yaml:"-"`
+
+	Brokers     []string `yaml:"brokers"` // Kafka bootstrap brokers (not reloadable)
+	CatalogPath string   `yaml:"catalog"` // metric catalog; empty: no catalog groups, no freshness
+
+	PollInterval time.Duration `yaml:"poll_interval"`   // how often offsets are read
+	Window       time.Duration `yaml:"window"`          // status and rate window
+	SLA          time.Duration `yaml:"sla"`             // time-lag SLA of groups that are not metric jobs
+	Horizon      time.Duration `yaml:"at_risk_horizon"` // AT_RISK when the forecast crosses the SLA within this
+
+	// Allow: regular expressions of further groups to watch (the catalog's
+	// groups are always watched). Deny: groups never watched, catalog or not.
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+	// SLAOverrides set the time-lag SLA of the groups matching a pattern;
+	// the first match wins over the catalog's freshness SLA and the default.
+	SLAOverrides []SLAOverride `yaml:"sla_overrides"`
+
+	ESURLs            []string      `yaml:"es_urls"`            // Elasticsearch/OpenSearch; empty: no freshness
+	FreshnessInterval time.Duration `yaml:"freshness_interval"` // how often freshness and job runs are read
+	JobRunsIndex      string        `yaml:"job_runs_index"`     // batch job runs
+	JobPeriod         time.Duration `yaml:"job_period"`         // a run longer than this needs more resources
+	JobLookback       time.Duration `yaml:"job_lookback"`       // runs started within this are checked
+
+	AlertmanagerURLs []string        `yaml:"alertmanager_urls"` // base URLs; alerts go to <url>/api/v2/alerts
+	WebhookURLs      []string        `yaml:"webhook_urls"`      // generic JSON webhooks
+	AlertResend      time.Duration   `yaml:"alert_resend"`      // firing alerts are re-sent to Alertmanager this often
+	AlertOn          []status.Status `yaml:"alert_on"`          // statuses that fire an alert
+	ExternalURL      string          `yaml:"external_url"`      // this monitor's URL, for alert links
+
+	History        time.Duration `yaml:"history"`         // how much history the status page charts
+	ReloadInterval time.Duration `yaml:"reload_interval"` // how often the config and catalog files are checked
+}
+
+// SLAOverride sets the SLA of the groups matching Group (a regular expression).
+type SLAOverride struct {
+	Group string        `yaml:"group"`
+	SLA   time.Duration `yaml:"sla"`
+}
+
+// DefaultConfig returns the production defaults.
+func DefaultConfig() Config {
+	return Config{
+		Brokers:           []string{"127.0.0.1:9092"},
+		CatalogPath:       "metrics-jobs/catalog.yaml",
+		PollInterval:      15 * time.Second,
+		Window:            5 * time.Minute,
+		SLA:               time.Hour,
+		Horizon:           30 * time.Minute,
+		FreshnessInterval: time.Minute,
+		JobRunsIndex:      "hourglass-jobruns",
+		JobPeriod:         time.Hour,
+		JobLookback:       6 * time.Hour,
+		AlertResend:       time.Minute,
+		AlertOn:           []status.Status{status.DataLoss, status.Breach, status.Stop, status.Stall, status.AtRisk},
+		History:           6 * time.Hour,
+		ReloadInterval:    2 * time.Second,
+	}
+}
+
+// LoadFile overlays the YAML file at path on base. Unknown keys are errors.
+func LoadFile(path string, base Config) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return base, fmt.Errorf("lagmon: read config %s: %w", path, err)
+	}
+	cfg := base
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file sets nothing
+		return base, fmt.Errorf("lagmon: config %s: %w", path, err)
+	}
+	cfg.ConfigFile = path
+	return cfg, nil
+}
+
+// Validate reports every problem of the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("brokers: at least one is required"))
+	}
+	if c.PollInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("poll-interval %s: must be at least 100ms", c.PollInterval))
+	}
+	if c.Window < 2*c.PollInterval {
+		errs = append(errs, fmt.Errorf("window %s: must be at least two poll intervals (%s)", c.Window, 2*c.PollInterval))
+	}
+	if c.SLA <= 0 {
+		errs = append(errs, fmt.Errorf("sla %s: must be > 0", c.SLA))
+	}
+	if c.Horizon < 0 {
+		errs = append(errs, fmt.Errorf("at-risk-horizon %s: must be >= 0", c.Horizon))
+	}
+	for _, p := range append(append([]string{}, c.Allow...), c.Deny...) {
+		if _, err := regexp.Compile(p); err != nil {
+			errs = append(errs, fmt.Errorf("group pattern %q: %w", p, err))
+		}
+	}
+	for _, o := range c.SLAOverrides {
+		if _, err := regexp.Compile(o.Group); err != nil {
+			errs = append(errs, fmt.Errorf("sla_overrides group %q: %w", o.Group, err))
+		}
+		if o.SLA <= 0 {
+			errs = append(errs, fmt.Errorf("sla_overrides %q: sla %s must be > 0", o.Group, o.SLA))
+		}
+	}
+	for _, u := range append(append(append([]string{}, c.ESURLs...), c.AlertmanagerURLs...), c.WebhookURLs...) {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			errs = append(errs, fmt.Errorf("URL %q: want http(s)://host[:port][/path]", u))
+		}
+	}
+	if len(c.ESURLs) > 0 && c.FreshnessInterval <= 0 {
+		errs = append(errs, fmt.Errorf("freshness-interval %s: must be > 0", c.FreshnessInterval))
+	}
+	if c.JobPeriod <= 0 || c.JobLookback <= 0 {
+		errs = append(errs, errors.New("job_period and job_lookback must be > 0"))
+	}
+	if c.AlertResend <= 0 {
+		errs = append(errs, fmt.Errorf("alert-resend %s: must be > 0", c.AlertResend))
+	}
+	if c.History < c.PollInterval {
+		errs = append(errs, fmt.Errorf("history %s: must be at least one poll interval", c.History))
+	}
+	if c.ReloadInterval <= 0 {
+		errs = append(errs, fmt.Errorf("reload-interval %s: must be > 0", c.ReloadInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// groupFilter is the compiled allow/deny/SLA part of a Config.
+type groupFilter struct {
+	allow, deny []*regexp.Regexp
+	slas        []compiledSLA
+}
+
+type compiledSLA struct {
+	re  *regexp.Regexp
+	sla time.Duration
+}
+
+func compileFilter(c Config) (groupFilter, error) {
+	var f groupFilter
+	for _, p := range c.Allow {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return f, fmt.Errorf("allow %q: %w", p, err)
+		}
+		f.allow = append(f.allow, re)
+	}
+	for _, p := range c.Deny {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return f, fmt.Errorf("deny %q: %w", p, err)
+		}
+		f.deny = append(f.deny, re)
+	}
+	for _, o := range c.SLAOverrides {
+		re, err := regexp.Compile(o.Group)
+		if err != nil {
+			return f, fmt.Errorf("sla_overrides %q: %w", o.Group, err)
+		}
+		f.slas = append(f.slas, compiledSLA{re, o.SLA})
+	}
+	return f, nil
+}
+
+func matchAny(res []*regexp.Regexp, s string) bool {
+	for _, re := range res {
+		if re.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// allowed reports whether a group outside the catalog is watched.
+func (f groupFilter) allowed(group string) bool {
+	return matchAny(f.allow, group) && !matchAny(f.deny, group)
+}
+
+// denied reports whether a group (catalog or not) is excluded.
+func (f groupFilter) denied(group string) bool { return matchAny(f.deny, group) }
+
+// sla returns the override for group, if any.
+func (f groupFilter) sla(group string) (time.Duration, bool) {
+	for _, o := range f.slas {
+		if o.re.MatchString(group) {
+			return o.sla, true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,184 @@
+package lagmon
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hourglass-io/hourglass/lag-monitor/status"
+)
+
+// metrics of the monitor itself; the lag, freshness and status series come
+// from snapshotCollector.
+type metrics struct {
+	polls       *prometheus.CounterVec // by result
+	pollSeconds prometheus.Histogram
+	tsFetches   *prometheus.CounterVec // by result: cached, fetched, error
+	reloads     *prometheus.CounterVec // by result
+	alerts      *prometheus.CounterVec // by receiver kind and result
+}
+
+func newMetrics(reg prometheus.Registerer, m *Monitor) *metrics {
+	mt := &metrics{
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hourglass_lagmon_polls_total", Help: "Polls of Kafka offsets, by result (ok, error)."}, []string{"result"}),
+		pollSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hourglass_lagmon_poll_seconds", Help: "Duration of one poll.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
+		tsFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hourglass_lagmon_timestamp_reads_total", Help: "Record timestamp look-ups for time lag, by result (cached, fetched, error)."}, []string{"result"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hourglass_lagmon_config_reloads_total", Help: "Configuration reloads, by result (ok, error)."}, []string{"result"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hourglass_lagmon_notifications_total", Help: "Alert notifications sent, by receiver (alertmanager, webhook) and result (ok, error)."}, []string{"receiver", "result"}),
+	}
+	reg.MustRegister(mt.polls, mt.pollSeconds, mt.tsFetches, mt.reloads, mt.alerts, &snapshotCollector{m: m})
+	return mt
+}
+
+var (
+	partLabels  = []string{"group", "topic", "partition"}
+	groupLabels = []string{"group"}
+
+	descLagRecords = prometheus.NewDesc("hourglass_consumer_lag_records",
+		"Offset lag (high watermark minus committed offset, floored at 0). Absent for partitions the group never committed.", partLabels, nil)
+	descLagSeconds = prometheus.NewDesc("hourglass_consumer_lag_seconds",
+		"Time lag: now minus the timestamp (CreateTime or LogAppendTime, as the batch says) of the record at the committed offset; 0 when caught up.", partLabels, nil)
+	descCommitted = prometheus.NewDesc("hourglass_consumer_committed_offset",
+		"Committed offset. Absent for partitions the group never committed.", partLabels, nil)
+	descUncommitted = prometheus.NewDesc("hourglass_consumer_uncommitted_partition",
+		"1 for a partition of a watched topic the group never committed (lag unknown).", partLabels, nil)
+	descEnd = prometheus.NewDesc("hourglass_consumer_end_offset",
+		"High watermark of the partition, read after the committed offset.", partLabels, nil)
+	descLogStart = prometheus.NewDesc("hourglass_consumer_log_start_offset",
+		"Log start offset of the partition.", partLabels, nil)
+	descLost = prometheus.NewDesc("hourglass_consumer_lost_records",
+		"Records deleted before the group read them (DATA_LOSS), over the window.", partLabels, nil)
+	descPartStatus = prometheus.NewDesc("hourglass_consumer_partition_status",
+		"Status of the partition as a severity code: 0 OK, 2 WARN, 3 REWIND, 4 AT_RISK, 5 STALL, 6 STOP, 7 BREACH, 8 DATA_LOSS.", partLabels, nil)
+
+	descSLAStatus = prometheus.NewDesc("hourglass_sla_status",
+		"1 for the current status of a consumer group, metric or job (scope), 0 for the others.", []string{"scope", "name", "status"}, nil)
+
+	descProduceRate = prometheus.NewDesc("hourglass_consumer_produce_rate",
+		"Records per second produced to the group's partitions over the window.", groupLabels, nil)
+	descConsumeRate = prometheus.NewDesc("hourglass_consumer_consume_rate",
+		"Records per second the group committed over the window.", groupLabels, nil)
+	descDrainETA = prometheus.NewDesc("hourglass_consumer_drain_eta_seconds",
+		"Forecast: seconds until the group's lag is 0 at current rates; +Inf when it does not drain.", groupLabels, nil)
+	descCrossing = prometheus.NewDesc("hourglass_consumer_sla_crossing_seconds",
+		"Forecast: seconds until the group's time lag reaches its SLA at current rates (0: over it now); +Inf when it does not.", groupLabels, nil)
+	descSLA = prometheus.NewDesc("hourglass_consumer_sla_seconds",
+		"The group's time-lag SLA.", groupLabels, nil)
+	descNeeded = prometheus.NewDesc("hourglass_consumer_consumers_needed",
+		"Advice: consumers (bounded by partitions) the group needs to drain within its SLA. Absent when unknown.", groupLabels, nil)
+	descScale = prometheus.NewDesc("hourglass_consumer_scale_factor",
+		"Advice: needed consumption rate over the observed one (1: enough). Absent when unknown.", groupLabels, nil)
+	descMembers = prometheus.NewDesc("hourglass_consumer_members",
+		"Members of the group (0 for consumers that commit without membership, such as Spark).", groupLabels, nil)
+	descPartBound = prometheus.NewDesc("hourglass_consumer_partition_bound",
+		"Advice: 1 when one consumer per partition is not enough; the topic needs more partitions.", groupLabels, nil)
+
+	descFreshness = prometheus.NewDesc("hourglass_metric_freshness_seconds",
+		"Age of the end of the newest complete hourly window of a metric, per tenant.", []string{"metric", "tenant"}, nil)
+	descJobDuration = prometheus.NewDesc("hourglass_job_run_duration_seconds",
+		"Duration of the latest batch run of a metric's job.", []string{"metric"}, nil)
+	descJobOverrun = prometheus.NewDesc("hourglass_job_run_overrun",
+		"1 when the latest batch run took longer than its period (needs more resources).", []string{"metric"}, nil)
+)
+
+// snapshotCollector exports the latest snapshot. Series exist only for what
+// the snapshot holds, so a group, topic or partition that disappears loses
+// its series at the next poll with no bookkeeping.
+type snapshotCollector struct{ m *Monitor }
+
+func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLagRecords, descLagSeconds, descCommitted, descUncommitted, descEnd, descLogStart,
+		descLost, descPartStatus, descSLAStatus, descProduceRate, descConsumeRate, descDrainETA, descCrossing, descSLA,
+		descNeeded, descScale, descMembers, descPartBound, descFreshness, descJobDuration, descJobOverrun} {
+		ch <- d
+	}
+}
+
+func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
+	snap := c.m.Snapshot()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	statusSet := func(scope, name string, cur status.Status) {
+		for _, s := range status.All() {
+			v := 0.0
+			if s == cur {
+				v = 1
+			}
+			gauge(descSLAStatus, v, scope, name, s.String())
+		}
+	}
+	for _, g := range snap.Groups {
+		for _, p := range g.Partitions {
+			l := []string{g.Group, p.Topic, strconv.Itoa(p.Partition)}
+			if p.Committed.Known {
+				gauge(descLagRecords, float64(p.Lag.N), l...)
+				gauge(descCommitted, float64(p.Committed.N), l...)
+			} else {
+				gauge(descUncommitted, 1, l...)
+			}
+			if p.TimeLag.Known {
+				gauge(descLagSeconds, p.TimeLag.D.Seconds(), l...)
+			}
+			gauge(descEnd, float64(p.End), l...)
+			gauge(descLogStart, float64(p.LogStart), l...)
+			gauge(descLost, float64(p.Lost), l...)
+			gauge(descPartStatus, float64(p.Status), l...)
+		}
+		statusSet("consumer_group", g.Group, g.Status)
+		f := g.Forecast
+		gauge(descSLA, g.SLA.D.Seconds(), g.Group)
+		gauge(descMembers, float64(g.Members), g.Group)
+		if f.Known {
+			gauge(descProduceRate, f.ProduceRate, g.Group)
+			gauge(descConsumeRate, f.ConsumeRate, g.Group)
+			eta := math.Inf(1)
+			if f.Drains {
+				eta = f.DrainETA.Seconds()
+			}
+			gauge(descDrainETA, eta, g.Group)
+		}
+		if f.Known || f.Crosses {
+			cross := math.Inf(1)
+			if f.Crosses {
+				cross = f.CrossIn.Seconds()
+			}
+			gauge(descCrossing, cross, g.Group)
+		}
+		if g.Advice.Known {
+			gauge(descNeeded, float64(g.Advice.ConsumersNeeded), g.Group)
+			gauge(descScale, g.Advice.ScaleFactor, g.Group)
+			b := 0.0
+			if g.Advice.PartitionBound {
+				b = 1
+			}
+			gauge(descPartBound, b, g.Group)
+		}
+	}
+	for _, mf := range snap.Freshness {
+		statusSet("metric", mf.Metric, mf.Status)
+		for _, t := range mf.Tenants {
+			gauge(descFreshness, t.Age.D.Seconds(), mf.Metric, t.Tenant)
+		}
+	}
+	for _, j := range snap.JobRuns {
+		gauge(descJobDuration, j.Duration.D.Seconds(), j.Metric)
+		v := 0.0
+		if j.Overrun {
+			v = 1
+		}
+		gauge(descJobOverrun, v, j.Metric)
+		s := status.OK
+		if j.Overrun {
+			s = status.Warn
+		}
+		statusSet("job", j.Metric, s)
+	}
+}

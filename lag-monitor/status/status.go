@@ -1,0 +1,443 @@
+// Package status holds the lag monitor's status rules as pure functions: a
+// ring of samples of one partition (offsets, time lag, last commit time) goes
+// in, a status and a forecast come out. Nothing here talks to Kafka or reads
+// the clock. The rules are written out in lag-monitor/README.md; the tables
+// in status_test.go are their executable form.
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Status is the state of a partition, a group or a metric. Larger is worse,
+// so the status of a group is the maximum of its partitions'.
+type Status int
+
+const (
+	OK Status = iota
+	NoData
+	Warn
+	Rewind
+	AtRisk
+	Stall
+	Stop
+	Breach
+	DataLoss
+)
+
+var names = [...]string{"OK", "NO_DATA", "WARN", "REWIND", "AT_RISK", "STALL", "STOP", "BREACH", "DATA_LOSS"}
+
+// All lists every status, least severe first.
+func All() []Status {
+	out := make([]Status, len(names))
+	for i := range names {
+		out[i] = Status(i)
+	}
+	return out
+}
+
+func (s Status) String() string {
+	if s < 0 || int(s) >= len(names) {
+		return fmt.Sprintf("Status(%d)", int(s))
+	}
+	return names[s]
+}
+
+// MarshalText writes the status by name.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a status name.
+func (s *Status) UnmarshalText(b []byte) error {
+	for i, n := range names {
+		if n == string(b) {
+			*s = Status(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown status %q", b)
+}
+
+// Sample is one observation of one partition of one group.
+type Sample struct {
+	At time.Time
+	// Committed is the group's committed offset; meaningful when HasCommit.
+	Committed int64
+	HasCommit bool
+	// LogStart and End are the partition's log start offset and high watermark.
+	LogStart, End int64
+	// TimeLag is now minus the timestamp of the record at the committed offset,
+	// 0 when caught up. Meaningful when HasCommit.
+	TimeLag time.Duration
+	// LastCommit is when the group last committed this partition (the append
+	// time of its commit record); zero when unknown.
+	LastCommit time.Time
+}
+
+// Lag is the offset lag, floored at 0; ok is false when nothing was committed.
+func (s Sample) Lag() (lag int64, ok bool) {
+	if !s.HasCommit {
+		return 0, false
+	}
+	return max(0, s.End-s.Committed), true
+}
+
+// Params are the thresholds of the rules.
+type Params struct {
+	Window  time.Duration // the evaluation and rate window
+	SLA     time.Duration // time lag above this is BREACH
+	Horizon time.Duration // a forecast SLA crossing within this is AT_RISK
+}
+
+// Forecast is what the partition's (or group's) rates over the window predict.
+type Forecast struct {
+	// Known is false when the ring spans less than half the window: no rates.
+	Known bool
+	// ProduceRate and ConsumeRate are records per second over the window.
+	ProduceRate, ConsumeRate float64
+	// Drains says whether the lag reaches 0 at current rates, in DrainETA.
+	Drains   bool
+	DrainETA time.Duration
+	// Crosses says whether the time lag reaches the SLA at current rates, in
+	// CrossIn (0 when already over).
+	Crosses bool
+	CrossIn time.Duration
+}
+
+// Result is the evaluation of one partition.
+type Result struct {
+	Status Status
+	// Conditions lists every rule that holds, most severe first; Status is
+	// the first (OK when none holds).
+	Conditions []Status
+	// Lost is the number of records the group can no longer read (DATA_LOSS).
+	Lost     int64
+	Forecast Forecast
+}
+
+// MarshalJSON writes durations in seconds.
+func (f Forecast) MarshalJSON() ([]byte, error) {
+	type out struct {
+		Known       bool     `json:"known"`
+		ProduceRate float64  `json:"produce_rate"`
+		ConsumeRate float64  `json:"consume_rate"`
+		DrainETA    *float64 `json:"drain_eta_seconds"`
+		CrossIn     *float64 `json:"sla_crossing_in_seconds"`
+	}
+	o := out{Known: f.Known, ProduceRate: round3(f.ProduceRate), ConsumeRate: round3(f.ConsumeRate)}
+	if f.Known && f.Drains {
+		v := f.DrainETA.Seconds()
+		o.DrainETA = &v
+	}
+	if f.Crosses {
+		v := f.CrossIn.Seconds()
+		o.CrossIn = &v
+	}
+	return json.Marshal(o)
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// inWindow returns the samples of ring newer than the window start, plus
+// whether the ring reaches back to the window start (a sample at or before it).
+func inWindow(ring []Sample, w time.Duration) (win []Sample, covered bool) {
+	if len(ring) == 0 {
+		return nil, false
+	}
+	from := ring[len(ring)-1].At.Add(-w)
+	i := sort.Search(len(ring), func(i int) bool { return ring[i].At.After(from) })
+	return ring[i:], i > 0
+}
+
+// Evaluate applies the rules to a partition's ring of samples, oldest first.
+// An empty ring is OK.
+func Evaluate(ring []Sample, p Params) Result {
+	var res Result
+	if len(ring) == 0 {
+		res.Status = OK
+		return res
+	}
+	last := ring[len(ring)-1]
+	win, covered := inWindow(ring, p.Window)
+	res.Forecast = Predict(ring, p)
+	add := func(s Status) { res.Conditions = append(res.Conditions, s) }
+
+	if !last.HasCommit {
+		// Never committed: STOP only when records kept arriving for a whole
+		// window and the group still committed nothing.
+		first := ring[0]
+		if covered && last.End > first.End && !slices.ContainsFunc(ring, func(s Sample) bool { return s.HasCommit }) {
+			add(Stop)
+		}
+		return finish(res)
+	}
+
+	// DATA_LOSS: the log start passed the committed offset.
+	for _, s := range win {
+		if s.HasCommit && s.Committed < s.LogStart {
+			res.Lost = max(res.Lost, s.LogStart-s.Committed)
+		}
+	}
+	if res.Lost > 0 {
+		add(DataLoss)
+	}
+	if last.TimeLag > p.SLA {
+		add(Breach)
+	}
+
+	lagAll := covered && len(win) > 0 && !slices.ContainsFunc(win, func(s Sample) bool {
+		l, ok := s.Lag()
+		return !ok || l == 0
+	})
+	moved := committedMoved(win, ring, covered)
+	commitInWindow := !last.LastCommit.IsZero() && last.LastCommit.After(last.At.Add(-p.Window))
+	if lagAll && !moved {
+		switch {
+		case commitInWindow:
+			add(Stall)
+		default:
+			// No commit in the window, or commit times unknown: nothing shows
+			// the consumer is alive.
+			add(Stop)
+		}
+	}
+	if !slices.Contains(res.Conditions, Breach) && res.Forecast.Crosses && res.Forecast.CrossIn <= p.Horizon {
+		add(AtRisk)
+	}
+	for i := 1; i < len(win); i++ {
+		prev := win[i-1]
+		if prev.HasCommit && win[i].HasCommit && win[i].Committed < prev.Committed {
+			add(Rewind)
+			break
+		}
+	}
+	if lagAll && moved && len(win) >= 3 && trendingUp(win) {
+		add(Warn)
+	}
+	return finish(res)
+}
+
+// committedMoved reports whether the committed offset changed within the
+// window (comparing with the sample just before the window when there is one).
+func committedMoved(win, ring []Sample, covered bool) bool {
+	ref := win[0]
+	if covered {
+		ref = ring[len(ring)-len(win)-1]
+	}
+	for _, s := range win {
+		if s.HasCommit != ref.HasCommit || s.Committed != ref.Committed {
+			return true
+		}
+	}
+	return false
+}
+
+// trendingUp: the Theil–Sen slope (median of all pairwise slopes) of the lag
+// is positive and the last lag exceeds the first. A single dip moves a few
+// pairwise slopes, not the median.
+func trendingUp(win []Sample) bool {
+	first, _ := win[0].Lag()
+	last, _ := win[len(win)-1].Lag()
+	if last <= first {
+		return false
+	}
+	var slopes []float64
+	for i := range win {
+		li, _ := win[i].Lag()
+		for j := i + 1; j < len(win); j++ {
+			dt := win[j].At.Sub(win[i].At).Seconds()
+			if dt <= 0 {
+				continue
+			}
+			lj, _ := win[j].Lag()
+			slopes = append(slopes, float64(lj-li)/dt)
+		}
+	}
+	if len(slopes) == 0 {
+		return false
+	}
+	slices.Sort(slopes)
+	n := len(slopes)
+	median := slopes[n/2]
+	if n%2 == 0 {
+		median = (slopes[n/2-1] + slopes[n/2]) / 2
+	}
+	return median > 0
+}
+
+func finish(res Result) Result {
+	slices.SortStableFunc(res.Conditions, func(a, b Status) int { return int(b) - int(a) })
+	res.Conditions = slices.Compact(res.Conditions)
+	res.Status = OK
+	if len(res.Conditions) > 0 {
+		res.Status = res.Conditions[0]
+	}
+	return res
+}
+
+// Predict computes rates over the window and what they forecast.
+func Predict(ring []Sample, p Params) Forecast {
+	var f Forecast
+	if len(ring) == 0 {
+		return f
+	}
+	last := ring[len(ring)-1]
+	if last.HasCommit && last.TimeLag >= p.SLA {
+		f.Crosses = true // already there; no rates needed
+	}
+	if len(ring) < 2 {
+		return f
+	}
+	win, covered := inWindow(ring, p.Window)
+	first := ring[0]
+	if covered {
+		first = ring[len(ring)-len(win)-1]
+	}
+	span := last.At.Sub(first.At)
+	if span <= 0 || span < p.Window/2 {
+		return f
+	}
+	f.Known = true
+	f.ProduceRate = max(0, float64(last.End-first.End)/span.Seconds())
+	if first.HasCommit && last.HasCommit {
+		f.ConsumeRate = max(0, float64(last.Committed-first.Committed)/span.Seconds())
+	}
+	lag, ok := last.Lag()
+	if !ok {
+		return f
+	}
+	pr, cr := f.ProduceRate, f.ConsumeRate
+	switch {
+	case lag == 0:
+		f.Drains = true
+	case cr > pr:
+		f.Drains = true
+		f.DrainETA = seconds(float64(lag) / (cr - pr))
+	}
+
+	left := p.SLA - last.TimeLag
+	switch {
+	case left <= 0:
+		f.Crosses, f.CrossIn = true, 0
+	case pr > 0:
+		// The consumer's position advances cr/pr seconds of record time per
+		// second of wall time (records arriving evenly), so the time lag
+		// grows at 1 - cr/pr.
+		if g := 1 - cr/pr; g > 0 {
+			f.Crosses, f.CrossIn = true, seconds(left.Seconds()/g)
+		}
+	case lag > 0 && cr == 0:
+		f.Crosses, f.CrossIn = true, left // stopped with a backlog: 1 s per s
+	case lag > 0 && f.Drains && f.DrainETA > left:
+		// Idle producer, draining backlog: the time lag grows at most 1 s
+		// per s until drained; report the pessimistic bound.
+		f.Crosses, f.CrossIn = true, left
+	}
+	return f
+}
+
+func seconds(s float64) time.Duration {
+	if s > float64(math.MaxInt64)/float64(time.Second) {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// Group combines the results of a group's partitions.
+type Group struct {
+	Status     Status
+	Conditions []Status
+	Lost       int64
+	Forecast   Forecast
+}
+
+// Combine folds partition results into a group result: the worst status,
+// summed rates, the latest drain (a group has drained when every partition
+// has), the earliest SLA crossing.
+func Combine(parts []Result) Group {
+	var g Group
+	g.Forecast.Known = len(parts) > 0
+	g.Forecast.Drains = true
+	seen := map[Status]bool{}
+	for _, r := range parts {
+		for _, c := range r.Conditions {
+			seen[c] = true
+		}
+		g.Lost += r.Lost
+		f := r.Forecast
+		if !f.Known {
+			g.Forecast.Known = false
+		}
+		g.Forecast.ProduceRate += f.ProduceRate
+		g.Forecast.ConsumeRate += f.ConsumeRate
+		if !f.Drains {
+			g.Forecast.Drains = false
+		} else {
+			g.Forecast.DrainETA = max(g.Forecast.DrainETA, f.DrainETA)
+		}
+		if f.Crosses && (!g.Forecast.Crosses || f.CrossIn < g.Forecast.CrossIn) {
+			g.Forecast.Crosses, g.Forecast.CrossIn = true, f.CrossIn
+		}
+	}
+	if !g.Forecast.Drains {
+		g.Forecast.DrainETA = 0
+	}
+	for s := range seen {
+		g.Conditions = append(g.Conditions, s)
+	}
+	slices.SortFunc(g.Conditions, func(a, b Status) int { return int(b) - int(a) })
+	g.Status = OK
+	if len(g.Conditions) > 0 {
+		g.Status = g.Conditions[0]
+	}
+	return g
+}
+
+// Advice is the scaling advice for a group.
+type Advice struct {
+	// Known is false when no consumption was observed (nothing to scale from).
+	Known bool `json:"known"`
+	// ConsumersNeeded is how many consumers drain the lag within the SLA at
+	// the observed per-consumer rate, between 1 and the partition count.
+	ConsumersNeeded int `json:"consumers_needed"`
+	// ScaleFactor is the needed consumption rate over the observed one
+	// (for consumers without group membership, such as Spark jobs).
+	ScaleFactor float64 `json:"scale_factor"`
+	// PartitionBound is true when even one consumer per partition is not
+	// enough: the topic needs more partitions.
+	PartitionBound bool `json:"partition_bound"`
+}
+
+// Advise computes the consumers a group needs. lag is the group's total
+// offset lag, timeLag its largest time lag, members the consumers in the
+// group now (0 for consumers that commit without membership, counted as 1).
+//
+// When the group drains within the SLA budget (SLA minus time lag) at
+// current rates, it needs what it has. Otherwise the consumers are saturated,
+// so the observed rate per consumer is their capacity, and the group needs
+// produce rate + lag / budget of it; when the budget is already spent, one
+// consumer per partition.
+func Advise(f Forecast, lag int64, timeLag, sla time.Duration, members, partitions int) Advice {
+	have := max(members, 1)
+	partitions = max(partitions, 1)
+	budget := sla - timeLag
+	if lag == 0 || (f.Known && f.Drains && f.DrainETA <= budget) {
+		return Advice{Known: true, ConsumersNeeded: min(have, partitions), ScaleFactor: 1}
+	}
+	if !f.Known || f.ConsumeRate <= 0 {
+		return Advice{}
+	}
+	if budget <= 0 {
+		return Advice{Known: true, ConsumersNeeded: partitions, ScaleFactor: float64(partitions) / float64(have), PartitionBound: have >= partitions}
+	}
+	need := f.ProduceRate + float64(lag)/budget.Seconds()
+	factor := need / f.ConsumeRate
+	n := int(math.Ceil(factor * float64(have)))
+	a := Advice{Known: true, ConsumersNeeded: min(max(n, 1), partitions), ScaleFactor: round3(factor)}
+	a.PartitionBound = n > partitions
+	return a
+}

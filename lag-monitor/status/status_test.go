@@ -1,0 +1,249 @@
+package status
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+// pt is one sample in a table: committed offset (-1: never committed), end
+// offset, time lag in seconds, and whether the group committed at this
+// sample (a commit that moves the offset counts by itself).
+type pt struct {
+	c, e   int64
+	tl     int
+	commit bool
+	start  int64 // log start offset
+}
+
+// ring builds samples 10 s apart. Commit times come from the points: the
+// time of the last sample where the offset moved or commit is set; with
+// noCommitTimes they are unknown (no access to __consumer_offsets).
+func ring(noCommitTimes bool, pts ...pt) []Sample {
+	out := make([]Sample, len(pts))
+	var lastCommit time.Time
+	for i, p := range pts {
+		at := t0.Add(time.Duration(i) * 10 * time.Second)
+		moved := p.c >= 0 && (i == 0 || pts[i-1].c != p.c)
+		if p.commit || (moved && i > 0) {
+			lastCommit = at
+		}
+		s := Sample{At: at, End: p.e, LogStart: p.start, TimeLag: time.Duration(p.tl) * time.Second}
+		if p.c >= 0 {
+			s.Committed, s.HasCommit = p.c, true
+		}
+		if !noCommitTimes {
+			s.LastCommit = lastCommit
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// params: a 60 s window (7 samples 10 s apart cover it), SLA 1h, horizon 30m.
+var params = Params{Window: 60 * time.Second, SLA: time.Hour, Horizon: 30 * time.Minute}
+
+func TestEvaluate(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		noTimes    bool
+		pts        []pt
+		want       Status
+		conditions []Status
+		lost       int64
+	}{
+		{name: "empty ring", want: OK},
+		{name: "idle and caught up for a long time", want: OK, pts: []pt{
+			{c: 100, e: 100}, {c: 100, e: 100}, {c: 100, e: 100}, {c: 100, e: 100},
+			{c: 100, e: 100}, {c: 100, e: 100}, {c: 100, e: 100}, {c: 100, e: 100}}},
+		{name: "idle and caught up, commit times unknown: never STOP", noTimes: true, want: OK, pts: []pt{
+			{c: 100, e: 100}, {c: 100, e: 100}, {c: 100, e: 100}, {c: 100, e: 100},
+			{c: 100, e: 100}, {c: 100, e: 100}, {c: 100, e: 100}, {c: 100, e: 100}}},
+		{name: "keeping up under load", want: OK, pts: []pt{
+			{c: 100, e: 110, tl: 1}, {c: 200, e: 210, tl: 1}, {c: 300, e: 305, tl: 1}, {c: 400, e: 410, tl: 1},
+			{c: 500, e: 500}, {c: 600, e: 610, tl: 1}, {c: 700, e: 710, tl: 1}, {c: 800, e: 805, tl: 1}}},
+		{name: "lag growing steadily: WARN", want: Warn, pts: []pt{
+			{c: 100, e: 110, tl: 1}, {c: 200, e: 220, tl: 2}, {c: 300, e: 330, tl: 3}, {c: 400, e: 440, tl: 4},
+			{c: 500, e: 550, tl: 5}, {c: 600, e: 660, tl: 6}, {c: 700, e: 770, tl: 7}, {c: 800, e: 880, tl: 8}}},
+		{name: "lag growing with a single dip: still WARN", want: Warn, pts: []pt{
+			{c: 100, e: 110, tl: 1}, {c: 200, e: 220, tl: 2}, {c: 300, e: 330, tl: 3}, {c: 430, e: 440, tl: 1},
+			{c: 500, e: 550, tl: 5}, {c: 600, e: 660, tl: 6}, {c: 700, e: 770, tl: 7}, {c: 800, e: 880, tl: 8}}},
+		{name: "lag touching zero in the window: OK, not WARN", want: OK, pts: []pt{
+			{c: 100, e: 110, tl: 1}, {c: 200, e: 220, tl: 2}, {c: 330, e: 330}, {c: 400, e: 440, tl: 4},
+			{c: 500, e: 550, tl: 5}, {c: 600, e: 660, tl: 6}, {c: 700, e: 770, tl: 7}, {c: 800, e: 880, tl: 8}}},
+		{name: "lag up and down: OK", want: OK, pts: []pt{
+			{c: 100, e: 150, tl: 1}, {c: 200, e: 220, tl: 1}, {c: 300, e: 360, tl: 1}, {c: 400, e: 420, tl: 1},
+			{c: 500, e: 560, tl: 1}, {c: 600, e: 620, tl: 1}, {c: 700, e: 760, tl: 1}, {c: 800, e: 820, tl: 1}}},
+		{name: "window not covered yet: no WARN", want: OK, pts: []pt{
+			{c: 100, e: 110, tl: 1}, {c: 200, e: 220, tl: 2}, {c: 300, e: 330, tl: 3}}},
+		{name: "no commits for longer than the window while lag > 0: STOP", want: Stop, pts: []pt{
+			{c: 500, e: 510, tl: 1}, {c: 500, e: 520, tl: 11}, {c: 500, e: 530, tl: 21}, {c: 500, e: 540, tl: 31},
+			{c: 500, e: 550, tl: 41}, {c: 500, e: 560, tl: 51}, {c: 500, e: 570, tl: 61}, {c: 500, e: 580, tl: 71}}},
+		{name: "same offset committed again and again while lag grows: STALL", want: Stall, pts: []pt{
+			{c: 500, e: 510, tl: 1, commit: true}, {c: 500, e: 520, tl: 11, commit: true}, {c: 500, e: 530, tl: 21, commit: true},
+			{c: 500, e: 540, tl: 31, commit: true}, {c: 500, e: 550, tl: 41, commit: true}, {c: 500, e: 560, tl: 51, commit: true},
+			{c: 500, e: 570, tl: 61, commit: true}, {c: 500, e: 580, tl: 71, commit: true}}},
+		{name: "not moving, commit times unknown: STOP (nothing shows it is alive)", noTimes: true, want: Stop, pts: []pt{
+			{c: 500, e: 510, tl: 1}, {c: 500, e: 520, tl: 11}, {c: 500, e: 530, tl: 21}, {c: 500, e: 540, tl: 31},
+			{c: 500, e: 550, tl: 41}, {c: 500, e: 560, tl: 51}, {c: 500, e: 570, tl: 61}, {c: 500, e: 580, tl: 71}}},
+		{name: "stopped, but for less than the window: not yet STOP", want: OK, pts: []pt{
+			{c: 100, e: 100}, {c: 200, e: 200}, {c: 300, e: 300}, {c: 400, e: 400},
+			{c: 500, e: 510, tl: 1}, {c: 500, e: 520, tl: 11}, {c: 500, e: 530, tl: 21}, {c: 500, e: 540, tl: 31}}},
+		{name: "idle producer, caught-up consumer; burst arrives in the last sample: not STOP", want: OK, pts: []pt{
+			{c: 500, e: 500}, {c: 500, e: 500}, {c: 500, e: 500}, {c: 500, e: 500},
+			{c: 500, e: 500}, {c: 500, e: 500}, {c: 500, e: 500}, {c: 500, e: 900, tl: 1}}},
+		{name: "stopped with a fixed backlog, producer idle: STOP", want: Stop, pts: []pt{
+			{c: 500, e: 900, tl: 100}, {c: 500, e: 900, tl: 110}, {c: 500, e: 900, tl: 120}, {c: 500, e: 900, tl: 130},
+			{c: 500, e: 900, tl: 140}, {c: 500, e: 900, tl: 150}, {c: 500, e: 900, tl: 160}, {c: 500, e: 900, tl: 170}}},
+		{name: "time lag over the SLA: BREACH", want: Breach, conditions: []Status{Breach, AtRisk}[:1], pts: []pt{
+			{c: 100, e: 200, tl: 5400}}},
+		{name: "time lag exactly the SLA is not over it", want: AtRisk, pts: []pt{
+			{c: 100, e: 200, tl: 3590}, {c: 100, e: 200, tl: 3600}}},
+		{name: "stopped and over the SLA: BREACH first, STOP also listed", want: Breach, conditions: []Status{Breach, Stop}, pts: []pt{
+			{c: 500, e: 510, tl: 3601}, {c: 500, e: 520, tl: 3611}, {c: 500, e: 530, tl: 3621}, {c: 500, e: 540, tl: 3631},
+			{c: 500, e: 550, tl: 3641}, {c: 500, e: 560, tl: 3651}, {c: 500, e: 570, tl: 3661}, {c: 500, e: 580, tl: 3671}}},
+		{name: "log start passed the committed offset: DATA_LOSS with the count", want: DataLoss, lost: 150, pts: []pt{
+			{c: 100, e: 300, tl: 10, start: 0}, {c: 110, e: 310, tl: 10, start: 50}, {c: 120, e: 320, tl: 10, start: 270}}},
+		{name: "DATA_LOSS stays for the window after the consumer reset", want: DataLoss, lost: 150, pts: []pt{
+			{c: 100, e: 300, tl: 10, start: 0}, {c: 120, e: 320, tl: 10, start: 270}, {c: 320, e: 320, start: 270}}},
+		{name: "committed offset went back: REWIND", want: Rewind, pts: []pt{
+			{c: 1000, e: 1000}, {c: 1000, e: 1000}, {c: 100, e: 1000, tl: 30}, {c: 400, e: 1000, tl: 20},
+			{c: 700, e: 1000, tl: 10}, {c: 1000, e: 1000}}},
+		{name: "never committed, no records: OK", want: OK, pts: []pt{
+			{c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}}},
+		{name: "never committed, old records only: OK", want: OK, pts: []pt{
+			{c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}}},
+		{name: "never committed while records keep arriving for a window: STOP", want: Stop, pts: []pt{
+			{c: -1, e: 50}, {c: -1, e: 60}, {c: -1, e: 70}, {c: -1, e: 80}, {c: -1, e: 90}, {c: -1, e: 100}, {c: -1, e: 110}, {c: -1, e: 120}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Evaluate(ring(tc.noTimes, tc.pts...), params)
+			require.Equal(t, tc.want, res.Status, "conditions %v", res.Conditions)
+			if tc.conditions != nil {
+				require.Equal(t, tc.conditions, res.Conditions)
+			}
+			require.Equal(t, tc.lost, res.Lost)
+		})
+	}
+}
+
+func TestAtRiskWithinHorizon(t *testing.T) {
+	// Consumer stopped 30 s ago with production going on: the time lag grows
+	// at 1 - c/p and crosses a 2-minute SLA in under 13 minutes, inside a
+	// 15-minute horizon but outside a 1-minute one.
+	pts := []pt{{c: 100, e: 100}, {c: 200, e: 200}, {c: 300, e: 300}, {c: 400, e: 400},
+		{c: 500, e: 510, tl: 1}, {c: 500, e: 520, tl: 11}, {c: 500, e: 530, tl: 21}, {c: 500, e: 540, tl: 30}}
+	p := Params{Window: 60 * time.Second, SLA: 2 * time.Minute, Horizon: 15 * time.Minute}
+	res := Evaluate(ring(false, pts...), p)
+	require.Equal(t, AtRisk, res.Status)
+	require.True(t, res.Forecast.Crosses)
+	// Rates over the window (60 s before the last sample: sample 1 → 7).
+	require.InDelta(t, 340.0/60, res.Forecast.ProduceRate, 1e-9)
+	require.InDelta(t, 300.0/60, res.Forecast.ConsumeRate, 1e-9)
+	g := 1 - (300.0/60)/(340.0/60)
+	require.InDelta(t, 90/g, res.Forecast.CrossIn.Seconds(), 0.01)
+	p.Horizon = time.Minute
+	require.NotContains(t, Evaluate(ring(false, pts...), p).Conditions, AtRisk)
+}
+
+func TestPredict(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		pts             []pt
+		known, drains   bool
+		eta             time.Duration
+		crosses         bool
+		crossIn         time.Duration
+		produce, consum float64
+	}{
+		{name: "one sample: nothing known", pts: []pt{{c: 1, e: 2}}},
+		{name: "draining a backlog, producer idle", known: true, drains: true, eta: 50 * time.Second,
+			pts: []pt{{c: 0, e: 1000, tl: 10}, {c: 100, e: 1000, tl: 10}, {c: 200, e: 1000, tl: 10}, {c: 300, e: 1000, tl: 10},
+				{c: 400, e: 1000, tl: 10}, {c: 500, e: 1000, tl: 10}, {c: 600, e: 1000, tl: 10}, {c: 700, e: 1000, tl: 10},
+				{c: 800, e: 1000, tl: 10}}, produce: 0, consum: 10,
+			// lag 200 at 10/s: 20 s. (window 60 s: samples 2..8)
+		},
+		{name: "caught up: drains now, never crosses", known: true, drains: true,
+			pts:     []pt{{c: 10, e: 10}, {c: 20, e: 20}, {c: 30, e: 30}, {c: 40, e: 40}, {c: 50, e: 50}, {c: 60, e: 60}, {c: 70, e: 70}},
+			produce: 1, consum: 1},
+		{name: "falling behind: crosses at 1 - c/p", known: true, crosses: true, crossIn: 2 * 3590 * time.Second,
+			pts:     []pt{{c: 0, e: 0}, {c: 50, e: 100, tl: 5}, {c: 100, e: 200, tl: 10}},
+			produce: 10, consum: 5},
+		{name: "stopped consumer with an idle producer: 1 s per s", known: true, crosses: true, crossIn: 3590 * time.Second,
+			pts: []pt{{c: 0, e: 100, tl: 5}, {c: 0, e: 100, tl: 10}}},
+		{name: "already over: crosses now", known: true, crosses: true, crossIn: 0,
+			pts: []pt{{c: 0, e: 100, tl: 3700}, {c: 0, e: 100, tl: 3710}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := Predict(ring(false, tc.pts...), Params{Window: 20 * time.Second, SLA: time.Hour, Horizon: time.Hour})
+			require.Equal(t, tc.known, f.Known)
+			if !tc.known {
+				return
+			}
+			require.Equal(t, tc.drains, f.Drains)
+			if tc.name == "draining a backlog, producer idle" {
+				require.InDelta(t, 20.0, f.DrainETA.Seconds(), 1e-6)
+			} else if tc.drains {
+				require.Equal(t, tc.eta, f.DrainETA)
+			}
+			require.Equal(t, tc.crosses, f.Crosses)
+			if tc.crosses {
+				require.InDelta(t, tc.crossIn.Seconds(), f.CrossIn.Seconds(), 0.01)
+			}
+			require.InDelta(t, tc.produce, f.ProduceRate, 1e-9)
+			require.InDelta(t, tc.consum, f.ConsumeRate, 1e-9)
+		})
+	}
+}
+
+func TestCombine(t *testing.T) {
+	g := Combine([]Result{
+		{Status: Warn, Conditions: []Status{Warn}, Forecast: Forecast{Known: true, ProduceRate: 1, ConsumeRate: 2, Drains: true, DrainETA: 5 * time.Second}},
+		{Status: Stop, Conditions: []Status{Stop, AtRisk}, Lost: 0, Forecast: Forecast{Known: true, ProduceRate: 3, Crosses: true, CrossIn: time.Minute}},
+		{Status: OK, Forecast: Forecast{Known: true, Drains: true, Crosses: true, CrossIn: time.Hour}},
+	})
+	require.Equal(t, Stop, g.Status)
+	require.Equal(t, []Status{Stop, AtRisk, Warn}, g.Conditions)
+	require.False(t, g.Forecast.Drains)
+	require.Equal(t, time.Minute, g.Forecast.CrossIn)
+	require.InDelta(t, 4.0, g.Forecast.ProduceRate, 0)
+	require.Equal(t, OK, Combine(nil).Status)
+}
+
+func TestAdvise(t *testing.T) {
+	f := Forecast{Known: true, ProduceRate: 100, ConsumeRate: 50}
+	// Behind, not draining: need 100 + 36000/3600 = 110/s; 2 consumers do 50/s.
+	a := Advise(f, 36000, 0, time.Hour, 2, 12)
+	require.Equal(t, Advice{Known: true, ConsumersNeeded: 5, ScaleFactor: 2.2}, a)
+	// Capped by partitions, flagged.
+	a = Advise(f, 36000, 0, time.Hour, 2, 3)
+	require.Equal(t, 3, a.ConsumersNeeded)
+	require.True(t, a.PartitionBound)
+	// Draining within the budget: keep what it has.
+	a = Advise(Forecast{Known: true, ProduceRate: 10, ConsumeRate: 20, Drains: true, DrainETA: time.Minute}, 600, 0, time.Hour, 3, 6)
+	require.Equal(t, Advice{Known: true, ConsumersNeeded: 3, ScaleFactor: 1}, a)
+	// Stopped: nothing to scale from.
+	require.False(t, Advise(Forecast{Known: true, ProduceRate: 10}, 600, time.Minute, time.Hour, 1, 6).Known)
+	// Budget spent: one consumer per partition.
+	require.Equal(t, 6, Advise(f, 10, 2*time.Hour, time.Hour, 1, 6).ConsumersNeeded)
+	// Spark-style group without members counts as one consumer.
+	require.Equal(t, 3, Advise(f, 36000, 0, time.Hour, 0, 12).ConsumersNeeded)
+}
+
+func TestStatusText(t *testing.T) {
+	for _, s := range All() {
+		b, err := s.MarshalText()
+		require.NoError(t, err)
+		var back Status
+		require.NoError(t, back.UnmarshalText(b))
+		require.Equal(t, s, back)
+	}
+	require.Error(t, new(Status).UnmarshalText([]byte("FINE")))
+	b, err := json.Marshal(Forecast{Known: true, Drains: true, DrainETA: 2 * time.Second})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"known":true,"produce_rate":0,"consume_rate":0,"drain_eta_seconds":2,"sla_crossing_in_seconds":null}`, string(b))
+}
