@@ -35,6 +35,7 @@ test-unit: ## unit tests only (no stack needed)
 test-integration: ## integration tests against a running stack (make stack-up first)
 	go test -tags integration -count=1 -timeout 20m $(INTEGRATION_PKGS)
 	$(PYTHON) -m pytest -q stack/smoke
+	$(PYTHON) -m pytest -q metrics-jobs
 
 .PHONY: test
 test: vet test-unit ## everything CI runs: vet, unit tests, stack up (with Spark Connect), integration tests, stack self-test, stack down (KEEP_STACK=1 keeps it up)

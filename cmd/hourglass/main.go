@@ -33,6 +33,8 @@ func commands() []command {
 		{"lagmon", "watch consumer lag, exact time lag, metric freshness and the SLA; alert and advise scaling", runLagmon},
 		{"gen", "generate deterministic traffic: NDJSON to a file or posted to ingress", runGen},
 		{"catalog", "validate the metric catalog and render Spark specs and topics", runCatalog},
+		{"jobs", "supervise the PySpark metric jobs: start|stop|restart|status|batch [metric...]", runJobs},
+		{"es", "set up Elasticsearch/OpenSearch: index templates, aliases, retention", runES},
 		{"version", "print the version and build information", runVersion},
 	}
 }

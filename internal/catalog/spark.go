@@ -161,7 +161,7 @@ func compileAggregation(a Aggregation) (aggs, outs []string, approx []Error) {
 	case FnAvg, FnMin, FnMax:
 		aggs = []string{string(a.Fn) + "(" + input + ") AS " + name}
 	case FnRatio:
-		aggs = []string{"avg(CASE WHEN " + FilterSQL(a.Where) + " THEN 1.0 ELSE 0.0 END) AS " + name}
+		aggs = []string{"avg(CASE WHEN " + FilterSQL(a.Where) + " THEN 1.0D ELSE 0.0D END) AS " + name}
 	case FnApproxDistinct:
 		aggs = []string{fmt.Sprintf("approx_count_distinct(%s, %s) AS %s", input, formatFloat(a.RSD), name)}
 		approx = []Error{{a.Name, fmt.Sprintf("HyperLogLog++, relative standard deviation %s", formatFloat(a.RSD))}}

@@ -1,0 +1,75 @@
+package essetup
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/esclient"
+)
+
+func shipped(t *testing.T) *catalog.Catalog {
+	c, err := catalog.Load("../../metrics-jobs/catalog.yaml")
+	require.NoError(t, err)
+	return c
+}
+
+func TestMetricMappingsAreTyped(t *testing.T) {
+	c := shipped(t)
+	want := map[string]map[string]string{
+		"avg_rtt":        {"avg_rtt_ms": "double", "max_rtt_ms": "double"},
+		"request_rate":   {"requests": "long"},
+		"error_rate":     {"error_ratio": "double", "errors": "long"},
+		"latency":        {"duration_ms_p50": "double", "duration_ms_p99": "double", "avg_duration_ms": "double"},
+		"bandwidth":      {"bytes_in": "long", "bytes_out": "long"},
+		"unique_clients": {"clients": "long"},
+	}
+	for _, m := range c.Metrics {
+		mp := MetricMapping(m)
+		require.Equal(t, "strict", mp["dynamic"])
+		props := mp["properties"].(map[string]any)
+		require.Equal(t, "keyword", props["tenant"].(map[string]any)["type"])
+		require.Equal(t, "long", props["samples"].(map[string]any)["type"])
+		require.Equal(t, "date", props["computed_at"].(map[string]any)["type"])
+		for f, typ := range want[m.Name] {
+			require.Equal(t, typ, props[f].(map[string]any)["type"], "%s.%s", m.Name, f)
+		}
+		require.Len(t, props, 5+len(m.Outputs()), m.Name) // metric, tenant, window, samples, computed_at
+	}
+}
+
+func TestTemplates(t *testing.T) {
+	c := shipped(t)
+	cfg := DefaultConfig()
+	es := Templates(c, cfg, esclient.Elasticsearch)
+	require.Len(t, es, len(c.Metrics)+2)
+	lat := es[3]
+	require.Equal(t, "hourglass-metrics-latency", lat.Name)
+	require.Equal(t, []string{"hourglass-metrics-latency-*"}, lat.Body["index_patterns"])
+	tpl := lat.Body["template"].(map[string]any)
+	require.Contains(t, tpl["aliases"], "hourglass-metrics-latency")
+	require.Equal(t, PolicyName, tpl["settings"].(map[string]any)["index.lifecycle.name"])
+	osTpl := Templates(c, cfg, esclient.OpenSearch)
+	require.NotContains(t, osTpl[0].Body["template"].(map[string]any)["settings"], "index.lifecycle.name",
+		"OpenSearch attaches ISM policies through ism_template")
+}
+
+func TestRetentionPolicies(t *testing.T) {
+	ilm := ILMPolicy(30 * 24 * time.Hour)["policy"].(map[string]any)["phases"].(map[string]any)
+	require.Equal(t, "30d", ilm["delete"].(map[string]any)["min_age"])
+	ism := ISMPolicy(30 * 24 * time.Hour)["policy"].(map[string]any)
+	require.Equal(t, "hot", ism["default_state"])
+	require.Contains(t, jsonOf(t, ism), `"min_index_age":"30d"`)
+	require.Contains(t, jsonOf(t, ism), `"index_patterns":["hourglass-metrics-*","hourglass-late-*"]`)
+	require.Error(t, Config{Shards: 0, Retention: time.Hour}.Validate())
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}

@@ -1,0 +1,67 @@
+package metriceval
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/record"
+)
+
+const cat = `
+metrics:
+  - name: m
+    description: test.
+    fields: [duration_ms, status, client_ip]
+    aggregations:
+      - {name: n, fn: count}
+      - {name: errors, fn: count, where: [{field: status, op: gte, value: 500}]}
+      - {name: ratio, fn: ratio, where: [{field: status, op: gte, value: 500}]}
+      - {name: avg_d, fn: avg, field: duration_ms}
+      - {name: max_d, fn: max, field: duration_ms}
+      - {name: d, fn: percentiles, field: duration_ms, percentiles: [50, 90]}
+      - {name: ips, fn: approx_distinct, field: client_ip}
+`
+
+func TestEvaluate(t *testing.T) {
+	c, err := catalog.Parse([]byte(cat))
+	require.NoError(t, err)
+	m := c.Metrics[0]
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var recs []record.Record
+	for i := range 10 {
+		recs = append(recs, record.Record{Timestamp: t0.Add(time.Duration(i) * 5 * time.Second), Tenant: "a",
+			Status: 200 + 300*(i%5/4), DurationMS: float64(i + 1), ClientIP: []string{"10.0.0.1", "10.0.0.2"}[i%2]})
+	}
+	recs = append(recs, record.Record{Timestamp: t0.Add(61 * time.Second), Tenant: "b", Status: 200, DurationMS: 7})
+	res := Evaluate(m, recs, func(i int, d time.Duration) bool { return i != 9 || d == time.Hour })
+
+	w := res.Windows[Key{Size: "1m", Start: t0, Group: "a"}]
+	require.NotNil(t, w)
+	require.EqualValues(t, 9, w.Samples)
+	want := map[string]float64{"n": 9, "errors": 1, "ratio": 1.0 / 9, "avg_d": 5, "max_d": 9, "d_p50": 5, "d_p90": 9, "ips": 2}
+	for _, wt := range w.Wants(m) {
+		require.InDelta(t, want[wt.Field], wt.Value, 1e-12, wt.Field)
+	}
+	require.EqualValues(t, 1, res.Late[Key{Size: "1m", Start: t0, Group: "a"}])
+	require.EqualValues(t, 10, res.Windows[Key{Size: "1h", Start: t0, Group: "a"}].Samples)
+	require.EqualValues(t, 1, res.Windows[Key{Size: "1m", Start: t0.Add(time.Minute), Group: "b"}].Samples)
+
+	doc := map[string]any{"metric": "m", "tenant": "a", "samples": 9.0,
+		"window": map[string]any{"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z", "size": "1m"},
+		"n":      9.0, "errors": 1.0, "ratio": 1.0 / 9 * (1 + 1e-12), "avg_d": 5.0, "max_d": 9.0, "d_p50": 5.0, "d_p90": 9.0, "ips": 2.0}
+	require.Empty(t, res.Compare(w, doc))
+	doc["d_p50"] = 6.0 // rank 6 of 9 where 5 is wanted: within ceil(9/10000) = 1
+	require.Empty(t, res.Compare(w, doc))
+	doc["d_p50"], doc["n"], doc["ratio"] = 8.0, 8.0, 0.3
+	require.Len(t, res.Compare(w, doc), 3)
+	require.Equal(t, catalog.DocID("m", time.Minute, t0, "a"), res.DocID(w))
+}
+
+func TestWindowEnd(t *testing.T) {
+	at := time.Date(2026, 1, 1, 2, 9, 59, 999_000_000, time.UTC)
+	require.Equal(t, time.Date(2026, 1, 1, 2, 10, 0, 0, time.UTC), WindowEnd(at, time.Minute))
+	require.Equal(t, time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC), WindowEnd(at, time.Hour))
+}

@@ -1,0 +1,89 @@
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from hourglass_jobs import spec as specmod  # noqa: E402
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "internal", "catalog", "testdata", "golden")
+
+
+def golden(name):
+    with open(os.path.join(GOLDEN, f"spark-{name}.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("name", ["avg_rtt", "request_rate", "error_rate", "latency", "bandwidth", "unique_clients"])
+def test_golden_specs_are_accepted(name):
+    specmod.check(golden(name), name)
+
+
+def test_check_rejects_incomplete_and_non_utc():
+    s = golden("latency")
+    del s["id_sql"]
+    with pytest.raises(specmod.SpecError, match="id_sql"):
+        specmod.check(s)
+    s = golden("latency")
+    s["session_time_zone"] = "Europe/Paris"
+    with pytest.raises(specmod.SpecError, match="UTC"):
+        specmod.check(s)
+
+
+def test_load_reports_the_file(tmp_path):
+    p = tmp_path / "bad.json"
+    p.write_text("{not json")
+    with pytest.raises(specmod.SpecError, match="bad.json"):
+        specmod.load(str(p))
+
+
+def test_watermark_seconds():
+    assert specmod.watermark_seconds(golden("latency")) == 600
+    with pytest.raises(specmod.SpecError):
+        specmod.watermark_seconds({"watermark": "10 minutes"})
+
+
+def test_output_select_builds_the_document():
+    s = golden("latency")
+    inner, outer = specmod.output_select(s, s["windows"][0])
+    assert inner[0] == "window" and "`tenant`" in inner
+    assert "`_duration_ms_pct`[0] AS `duration_ms_p50`" in inner
+    assert inner[-1] == "'1m' AS window_size"
+    assert outer[0] == s["id_sql"] + " AS _id"
+    assert outer[1] == s["index_sql"] + " AS _index"
+    doc = outer[2]
+    for field in ["'metric', 'latency'", "'tenant', `tenant`", "'samples', samples",
+                  "'duration_ms_p99', `duration_ms_p99`", "'avg_duration_ms', `avg_duration_ms`",
+                  "'computed_at'", "'size', window_size"]:
+        assert field in doc
+    assert "ignoreNullFields" in doc
+
+
+def test_window_end_matches_the_late_rule():
+    assert specmod.window_end_micros_sql(60) == (
+        "((unix_micros(event_time) - pmod(unix_micros(event_time), 60000000)) + 60000000)")
+
+
+@pytest.mark.parametrize("committed,want", [
+    ({}, {"0": -2, "1": -2, "2": -2}),
+    ({0: 10, 2: 7}, {"0": 10, "1": -2, "2": 7}),
+    ({0: -1, 1: 0}, {"0": -2, "1": 0, "2": -2}),
+])
+def test_starting_offsets(committed, want):
+    got = json.loads(specmod.starting_offsets("t", [2, 0, 1], committed))
+    assert got == {"t": want}
+
+
+def test_end_offsets_of_progress():
+    assert specmod.end_offsets_of_progress('{"t":{"0":5,"1":7},"u":{"0":1}}', "t") == {0: 5, 1: 7}
+    assert specmod.end_offsets_of_progress({"t": {"2": 3}}, "t") == {2: 3}
+    assert specmod.end_offsets_of_progress(None, "t") == {}
+
+
+def test_min_offsets_waits_for_every_query():
+    assert specmod.min_offsets([{0: 5, 1: 9}, {0: 7, 1: 3}]) == {0: 5, 1: 3}
+    assert specmod.min_offsets([{0: 5}, {}]) == {}
+    assert specmod.min_offsets([{0: 5, 1: 2}, {0: 4}]) == {0: 4}
+    assert specmod.min_offsets([]) == {}
