@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,11 +11,15 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/hourglass-io/hourglass/internal/catalog"
 	"github.com/hourglass-io/hourglass/internal/flagenv"
 	"github.com/hourglass-io/hourglass/internal/gen"
+	"github.com/hourglass-io/hourglass/internal/metriceval"
+	"github.com/hourglass-io/hourglass/internal/record"
 )
 
 const genHelp = `Generates deterministic traffic records (same --seed, same records): N tenants,
@@ -43,7 +48,7 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&cfg.Tenants, "tenants", 3, "number of tenants (tenant-01, tenant-02, ...)")
 	count := fs.Int("count", 10000, "records to generate (0: until --duration ends)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: after --count records)")
-	fs.Float64Var(&cfg.Rate, "rate", 1000, "records per second (event-time spacing, and the sending pace)")
+	fs.Float64Var(&cfg.Rate, "rate", 1000, "records per second of event time; with --target also the sending pace")
 	start := fs.String("start", "now", "event time of the first record: RFC 3339 or 'now'")
 	fs.DurationVar(&cfg.Disorder, "disorder", 0, "move each event time back by up to this (out-of-order events)")
 	fs.Float64Var(&cfg.LateShare, "late-share", 0, "share of records that arrive late, 0..1")
@@ -56,6 +61,8 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	batch := fs.Int("batch", 500, "records per request")
 	concurrency := fs.Int("concurrency", 4, "requests in flight")
 	gzipBody := fs.Bool("gzip", false, "gzip request bodies")
+	truth := fs.String("truth", "", "also write the exact expected metric documents of the generated records (NDJSON) to this file")
+	catalogPath := fs.String("catalog", defaultCatalog, "--truth: the metric catalog")
 	fs.Usage = flagenv.Usage(fs, "hourglass gen [flags] (--out FILE | --target URL)", genHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -73,6 +80,11 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		cfg.Start = t
 	}
 	g := gen.New(cfg)
+	var truthRecs []record.Record
+	keep := func(record.Record) {}
+	if *truth != "" {
+		keep = func(r record.Record) { truthRecs = append(truthRecs, r) }
+	}
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
@@ -82,11 +94,16 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var sum genSummary
 	var err error
 	if *out != "" {
-		err = genToFile(ctx, g, *out, *count, cfg.Rate, &sum, stdout)
+		err = genToFile(ctx, g, *out, *count, &sum, keep, stdout)
 	} else {
 		p := &gen.Poster{URL: *target, KeyTemplate: *keyTemplate, Gzip: *gzipBody, MaxRetries: 20,
 			Client: &http.Client{Timeout: 60 * time.Second}}
-		err = genToIngress(ctx, g, p, *count, cfg.Rate, *batch, *concurrency, &sum, stderr)
+		err = genToIngress(ctx, g, p, *count, cfg.Rate, *batch, *concurrency, &sum, keep, stderr)
+	}
+	if *truth != "" && (err == nil || errors.Is(err, context.DeadlineExceeded)) {
+		if terr := writeTruth(*truth, *catalogPath, truthRecs); terr != nil {
+			return terr
+		}
 	}
 	sum.Seconds = time.Since(began).Seconds()
 	if sum.Seconds > 0 {
@@ -121,7 +138,7 @@ func pace(ctx context.Context, began time.Time, i int, rate float64) error {
 	return ctx.Err()
 }
 
-func genToFile(ctx context.Context, g *gen.Generator, path string, count int, rate float64, sum *genSummary, stdout io.Writer) error {
+func genToFile(ctx context.Context, g *gen.Generator, path string, count int, sum *genSummary, keep func(record.Record), stdout io.Writer) error {
 	w := stdout
 	if path != "-" {
 		f, err := os.Create(path)
@@ -137,10 +154,12 @@ func genToFile(ctx context.Context, g *gen.Generator, path string, count int, ra
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		line, valid := g.NextLine()
+		rec, line, valid := g.NextWithLine()
 		sum.Generated++
 		if !valid {
 			sum.Malformed++
+		} else {
+			keep(rec)
 		}
 		bw.Write(line)
 		bw.WriteByte('\n')
@@ -149,7 +168,7 @@ func genToFile(ctx context.Context, g *gen.Generator, path string, count int, ra
 }
 
 func genToIngress(ctx context.Context, g *gen.Generator, p *gen.Poster, count int, rate float64,
-	batch, concurrency int, sum *genSummary, stderr io.Writer) error {
+	batch, concurrency int, sum *genSummary, keep func(record.Record), stderr io.Writer) error {
 	type job struct {
 		tenant string
 		lines  [][]byte
@@ -197,6 +216,8 @@ func genToIngress(ctx context.Context, g *gen.Generator, p *gen.Poster, count in
 		rec, line, valid := g.NextWithLine()
 		if !valid {
 			sum.Malformed++
+		} else {
+			keep(rec)
 		}
 		sum.Generated++
 		pending[rec.Tenant] = append(pending[rec.Tenant], line)
@@ -216,4 +237,71 @@ func genToIngress(ctx context.Context, g *gen.Generator, p *gen.Poster, count in
 	close(jobs)
 	wg.Wait()
 	return err
+}
+
+// truthDoc is one expected metric document in the --truth file.
+type truthDoc struct {
+	Metric  string            `json:"metric"`
+	ID      string            `json:"id"`
+	Index   string            `json:"index"`
+	Group   []string          `json:"group"`
+	Window  truthWindow       `json:"window"`
+	Samples int64             `json:"samples"`
+	Values  map[string]any    `json:"values"`
+	Checks  map[string]string `json:"checks"`
+}
+
+type truthWindow struct {
+	Size  string    `json:"size"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// writeTruth writes the exact documents every catalog metric should produce
+// from recs (every record counted: records generated later than a metric's
+// allowed lateness may instead be counted in hourglass-late-<metric>).
+func writeTruth(path, catalogPath string, recs []record.Record) error {
+	c, err := catalog.Load(catalogPath)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--truth: %w", err)
+	}
+	bw := bufio.NewWriter(f)
+	enc := json.NewEncoder(bw)
+	for _, m := range c.Metrics {
+		res := metriceval.Evaluate(m, metriceval.Filter(m, recs), nil)
+		keys := make([]metriceval.Key, 0, len(res.Windows))
+		for k := range res.Windows {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b metriceval.Key) int {
+			return cmp.Or(cmp.Compare(a.Size, b.Size), a.Start.Compare(b.Start), cmp.Compare(a.Group, b.Group))
+		})
+		for _, k := range keys {
+			w := res.Windows[k]
+			doc := truthDoc{Metric: m.Name, ID: res.DocID(w), Index: res.Index(w), Group: w.GroupValues,
+				Window:  truthWindow{Size: w.Size, Start: w.Start, End: w.Start.Add(w.Length)},
+				Samples: w.Samples, Values: map[string]any{}, Checks: map[string]string{}}
+			for _, want := range w.Wants(m) {
+				doc.Checks[want.Field] = want.Check
+				if want.Null {
+					doc.Values[want.Field] = nil
+				} else {
+					doc.Values[want.Field] = want.Value
+				}
+			}
+			if err := enc.Encode(doc); err != nil {
+				f.Close()
+				return fmt.Errorf("--truth: %w", err)
+			}
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("--truth: %w", err)
+	}
+	return f.Close()
 }

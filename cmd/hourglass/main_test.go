@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -77,4 +78,25 @@ func TestCatalogCommand(t *testing.T) {
 
 	code, _, _ = runArgs("catalog", "--catalog", cat, "render", "nothing")
 	require.Equal(t, 2, code)
+}
+
+func TestGenTruth(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runArgs("gen", "--out", dir+"/recs.ndjson", "--count", "3000", "--tenants", "2",
+		"--start", "2026-01-01T00:00:00Z", "--rate", "20", "--truth", dir+"/truth.ndjson", "--catalog", "../../metrics-jobs/catalog.yaml")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, `"generated":3000`)
+	b, err := os.ReadFile(dir + "/truth.ndjson")
+	require.NoError(t, err)
+	// request_rate counts every record: per window size, the samples add up to 3000.
+	samples := map[string]int64{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var d truthDoc
+		require.NoError(t, json.Unmarshal([]byte(line), &d))
+		if d.Metric == "request_rate" {
+			samples[d.Window.Size] += d.Samples
+			require.Equal(t, float64(d.Samples), d.Values["requests"])
+		}
+	}
+	require.Equal(t, map[string]int64{"1m": 3000, "1h": 3000}, samples)
 }
