@@ -16,6 +16,14 @@ INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integrati
 help: ## list every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+.PHONY: demo
+demo: ## the whole pipeline on one machine, then what each user sees (DURATION=3m)
+	DURATION=$(or $(DURATION),3m) demo/run.sh
+
+.PHONY: demo-down
+demo-down: ## stop everything make demo started, and the stack
+	demo/down.sh
+
 .PHONY: build
 build: ## build bin/hourglass
 	go build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/hourglass

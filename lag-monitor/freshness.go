@@ -24,6 +24,7 @@ type metricDocs struct {
 	missing bool                 // the alias does not exist
 	hourly  map[string]time.Time // tenant → end of the newest complete hourly window
 	small   map[string]time.Time // tenant → start of the newest small window that is due
+	total   int64                // documents under the alias, due or not
 	err     error
 }
 
@@ -141,7 +142,8 @@ func (m *Monitor) queryFreshness(ctx context.Context, alias string, hour, small 
 	var lastErr error
 	for _, suffix := range []string{"", ".keyword"} { // keyword mapping first, then dynamic-mapping text fields
 		body := map[string]any{
-			"size": 0,
+			"size":             0,
+			"track_total_hits": true,
 			"aggs": map[string]any{
 				"hourly": map[string]any{
 					"filter": map[string]any{"bool": map[string]any{"filter": []any{
@@ -167,6 +169,11 @@ func (m *Monitor) queryFreshness(ctx context.Context, alias string, hour, small 
 		}
 		data, _ := json.Marshal(body)
 		var out struct {
+			Hits struct {
+				Total struct {
+					Value int64 `json:"value"`
+				} `json:"total"`
+			} `json:"hits"`
 			Aggregations struct {
 				Hourly tenantBuckets `json:"hourly"`
 				Small  tenantBuckets `json:"small"`
@@ -188,7 +195,8 @@ func (m *Monitor) queryFreshness(ctx context.Context, alias string, hour, small 
 			return docs
 		}
 		docs.hourly, docs.small = out.Aggregations.Hourly.times(), out.Aggregations.Small.times()
-		if len(docs.hourly) == 0 && len(docs.small) == 0 && suffix == "" {
+		docs.total = out.Hits.Total.Value
+		if len(docs.hourly) == 0 && len(docs.small) == 0 && suffix == "" && docs.total == 0 {
 			// Nothing under keyword fields: maybe the index is dynamically mapped.
 			lastErr = nil
 			continue
@@ -204,7 +212,8 @@ func (m *Monitor) queryFreshness(ctx context.Context, alias string, hour, small 
 // traffic in a due hour) at or after the end of its newest hourly window —
 // the hour holding that traffic is missing past its deadline. Without a
 // smaller window, a tenant is BREACH when the hour after its newest one is
-// due. No documents at all is NO_DATA.
+// due. No documents at all is NO_DATA; documents of which none is due yet
+// (a pipeline younger than its first deadline) is OK.
 func evaluateFreshness(mt catalog.Metric, docs metricDocs, hour, small time.Duration, now time.Time) MetricFreshness {
 	sla := mt.FreshnessSLA.Duration
 	f := MetricFreshness{Metric: mt.Name, Alias: catalog.Alias(mt.Name), SLA: Seconds{sla, true}, Status: status.NoData, Tenants: []TenantFreshness{}}
@@ -254,7 +263,7 @@ func evaluateFreshness(mt catalog.Metric, docs metricDocs, hour, small time.Dura
 		}
 		f.Tenants = append(f.Tenants, tf)
 	}
-	if len(names) > 0 && f.Status == status.NoData {
+	if (len(names) > 0 || docs.total > 0) && f.Status == status.NoData {
 		f.Status = status.OK
 	}
 	return f

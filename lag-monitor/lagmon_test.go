@@ -180,6 +180,8 @@ func TestFreshnessRule(t *testing.T) {
 	require.Equal(t, at(14, 0), *f.Newest)
 	require.Equal(t, status.NoData, evaluateFreshness(mt, metricDocs{missing: true}, hour, small, now).Status)
 	require.Equal(t, status.NoData, evaluateFreshness(mt, metricDocs{}, hour, small, now).Status)
+	require.Equal(t, status.OK, evaluateFreshness(mt, metricDocs{total: 12}, hour, small, now).Status,
+		"documents exist but no hour is due yet: a young pipeline is OK, not NO_DATA")
 }
 
 func TestStatusPageRenders(t *testing.T) {

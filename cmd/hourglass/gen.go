@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -61,6 +63,7 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	batch := fs.Int("batch", 500, "records per request")
 	concurrency := fs.Int("concurrency", 4, "requests in flight")
 	gzipBody := fs.Bool("gzip", false, "gzip request bodies")
+	caFile := fs.String("ca-file", "", "PEM certificate(s) to trust for an https --target (e.g. the edge's self-signed one)")
 	truth := fs.String("truth", "", "also write the exact expected metric documents of the generated records (NDJSON) to this file")
 	catalogPath := fs.String("catalog", defaultCatalog, "--truth: the metric catalog")
 	fs.Usage = flagenv.Usage(fs, "hourglass gen [flags] (--out FILE | --target URL)", genHelp)
@@ -96,8 +99,11 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *out != "" {
 		err = genToFile(ctx, g, *out, *count, &sum, keep, stdout)
 	} else {
-		p := &gen.Poster{URL: *target, KeyTemplate: *keyTemplate, Gzip: *gzipBody, MaxRetries: 20,
-			Client: &http.Client{Timeout: 60 * time.Second}}
+		client, cerr := genClient(*caFile)
+		if cerr != nil {
+			return cerr
+		}
+		p := &gen.Poster{URL: *target, KeyTemplate: *keyTemplate, Gzip: *gzipBody, MaxRetries: 20, Client: client}
 		err = genToIngress(ctx, g, p, *count, cfg.Rate, *batch, *concurrency, &sum, keep, stderr)
 	}
 	if *truth != "" && (err == nil || errors.Is(err, context.DeadlineExceeded)) {
@@ -304,4 +310,22 @@ func writeTruth(path, catalogPath string, recs []record.Record) error {
 		return fmt.Errorf("--truth: %w", err)
 	}
 	return f.Close()
+}
+
+// genClient is the HTTP client of gen: trusting caFile's certificates when given.
+func genClient(caFile string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 16
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Timeout: 60 * time.Second, Transport: tr}, nil
 }

@@ -31,7 +31,9 @@ per metric, on any master (local[*] by default; yarn, k8s://..., spark://...).
                         writing the same documents; each run is recorded in the
                         index hourglass-jobruns
 
-A failed driver is restarted with exponential backoff. State, logs and the
+With --driver NAME the selected metrics run together in one Spark driver (what
+the single-machine demo does on 2 cores). A failed driver is restarted with
+exponential backoff. State, logs and the
 drivers' progress are under --state-dir/<metric>/; checkpoints under
 --checkpoint-root (hdfs://... in production).`
 
@@ -70,6 +72,7 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	kafkaFrom := fs.String("kafka-from", "", "batch: read Kafka records from this Kafka timestamp (default hour - lateness - 10m)")
 	kafkaTo := fs.String("kafka-to", "", "batch: up to this Kafka timestamp (default hour + 1h + lateness)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	driver := fs.String("driver", "", "run the selected metrics together in one Spark driver of this name (single-machine mode; default: one driver per metric)")
 	fs.Usage = flagenv.Usage(fs, "hourglass jobs [flags] start|stop|restart|status|supervise|batch [metric...]", jobsHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -89,20 +92,21 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	units := jobUnits(metrics, *driver)
 	switch rest[0] {
 	case "supervise":
-		return superviseJobs(ctx, cfg, metrics, *level, stderr)
+		return superviseJobs(ctx, cfg, units, *level, stderr)
 	case "start":
-		return startJobs(cfg, metrics, args, stdout)
+		return startJobs(cfg, units, args, stdout)
 	case "stop":
-		return stopJobs(cfg, metrics, stdout)
+		return stopJobs(cfg, units, stdout)
 	case "restart":
-		if err := stopJobs(cfg, metrics, stdout); err != nil {
+		if err := stopJobs(cfg, units, stdout); err != nil {
 			return err
 		}
-		return startJobs(cfg, metrics, args, stdout)
+		return startJobs(cfg, units, args, stdout)
 	case "status":
-		return jobsStatus(cfg, metrics, stdout)
+		return jobsStatus(cfg, units, stdout)
 	case "batch":
 		return batchJobs(ctx, cfg, metrics, *hour, *kafkaFrom, *kafkaTo, stdout, stderr)
 	}
@@ -132,8 +136,35 @@ func selectMetrics(c *catalog.Catalog, names []string) ([]catalog.Metric, error)
 	return out, nil
 }
 
-// superviseJobs runs one supervisor per metric in this process until ctx is done.
-func superviseJobs(ctx context.Context, cfg jobs.Config, metrics []catalog.Metric, level string, stderr io.Writer) error {
+// jobUnit is one supervised Spark driver and the metrics it runs.
+type jobUnit struct {
+	name    string
+	metrics []catalog.Metric
+}
+
+// jobUnits is one driver per metric, or one driver for all of them when
+// driver names it.
+func jobUnits(metrics []catalog.Metric, driver string) []jobUnit {
+	if driver != "" {
+		return []jobUnit{{driver, metrics}}
+	}
+	out := make([]jobUnit, len(metrics))
+	for i, m := range metrics {
+		out[i] = jobUnit{m.Name, []catalog.Metric{m}}
+	}
+	return out
+}
+
+func (u jobUnit) metricNames() []string {
+	out := make([]string, len(u.metrics))
+	for i, m := range u.metrics {
+		out[i] = m.Name
+	}
+	return out
+}
+
+// superviseJobs runs one supervisor per driver in this process until ctx is done.
+func superviseJobs(ctx context.Context, cfg jobs.Config, units []jobUnit, level string, stderr io.Writer) error {
 	log, err := telemetry.NewLogger(stderr, level)
 	if err != nil {
 		return err
@@ -142,32 +173,35 @@ func superviseJobs(ctx context.Context, cfg jobs.Config, metrics []catalog.Metri
 	if err != nil {
 		return err
 	}
-	fns := make([]func(context.Context) error, len(metrics))
-	for i, m := range metrics {
-		spec := catalog.SparkSpec(m)
-		fns[i] = func(ctx context.Context) error { return sup.Run(ctx, m.Name, []catalog.JobSpec{spec}) }
+	fns := make([]func(context.Context) error, len(units))
+	for i, u := range units {
+		specs := make([]catalog.JobSpec, len(u.metrics))
+		for j, m := range u.metrics {
+			specs[j] = catalog.SparkSpec(m)
+		}
+		fns[i] = func(ctx context.Context) error { return sup.Run(ctx, u.name, specs) }
 	}
 	return runGroup(ctx, fns...)
 }
 
-// startJobs launches `hourglass jobs <same flags> supervise <metric>` detached, per metric.
-func startJobs(cfg jobs.Config, metrics []catalog.Metric, args []string, stdout io.Writer) error {
+// startJobs launches `hourglass jobs <same flags> supervise <metrics>` detached, per driver.
+func startJobs(cfg jobs.Config, units []jobUnit, args []string, stdout io.Writer) error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("jobs: find own executable: %w", err)
 	}
 	flags := flagsBeforeVerb(args)
 	var errs []error
-	for _, m := range metrics {
-		argv := append(append([]string{self, "jobs"}, flags...), "supervise", m.Name)
-		pid, already, err := jobs.Start(cfg, m.Name, argv)
+	for _, u := range units {
+		argv := append(append(append([]string{self, "jobs"}, flags...), "supervise"), u.metricNames()...)
+		pid, already, err := jobs.Start(cfg, u.name, argv)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
 		case already:
-			fmt.Fprintf(stdout, "%s: already running (supervisor %d)\n", m.Name, pid)
+			fmt.Fprintf(stdout, "%s: already running (supervisor %d)\n", u.name, pid)
 		default:
-			fmt.Fprintf(stdout, "%s: started (supervisor %d, logs in %s)\n", m.Name, pid, filepath.Join(cfg.StateDir, m.Name))
+			fmt.Fprintf(stdout, "%s: started (supervisor %d, logs in %s)\n", u.name, pid, filepath.Join(cfg.StateDir, u.name))
 		}
 	}
 	return errors.Join(errs...)
@@ -184,27 +218,27 @@ func flagsBeforeVerb(args []string) []string {
 	return args
 }
 
-func stopJobs(cfg jobs.Config, metrics []catalog.Metric, stdout io.Writer) error {
+func stopJobs(cfg jobs.Config, units []jobUnit, stdout io.Writer) error {
 	var errs []error
-	for _, m := range metrics {
-		err := jobs.Stop(cfg, m.Name, cfg.StopGrace+30*time.Second)
+	for _, u := range units {
+		err := jobs.Stop(cfg, u.name, cfg.StopGrace+30*time.Second)
 		switch {
 		case jobs.IsNotRunning(err):
-			fmt.Fprintf(stdout, "%s: not running\n", m.Name)
+			fmt.Fprintf(stdout, "%s: not running\n", u.name)
 		case err != nil:
 			errs = append(errs, err)
 		default:
-			fmt.Fprintf(stdout, "%s: stopped\n", m.Name)
+			fmt.Fprintf(stdout, "%s: stopped\n", u.name)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func jobsStatus(cfg jobs.Config, metrics []catalog.Metric, stdout io.Writer) error {
+func jobsStatus(cfg jobs.Config, units []jobUnit, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "METRIC\tSTATE\tRESTARTS\tLAST PROGRESS\tBATCH\tROWS/S\tWATERMARK\tSPARK UI\tLAST EXIT")
-	for _, m := range metrics {
-		st := jobs.GetStatus(cfg, m.Name)
+	fmt.Fprintln(tw, "DRIVER\tSTATE\tRESTARTS\tLAST PROGRESS\tBATCH\tROWS/S\tWATERMARK\tSPARK UI\tLAST EXIT")
+	for _, u := range units {
+		st := jobs.GetStatus(cfg, u.name)
 		state := st.State.State
 		if state == "" {
 			state = "never started"
@@ -225,7 +259,11 @@ func jobsStatus(cfg jobs.Config, metrics []catalog.Metric, stdout io.Writer) err
 		if exit == "" {
 			exit = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, state, st.State.Restarts, last, batch, rate, wm, ui, exit)
+		name := u.name
+		if len(u.metrics) > 1 || u.metrics[0].Name != u.name {
+			name += " (" + strings.Join(u.metricNames(), ",") + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, state, st.State.Restarts, last, batch, rate, wm, ui, exit)
 	}
 	return tw.Flush()
 }

@@ -25,6 +25,7 @@ type command struct {
 // lagmon, all) and tools (catalog, gen, jobs, es, tenants) here.
 func commands() []command {
 	return []command{
+		{"all", "run every Go service in one process from one config (single-machine mode)", runAll},
 		{"ingress", "serve POST /v1/logs: validate, authenticate and hand records durably to Kafka or Fluentd", runIngress},
 		{"router", "fan raw records out to per-metric Kafka topics, per the catalog", runRouter},
 		{"archiver", "archive raw records to HDFS (or a local directory), exactly once by offset ranges", runArchiver},

@@ -182,6 +182,14 @@ func (h *HDFS) Stat(ctx context.Context, name string) (FileInfo, error) {
 		return FileInfo{}, err
 	}
 	e, err := h.c.Stat(p)
+	if name == "." && errors.Is(err, os.ErrNotExist) {
+		// A new archive: its root appears with the first file, but readiness
+		// checks stat it first. Create it, as NewLocal does for a local root
+		// (NewHDFS cannot: it does not talk to the NameNode).
+		if err = h.c.MkdirAll(p, 0o755); err == nil {
+			e, err = h.c.Stat(p)
+		}
+	}
 	if err != nil {
 		return FileInfo{}, fmt.Errorf("archive: hdfs stat %s: %w", name, err)
 	}

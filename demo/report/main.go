@@ -1,0 +1,235 @@
+// Command report prints, at the end of `make demo`, what each user of
+// Hourglass sees: the customers' metric values (from OpenSearch), the SRE's
+// SLA status (from the lag monitor), and the developers' log-peek answer. It
+// exits 1 when a tenant lacks a complete 1-minute window of a metric or a
+// status is not OK, so `make demo` fails loudly instead of printing a
+// half-working pipeline.
+//
+//	go run ./demo/report --es-url … --lagmon-url … --logpeek-url … --logpeek-token … --tenants t1,t2
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/esclient"
+)
+
+func main() {
+	esURL := flag.String("es-url", "http://127.0.0.1:19200", "OpenSearch/Elasticsearch")
+	catalogPath := flag.String("catalog", "metrics-jobs/catalog.yaml", "metric catalog")
+	lagmonURL := flag.String("lagmon-url", "http://127.0.0.1:19106", "lag monitor")
+	logpeekURL := flag.String("logpeek-url", "http://127.0.0.1:18090", "log-peek API")
+	token := flag.String("logpeek-token", "", "log-peek bearer token")
+	tenants := flag.String("tenants", "", "tenants that sent traffic, comma-separated")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ok := true
+	if err := customers(ctx, *esURL, *catalogPath, strings.Split(*tenants, ","), os.Stdout); err != nil {
+		fmt.Println("FAIL:", err)
+		ok = false
+	}
+	if err := sre(ctx, *lagmonURL, os.Stdout); err != nil {
+		fmt.Println("FAIL:", err)
+		ok = false
+	}
+	if err := developers(ctx, *logpeekURL, *token, strings.Split(*tenants, ",")[0], os.Stdout); err != nil {
+		fmt.Println("FAIL:", err)
+		ok = false
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+// customers prints, per metric and tenant, the newest complete 1-minute
+// window: the values a customer's dashboard shows.
+func customers(ctx context.Context, esURL, catalogPath string, tenants []string, w io.Writer) error {
+	c, err := catalog.Load(catalogPath)
+	if err != nil {
+		return err
+	}
+	es, err := esclient.New(esclient.Config{URLs: []string{esURL}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\n== Customers: the newest complete 1-minute window per metric and tenant (read back from OpenSearch)")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "METRIC\tTENANT\tWINDOW (UTC)\tSAMPLES\tVALUES")
+	var missing []string
+	now := time.Now().UTC()
+	for _, m := range c.Metrics {
+		for _, tenant := range tenants {
+			doc, err := newestWindow(ctx, es, m.Name, tenant, now)
+			if err != nil {
+				return err
+			}
+			if doc == nil {
+				missing = append(missing, m.Name+"/"+tenant)
+				fmt.Fprintf(tw, "%s\t%s\t(none yet)\t\t\n", m.Name, tenant)
+				continue
+			}
+			var vals []string
+			for _, f := range m.Outputs() {
+				vals = append(vals, fmt.Sprintf("%s=%s", f, short(doc[f])))
+			}
+			win := doc["window"].(map[string]any)
+			fmt.Fprintf(tw, "%s\t%s\t%s–%s\t%v\t%s\n", m.Name, tenant, clock(win["start"]), clock(win["end"]), doc["samples"], strings.Join(vals, " "))
+		}
+	}
+	tw.Flush()
+	if len(missing) > 0 {
+		return fmt.Errorf("no complete 1-minute window for %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func newestWindow(ctx context.Context, es *esclient.Client, metric, tenant string, now time.Time) (map[string]any, error) {
+	body := fmt.Sprintf(`{"size":1,"sort":[{"window.start":"desc"}],"query":{"bool":{"filter":[
+		{"term":{"tenant":%q}},{"term":{"window.size":"1m"}},{"range":{"window.end":{"lte":%q}}}]}}}`,
+		tenant, now.Format(time.RFC3339))
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				Source map[string]any `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	err := es.Do(ctx, esapi.SearchRequest{Index: []string{catalog.Alias(metric)}, Body: strings.NewReader(body)},
+		"search "+catalog.Alias(metric), &res)
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Hits.Hits) == 0 {
+		return nil, nil
+	}
+	return res.Hits.Hits[0].Source, nil
+}
+
+// sre prints the lag monitor's status of every watched group and metric.
+func sre(ctx context.Context, base string, w io.Writer) error {
+	var st struct {
+		Groups []struct {
+			Group, Metric, Status string
+			Lag                   int64   `json:"lag"`
+			TimeLag               float64 `json:"time_lag_seconds"`
+		} `json:"groups"`
+		Freshness []struct {
+			Metric, Status string
+		} `json:"freshness"`
+	}
+	if err := getJSON(ctx, base+"/v1/status", "", &st); err != nil {
+		return fmt.Errorf("lag monitor: %w", err)
+	}
+	fmt.Fprintln(w, "\n== SRE: SLA status from the lag monitor (consumer groups and metric freshness)")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tSTATUS\tLAG (records)\tTIME LAG")
+	var bad []string
+	for _, g := range st.Groups {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1fs\n", g.Group, g.Status, g.Lag, g.TimeLag)
+		if g.Status != "OK" {
+			bad = append(bad, g.Group+"="+g.Status)
+		}
+	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nMETRIC\tFRESHNESS STATUS")
+	for _, f := range st.Freshness {
+		fmt.Fprintf(tw, "%s\t%s\n", f.Metric, f.Status)
+		if f.Status != "OK" {
+			bad = append(bad, "freshness "+f.Metric+"="+f.Status)
+		}
+	}
+	tw.Flush()
+	if len(st.Groups) == 0 {
+		return fmt.Errorf("the lag monitor watches no group yet")
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("not OK: %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+// developers prints a log-peek query for the last five minutes and its first records.
+func developers(ctx context.Context, base, token, tenant string, w io.Writer) error {
+	now := time.Now().UTC()
+	q := url.Values{"tenant": {tenant}, "from": {now.Add(-10 * time.Minute).Format(time.RFC3339)},
+		"to": {now.Format(time.RFC3339)}, "status": {"503"}, "limit": {"3"}}
+	u := base + "/v1/logs?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("log-peek: %w", err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	fmt.Fprintf(w, "\n== Developers: log-peek, the last 10 minutes of %s's 503s (first 3 records)\n$ curl -H 'Authorization: Bearer …' '%s'\n", tenant, u)
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("log-peek answered %d: %s", res.StatusCode, body)
+	}
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	if len(lines) < 2 { // the _meta line alone: nothing archived
+		return fmt.Errorf("log-peek returned no record for %s", tenant)
+	}
+	return nil
+}
+
+func getJSON(ctx context.Context, u, token string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		return fmt.Errorf("GET %s: %d %s", u, res.StatusCode, b)
+	}
+	return json.NewDecoder(res.Body).Decode(out)
+}
+
+func clock(v any) string {
+	s, _ := v.(string)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format("15:04")
+}
+
+func short(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case float64:
+		if x == float64(int64(x)) {
+			return fmt.Sprintf("%d", int64(x))
+		}
+		return fmt.Sprintf("%.3f", x)
+	}
+	return fmt.Sprint(v)
+}
+

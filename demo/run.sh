@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# make demo: the whole pipeline on one machine, then what each user sees.
+#   build → stack (Kafka, HDFS, OpenSearch) → es setup → hourglass all →
+#   Spark metric jobs → edge (HAProxy → Nginx TLS) → traffic for DURATION →
+#   drain → report (customers' metrics, SRE status, a log-peek query, URLs).
+# DURATION (default 3m) is how long traffic flows. `make demo-down` stops it all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-3m}
+TENANTS=${TENANTS:-3}
+RATE=${RATE:-200}
+
+HOURGLASS_HOME=${HOURGLASS_HOME:-$HOME/.cache/hourglass}
+DEMO=$HOURGLASS_HOME/run/demo
+LOGS=$HOURGLASS_HOME/run/logs
+mkdir -p "$DEMO" "$LOGS"
+BIN=$PWD/bin/hourglass
+EDGE=https://127.0.0.1:18443
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+# fail <component> <log>: name what failed and show its log tail.
+fail() {
+  printf '\n\033[1;31mdemo failed: %s\033[0m\n' "$1" >&2
+  if [ -n "${2:-}" ] && [ -f "$2" ]; then
+    printf -- '--- last 30 lines of %s ---\n' "$2" >&2; tail -n 30 "$2" >&2
+  fi
+  printf 'Everything started so far is still running; stop it with: make demo-down\n' >&2
+  exit 1
+}
+# wait_for <what> <seconds> <log> <command...>: poll the command until it succeeds.
+wait_for() {
+  local what=$1 secs=$2 logf=$3; shift 3
+  local deadline=$(( $(date +%s) + secs ))
+  note "waiting for $what"
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -ge "$deadline" ] && fail "$what (not within ${secs}s)" "$logf"
+    sleep 2
+  done
+}
+http_ok() { curl -fsS -o /dev/null --max-time 3 "$@"; }
+
+step "building hourglass"
+go build -o "$BIN" ./cmd/hourglass
+
+step "starting the local stack: Kafka, HDFS, OpenSearch (stack/stack.sh up)"
+stack/stack.sh up
+set -a; . "$(stack/stack.sh env)"; set +a
+
+step "setting up OpenSearch: index templates, aliases, retention (hourglass es setup)"
+"$BIN" es --es-url "$HOURGLASS_ES_URL" setup 2>&1 | sed 's/^/    /' || fail "hourglass es setup"
+
+step "writing demo API keys and log-peek tokens into $DEMO"
+python3 - "$DEMO" "$TENANTS" <<'PY'
+import hashlib, sys
+demo, n = sys.argv[1], int(sys.argv[2])
+digest = lambda s: hashlib.sha256(s.encode()).hexdigest()
+tenants = [f"tenant-{i:02d}" for i in range(1, n + 1)]
+with open(f"{demo}/keys.yaml", "w") as f:
+    f.write("keys:\n" + "".join(f"  - {{tenant: {t}, sha256: {digest('demo-key-' + t)}}}\n" for t in tenants))
+with open(f"{demo}/tokens.yaml", "w") as f:
+    f.write("tokens:\n"
+            f"  - {{name: demo-developer, sha256: {digest('demo-dev-token')}, role: developer, tenants: [{', '.join(tenants)}]}}\n"
+            f"  - {{name: demo-sre, sha256: {digest('demo-sre-token')}, role: admin}}\n")
+with open(f"{demo}/tenants", "w") as f:
+    f.write(",".join(tenants))
+PY
+TENANT_LIST=$(cat "$DEMO/tenants")
+ARCHIVE=hdfs://${HOURGLASS_HDFS_NAMENODE}/hourglass/demo-archive
+cat > "$DEMO/all.yaml" <<YAML
+shared:
+  brokers: $HOURGLASS_KAFKA_BROKERS
+  catalog: $PWD/metrics-jobs/catalog.yaml
+  log-level: info
+services:
+  lagmon:   {listen-addr: 127.0.0.1:19106, es-url: "$HOURGLASS_ES_URL", poll-interval: 5s, window: 2m}
+  indexer:  {listen-addr: 127.0.0.1:19104, es-urls: "$HOURGLASS_ES_URL", setup: "true"}
+  archiver: {listen-addr: 127.0.0.1:19103, archive-root: "$ARCHIVE", max-file-age: 20s}
+  router:   {listen-addr: 127.0.0.1:19102}
+  logpeek:  {listen-addr: 127.0.0.1:19105, api-addr: 127.0.0.1:18090, archive-root: "$ARCHIVE", tokens: "$DEMO/tokens.yaml"}
+  ingress:  {listen-addr: 127.0.0.1:18080, admin-addr: 127.0.0.1:19101, keys-file: "$DEMO/keys.yaml"}
+YAML
+
+step "starting every Go service in one process (hourglass all; log: $LOGS/hourglass-all.log)"
+if [ -f "$DEMO/all.pid" ] && kill -0 "$(cat "$DEMO/all.pid")" 2>/dev/null; then
+  note "already running (pid $(cat "$DEMO/all.pid"))"
+else
+  setsid "$BIN" all --config "$DEMO/all.yaml" >>"$LOGS/hourglass-all.log" 2>&1 < /dev/null &
+  echo $! > "$DEMO/all.pid"
+fi
+for svc in ingress:19101 router:19102 archiver:19103 indexer:19104 logpeek:19105 lagmon:19106; do
+  wait_for "${svc%%:*} to be ready (/readyz)" 120 "$LOGS/hourglass-all.log" http_ok "http://127.0.0.1:${svc##*:}/readyz"
+done
+
+step "starting the Spark metric jobs: one driver running all six metrics (hourglass jobs --driver demo)"
+JOBS=("$BIN" jobs --driver demo --state-dir "$DEMO/jobs" --checkpoint-root "hdfs://${HOURGLASS_HDFS_NAMENODE}/hourglass/demo-checkpoints"
+      --brokers "$HOURGLASS_KAFKA_BROKERS" --es-url "$HOURGLASS_ES_URL" --trigger 5s --driver-memory 1g --shuffle-partitions 2)
+"${JOBS[@]}" start | sed 's/^/    /'
+wait_for "the Spark driver to start its queries" 240 "$DEMO/jobs/demo/driver.log" \
+  sh -c "\"\$0\" \"\$@\" status | grep -q 'running' && test -s '$DEMO/jobs/demo/progress.json'" "${JOBS[@]}"
+
+step "starting the edge: HAProxy :18443 (TCP, PROXY v2) → Nginx :18444 (TLS) → ingress :18080"
+EDGE_DIR=$DEMO/edge
+mkdir -p "$EDGE_DIR/tmp"
+if [ ! -f "$EDGE_DIR/edge.crt" ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$EDGE_DIR/edge.key" -out "$EDGE_DIR/edge.crt" >/dev/null 2>&1 || fail "openssl (edge certificate)"
+fi
+cp nginx/hourglass-log.conf "$EDGE_DIR/"
+printf 'server 127.0.0.1:18080 max_fails=2 fail_timeout=5s;\n' > "$EDGE_DIR/upstreams.conf"
+{ printf 'default hourglass-edge;\n'; for t in ${TENANT_LIST//,/ }; do printf '%s.example.com %s;\n' "$t" "$t"; done; } > "$EDGE_DIR/tenants.map"
+HG_USER=$(id -un) HG_PID=$EDGE_DIR/nginx.pid HG_ERROR_LOG=$LOGS/nginx-error.log HG_TEMP_DIR=$EDGE_DIR/tmp \
+HG_LISTEN=127.0.0.1:18444 HG_HEALTH_LISTEN=127.0.0.1:18081 HG_HEALTH_LOG=off \
+HG_TLS_CERT=$EDGE_DIR/edge.crt HG_TLS_KEY=$EDGE_DIR/edge.key HG_REAL_IP_FROM=127.0.0.1 \
+HG_ACCESS_LOG=$LOGS/nginx-access.json \
+  envsubst "$(sed -n 's/^\(HG_[A-Z_]*\)=.*/${\1}/p' nginx/edge.env)" < nginx/nginx.conf.template > "$EDGE_DIR/nginx.conf"
+if ! { [ -f "$EDGE_DIR/nginx.pid" ] && kill -0 "$(cat "$EDGE_DIR/nginx.pid")" 2>/dev/null; }; then
+  nginx -p "$EDGE_DIR" -c "$EDGE_DIR/nginx.conf" 2>>"$LOGS/nginx-error.log" || fail "nginx" "$LOGS/nginx-error.log"
+fi
+if ! { [ -f "$EDGE_DIR/haproxy.pid" ] && kill -0 "$(cat "$EDGE_DIR/haproxy.pid")" 2>/dev/null; }; then
+  HG_HAPROXY_BIND=127.0.0.1:18443 HG_NGINX_ADDR=127.0.0.1:18444 HG_NGINX_HEALTH=18081 \
+    setsid haproxy -db -f haproxy/haproxy.cfg >>"$LOGS/haproxy.log" 2>&1 < /dev/null &
+  echo $! > "$EDGE_DIR/haproxy.pid"
+fi
+# An unauthenticated POST must come back from the ingress as 401: that proves
+# HAProxy → Nginx (TLS) → ingress end to end.
+edge_answers() {
+  [ "$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$EDGE_DIR/edge.crt" -X POST \
+        -H 'Content-Type: application/x-ndjson' --data '{}' "$EDGE/v1/logs")" = 401 ]
+}
+wait_for "the edge to answer through HAProxy → Nginx → ingress" 60 "$LOGS/haproxy.log" edge_answers
+
+step "sending traffic for $DURATION: $TENANTS tenants, $RATE records/s, through $EDGE (hourglass gen)"
+note "progress: customers' metrics appear in OpenSearch within seconds of each micro-batch"
+"$BIN" gen --target "$EDGE/v1/logs" --ca-file "$EDGE_DIR/edge.crt" --tenants "$TENANTS" --rate "$RATE" \
+  --duration "$DURATION" --count 0 --key-template 'demo-key-{tenant}' --disorder 20s --malformed 0.002 \
+  | sed 's/^/    /' || fail "traffic generator (hourglass gen)" "$LOGS/hourglass-all.log"
+
+step "waiting for the pipeline to drain (every consumer group at lag 0, every status OK)"
+wait_for "the lag monitor to report every group and metric OK" 300 "$LOGS/hourglass-all.log" \
+  sh -c 'curl -fsS http://127.0.0.1:19106/v1/status | python3 -c "
+import json, sys
+s = json.load(sys.stdin)
+g = s[\"groups\"]
+ok = g and all(x[\"status\"] == \"OK\" and x[\"lag\"] == 0 for x in g) and all(f[\"status\"] == \"OK\" for f in s[\"freshness\"])
+sys.exit(0 if ok else 1)"'
+
+step "what each user sees"
+go run ./demo/report --es-url "$HOURGLASS_ES_URL" --lagmon-url http://127.0.0.1:19106 \
+  --logpeek-url http://127.0.0.1:18090 --logpeek-token demo-dev-token --tenants "$TENANT_LIST" \
+  || fail "the report found something missing (see above)"
+
+cat <<TXT
+
+== URLs (running until 'make demo-down')
+  intake (through the edge)   $EDGE/v1/logs          (Bearer demo-key-tenant-01; CA: $EDGE_DIR/edge.crt)
+  ingress direct              http://127.0.0.1:18080/v1/logs
+  log-peek API                http://127.0.0.1:18090/v1/logs?tenant=tenant-01&from=…&to=…   (Bearer demo-dev-token)
+  lag monitor status page     http://127.0.0.1:19106/status      (JSON: /v1/status, Prometheus: /metrics)
+  Spark UI                    http://127.0.0.1:4040
+  OpenSearch                  $HOURGLASS_ES_URL                   (aliases hourglass-metrics-<metric>, data stream logs-hourglass.traffic-default)
+  HDFS NameNode UI            http://127.0.0.1:19870
+  service metrics             http://127.0.0.1:1910{1..6}/metrics (ingress, router, archiver, indexer, logpeek, lagmon)
+  logs                        $LOGS/
+TXT
