@@ -232,4 +232,3 @@ func short(v any) string {
 	}
 	return fmt.Sprint(v)
 }
-
