@@ -300,7 +300,7 @@ func setupRetention(ctx context.Context, es *esclient.Client, flavor esclient.Fl
 		PrimaryTerm *int64         `json:"_primary_term"`
 		Policy      map[string]any `json:"policy"`
 	}
-	err := es.Do(ctx, raw{method: http.MethodGet, path: path}, "es setup: get ISM policy", &current)
+	err := es.Do(ctx, esclient.Raw{Method: http.MethodGet, Path: path}, "es setup: get ISM policy", &current)
 	switch {
 	case err != nil && esclient.HasStatus(err, http.StatusBadRequest) && strings.Contains(err.Error(), "no handler"):
 		return "not enforced: the OpenSearch ISM plugin (opensearch-index-management) is not installed", nil
@@ -316,7 +316,7 @@ func setupRetention(ctx context.Context, es *esclient.Client, flavor esclient.Fl
 		q = fmt.Sprintf("?if_seq_no=%d&if_primary_term=%d", *current.SeqNo, *current.PrimaryTerm)
 	}
 	body, _ := json.Marshal(want)
-	if err := es.Do(ctx, raw{method: http.MethodPut, path: path + q, body: body}, "es setup: put ISM policy", nil); err != nil {
+	if err := es.Do(ctx, esclient.Raw{Method: http.MethodPut, Path: path + q, Body: body}, "es setup: put ISM policy", nil); err != nil {
 		return "", err
 	}
 	return "ISM policy " + PolicyName + ": delete after " + days(retention), nil
@@ -338,25 +338,4 @@ func roundTrip(v any) any {
 	var out any
 	_ = json.Unmarshal(b, &out)
 	return out
-}
-
-// raw is a request of an API go-elasticsearch does not cover (OpenSearch's ISM).
-type raw struct {
-	method, path string
-	body         []byte
-}
-
-func (r raw) Do(ctx context.Context, t esapi.Transport) (*esapi.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, r.method, r.path, bytes.NewReader(r.body))
-	if err != nil {
-		return nil, err
-	}
-	if r.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := t.Perform(req)
-	if err != nil {
-		return nil, err
-	}
-	return &esapi.Response{StatusCode: res.StatusCode, Body: res.Body, Header: res.Header}, nil
 }

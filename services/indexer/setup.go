@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -202,7 +201,7 @@ func putISM(ctx context.Context, c *esclient.Client, name, retention, indexPatte
 		SeqNo       *int64 `json:"_seq_no"`
 		PrimaryTerm *int64 `json:"_primary_term"`
 	}
-	err := c.Do(ctx, rawRequest{method: http.MethodGet, path: path}, "indexer: get ISM policy "+name, &existing)
+	err := c.Do(ctx, esclient.Raw{Method: http.MethodGet, Path: path}, "indexer: get ISM policy "+name, &existing)
 	params := url.Values{}
 	switch {
 	case err == nil && existing.SeqNo != nil && existing.PrimaryTerm != nil:
@@ -213,7 +212,7 @@ func putISM(ctx context.Context, c *esclient.Client, name, retention, indexPatte
 	case err != nil && !esclient.HasStatus(err, http.StatusNotFound):
 		return err
 	}
-	return c.Do(ctx, rawRequest{method: http.MethodPut, path: path, params: params, body: body}, "indexer: put ISM policy "+name, nil)
+	return c.Do(ctx, esclient.Raw{Method: http.MethodPut, Path: path, Params: params, Body: body}, "indexer: put ISM policy "+name, nil)
 }
 
 // DeleteSetup removes what Setup created (tests, and `hourglass es` teardown).
@@ -233,42 +232,11 @@ func DeleteSetup(ctx context.Context, c *esclient.Client, s SetupConfig) error {
 		return errors.Join(append(errs, err)...)
 	}
 	if info.Flavor == esclient.OpenSearch {
-		if err := c.Do(ctx, rawRequest{method: http.MethodDelete, path: "/_plugins/_ism/policies/" + url.PathEscape(s.Policy)}, "indexer: delete ISM policy", nil); !noHandler(err) {
+		if err := c.Do(ctx, esclient.Raw{Method: http.MethodDelete, Path: "/_plugins/_ism/policies/" + url.PathEscape(s.Policy)}, "indexer: delete ISM policy", nil); !noHandler(err) {
 			ignore404(err)
 		}
 	} else {
 		ignore404(c.Do(ctx, esapi.ILMDeleteLifecycleRequest{Policy: s.Policy}, "indexer: delete ILM policy", nil))
 	}
 	return errors.Join(errs...)
-}
-
-// rawRequest is an esapi.Request for the endpoints esapi does not cover
-// (OpenSearch's ISM plugin); it still runs through esclient.
-type rawRequest struct {
-	method, path string
-	params       url.Values
-	body         []byte
-}
-
-func (r rawRequest) Do(ctx context.Context, t esapi.Transport) (*esapi.Response, error) {
-	var body io.Reader
-	if r.body != nil {
-		body = bytes.NewReader(r.body)
-	}
-	u := r.path
-	if len(r.params) > 0 {
-		u += "?" + r.params.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
-	if err != nil {
-		return nil, err
-	}
-	if r.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := t.Perform(req)
-	if err != nil {
-		return nil, err
-	}
-	return &esapi.Response{StatusCode: res.StatusCode, Body: res.Body, Header: res.Header}, nil
 }
