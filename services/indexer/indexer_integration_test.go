@@ -35,7 +35,10 @@ func TestIndexerRoundTripAndReplay(t *testing.T) {
 	require.NoError(t, err)
 	ns := strings.ReplaceAll(strings.TrimPrefix(name, "indexer-it-"), "-", "")
 	stream := "logs-" + indexer.Dataset + "-it" + ns
-	setup := indexer.SetupConfig{Template: name, Pattern: stream + "*", Policy: name, Retention: 7 * 24 * time.Hour, Replicas: 0, DataStream: stream}
+	// Priority 300: the test's one-namespace template must outrank the default
+	// (logs-hourglass.traffic-*, 200) that `hourglass es setup` may have left.
+	setup := indexer.SetupConfig{Template: name, Pattern: stream + "*", Policy: name, Retention: 7 * 24 * time.Hour,
+		Replicas: 0, DataStream: stream, Priority: 300}
 	ctx := context.Background()
 	res, err := indexer.Setup(ctx, es, setup)
 	require.NoError(t, err)

@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,9 @@ type SetupConfig struct {
 	Replicas  int
 	// DataStream, when set, is created (if missing) so writes can start.
 	DataStream string
+	// Priority of the index template among those matching the same names
+	// (0: 200). A narrower template (one namespace) outranks the default.
+	Priority int
 }
 
 // DefaultSetup is what `hourglass es setup` applies.
@@ -107,7 +111,7 @@ func Setup(ctx context.Context, c *esclient.Client, s SetupConfig) (SetupResult,
 	tmpl := map[string]any{
 		"index_patterns": []string{s.Pattern},
 		"data_stream":    map[string]any{},
-		"priority":       200,
+		"priority":       cmp.Or(s.Priority, 200),
 		"template":       map[string]any{"settings": settings, "mappings": mappings()},
 		"_meta":          map[string]any{"managed_by": "hourglass", "description": "raw traffic logs, ECS field names"},
 	}
