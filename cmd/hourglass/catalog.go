@@ -11,7 +11,10 @@ import (
 	"text/tabwriter"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/esclient"
+	"github.com/hourglass-io/hourglass/internal/essetup"
 	"github.com/hourglass-io/hourglass/internal/flagenv"
+	"github.com/hourglass-io/hourglass/internal/kibana"
 )
 
 const defaultCatalog = "metrics-jobs/catalog.yaml"
@@ -21,7 +24,11 @@ const catalogHelp = `Validates and compiles the metric catalog.
   validate                      load and check the catalog; print a summary
   render spark [metric...]      the Spark job specs (JSON) the metric jobs run;
                                 with --out DIR, one DIR/<metric>.json per metric
-  render topics                 the Kafka topics and consumer groups of the metrics`
+  render topics                 the Kafka topics and consumer groups of the metrics
+  render kibana                 the Kibana 8 saved objects (NDJSON): a data view per
+                                metric alias, the charts, the freshness panel and the
+                                customer dashboard, checked against the index templates
+                                (kibana/saved-objects.ndjson is this output)`
 
 func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("catalog", flag.ContinueOnError)
@@ -29,7 +36,7 @@ func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	path := fs.String("catalog", defaultCatalog, "metric catalog file")
 	out := fs.String("out", "", "render spark: write one <metric>.json per metric into this directory")
 	asJSON := fs.Bool("json", false, "render topics: print JSON instead of a table")
-	fs.Usage = flagenv.Usage(fs, "hourglass catalog [flags] validate | render spark [metric...] | render topics", catalogHelp)
+	fs.Usage = flagenv.Usage(fs, "hourglass catalog [flags] validate | render spark [metric...] | render topics | render kibana", catalogHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -54,6 +61,8 @@ func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return renderSpark(c, rest[2:], *out, stdout)
 	case rest[0] == "render" && len(rest) == 2 && rest[1] == "topics":
 		return renderTopics(c, *asJSON, stdout)
+	case rest[0] == "render" && len(rest) == 2 && rest[1] == "kibana":
+		return renderKibana(c, stdout)
 	}
 	fs.Usage()
 	return errUsage
@@ -109,4 +118,23 @@ func renderTopics(c *catalog.Catalog, asJSON bool, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.Topic, t.Partitions, t.ConsumerGroup, t.Metric)
 	}
 	return tw.Flush()
+}
+
+// renderKibana prints the saved objects of the customer dashboard, after
+// checking them against the index templates `hourglass es setup` installs.
+func renderKibana(c *catalog.Catalog, stdout io.Writer) error {
+	objs, err := kibana.Render(c, kibana.Options{})
+	if err != nil {
+		return err
+	}
+	schema := kibana.SchemaFromTemplates(essetup.Templates(c, essetup.DefaultConfig(), esclient.Elasticsearch))
+	if err := kibana.Validate(objs, schema); err != nil {
+		return fmt.Errorf("render kibana: the rendered objects do not match the index templates: %w", err)
+	}
+	b, err := kibana.MarshalNDJSON(objs)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(b)
+	return err
 }

@@ -36,6 +36,7 @@ func commands() []command {
 		{"catalog", "validate the metric catalog and render Spark specs and topics", runCatalog},
 		{"jobs", "supervise the PySpark metric jobs: start|stop|restart|status|batch [metric...]", runJobs},
 		{"es", "set up Elasticsearch/OpenSearch: index templates, aliases, retention", runES},
+		{"tenants", "provision tenants: filtered aliases, a read-only role, a Kibana space with their dashboard", runTenants},
 		{"version", "print the version and build information", runVersion},
 	}
 }
