@@ -120,6 +120,20 @@ def end_offsets_of_progress(end_offset_json, topic):
     return {int(p): int(o) for p, o in data.get(topic, {}).items()}
 
 
+def source_lag_of_progress(src, topic):
+    """From one Kafka source of a query progress: ({partition: latest offset Spark saw
+    when it planned the batch}, offsetsBehindLatest summed over partitions or None).
+
+    Spark reports only min/max/avgOffsetsBehindLatest per source (latest − consumed
+    per partition, over every partition of latestOffset); the total is avg × that
+    partition count."""
+    latest = end_offsets_of_progress((src or {}).get("latestOffset"), topic)
+    avg = ((src or {}).get("metrics") or {}).get("avgOffsetsBehindLatest")
+    if avg is None or not latest:
+        return latest, None
+    return latest, int(round(float(avg) * len(latest)))
+
+
 def min_offsets(offset_maps):
     """Per partition, the smallest offset over maps; a partition missing from any map
     is left out (not every query has processed it yet)."""

@@ -192,7 +192,8 @@ class ProgressListener(StreamingQueryListener):
         self.lock = threading.Lock()
 
     def onQueryStarted(self, event):
-        pass
+        if event.name in self.jobs:
+            self.status.started(event.name, event.timestamp)
 
     def onQueryIdle(self, event):
         pass
@@ -213,11 +214,14 @@ class ProgressListener(StreamingQueryListener):
         if job is None:
             return
         topic = job.spec["topic"]
+        latest, behind, src_metrics = None, None, None
         with self.lock:
             for src in p.get("sources", []):
                 ends = specmod.end_offsets_of_progress(src.get("endOffset"), topic)
                 if ends:
                     self.ends[name] = ends
+                    latest, behind = specmod.source_lag_of_progress(src, topic)
+                    src_metrics = src.get("metrics")
             offsets = specmod.min_offsets([self.ends.get(n, {}) for n in job.names])
             commit = offsets and offsets != self.committed.get(job.metric)
         if commit:
@@ -233,6 +237,10 @@ class ProgressListener(StreamingQueryListener):
             "max_event_time": (p.get("eventTime") or {}).get("max"),
             "rows_dropped_by_watermark": ops[0].get("numRowsDroppedByWatermark"),
             "end_offsets": self.ends.get(name), "committed": self.committed.get(job.metric),
+            # Spark's own view of the backlog when it planned this batch: the
+            # latest offsets it saw and offsetsBehindLatest (latest − end, summed).
+            "latest_offsets": latest, "offsets_behind_latest": behind, "source_metrics": src_metrics,
+            "duration_ms": p.get("durationMs"),
         })
 
 
@@ -244,6 +252,12 @@ class StatusFile:
         self.data = dict(base, queries={})
         self.lock = threading.Lock()
         self._flush()
+
+    def started(self, query, timestamp):
+        """Records when Spark started a query (QueryStartedEvent.timestamp)."""
+        with self.lock:
+            self.data.setdefault("started", {})[query] = timestamp
+            self._flush()
 
     def update(self, query, progress):
         with self.lock:

@@ -1,0 +1,553 @@
+//go:build bench
+
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-io/hourglass/internal/benchreport"
+	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/esclient"
+	"github.com/hourglass-io/hourglass/internal/essetup"
+	"github.com/hourglass-io/hourglass/internal/gen"
+	"github.com/hourglass-io/hourglass/internal/jobs"
+	"github.com/hourglass-io/hourglass/internal/stacktest"
+	"github.com/hourglass-io/hourglass/router"
+)
+
+// TestBenchMetricJob is issue 5's benchmark, on the real stack (router
+// in-process, the Spark job through the supervisor, checkpoints on HDFS,
+// documents in OpenSearch), for one metric: request_rate (renamed with a
+// unique suffix so that it can run beside anything else).
+//
+//  1. Job throughput, HOURGLASS_BENCH_REPS repetitions: N records
+//     (HOURGLASS_BENCH_JOB_RECORDS, default 200000) are routed into the metric
+//     topic first; then the streaming job starts from the earliest offset with
+//     a fresh checkpoint and an emptied consumer group. Its figure is
+//     N / (time the group's committed offsets reach the topic's end − the
+//     earliest QueryStartedEvent of its three queries): JVM and session
+//     start-up excluded, the whole work included (three queries: 1m, 1h,
+//     late; parsing, aggregation, upserts to OpenSearch, offset commits).
+//     Baseline, same topic, same run, same Spark settings: a plain batch read
+//     earliest→latest and count(), timed inside its driver
+//     (testdata/bench_plain_read.py).
+//  2. End-to-end freshness, once whatever HOURGLASS_BENCH_REPS says: a steady
+//     run of HOURGLASS_BENCH_FRESHNESS_DURATION (default 10m) at
+//     HOURGLASS_BENCH_FRESHNESS_RATE records/s (default 500, 4 tenants), each
+//     record produced to the raw topic when the clock reaches its generator
+//     timestamp, through the router and the streaming job (production trigger
+//     interval, jobs.DefaultConfig). Freshness of a 1-minute window of a
+//     tenant = the first moment its document is searchable (a search without
+//     refresh, polled every 250 ms) with its final sample count (the number
+//     of records the generator produced in it) − the window's end. Every
+//     1-minute window lying wholly inside the run counts; production goes on
+//     until the last of them is complete, so the load stays steady. p50 and
+//     p95 (nearest rank) over those windows, reported beside the trigger
+//     interval (freshness has no natural baseline; the trigger is its floor:
+//     a record waits up to one interval before a micro-batch reads it).
+func TestBenchMetricJob(t *testing.T) {
+	e := newBenchEnv(t)
+	trigger := jobs.DefaultConfig().Trigger
+
+	// 1. Throughput.
+	n := envInt(t, "HOURGLASS_BENCH_JOB_RECORDS", 200_000)
+	e.produceRaw(t, gen.New(gen.Config{Seed: 11, Tenants: 4, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Rate: 100}), n)
+	stacktest.WaitCaughtUp(t, e.brokers, e.routerGroup, e.raw, 5*time.Minute)
+	require.Equal(t, int64(n), e.endSum(t), "records in %s", e.topic.Topic)
+	tput := benchreport.Result{Name: "metric job throughput (request_rate)", Unit: "records/s",
+		Subject:  "streaming job: 3 queries (1m, 1h, late), upserts to OpenSearch, offsets committed",
+		Baseline: "plain Spark read of the same topic + count()",
+		Notes: fmt.Sprintf("%d records from earliest, fresh checkpoint; Spark %s, driver %s, %d shuffle partitions, UI off; "+
+			"job: N / (group committed = end − first QueryStartedEvent); plain read timed in its driver", n, e.cfg.Master, e.cfg.DriverMemory, e.cfg.ShufflePartitions)}
+	for rep := range benchreport.Reps() {
+		e.deleteGroup(t, e.topic.ConsumerGroup) // no commit: the job starts from the earliest offset
+		cfg := e.cfg
+		cfg.CheckpointRoot = fmt.Sprintf("%s/tput-%d", e.hdfsRoot, rep)
+		job := fmt.Sprintf("tput-%d", rep)
+		stop := e.runJob(t, cfg, job)
+		done := e.waitCommittedEnd(t, 10*time.Minute)
+		started := e.queriesStarted(t, cfg, job, time.Minute)
+		stop()
+		secs := done.Sub(started).Seconds()
+		tput.Subj = append(tput.Subj, float64(n)/secs)
+		recs, plain := e.plainRead(t)
+		require.Equal(t, int64(n), recs, "plain read count")
+		tput.Base = append(tput.Base, float64(n)/plain)
+		t.Logf("rep %d: job %d records in %.1f s (%.0f records/s); plain read %.1f s (%.0f records/s)", rep, n, secs, float64(n)/secs, plain, float64(n)/plain)
+	}
+	benchreport.Write(t, tput)
+
+	// 2. Freshness: one steady run. The job starts where the group is (the end).
+	dur := envDuration(t, "HOURGLASS_BENCH_FRESHNESS_DURATION", 10*time.Minute)
+	rate := envInt(t, "HOURGLASS_BENCH_FRESHNESS_RATE", 500)
+	cfg := e.cfg
+	cfg.CheckpointRoot = e.hdfsRoot + "/fresh"
+	stop := e.runJob(t, cfg, "fresh")
+	defer stop()
+	e.queriesStarted(t, cfg, "fresh", 3*time.Minute)
+	fr := e.freshnessRun(t, dur, rate)
+	stop()
+	slices.Sort(fr)
+	p50, p95 := nearestRank(fr, 50), nearestRank(fr, 95)
+	t.Logf("freshness over %d windows (1m × tenant) of a %s run at %d records/s: min %.2f s, p50 %.2f s, p95 %.2f s, max %.2f s (trigger %s)",
+		len(fr), dur, rate, fr[0], p50, p95, fr[len(fr)-1], trigger)
+	notes := fmt.Sprintf("lower is better; ratio = freshness in trigger intervals. %d windows (1m × 4 tenants) of one steady %s run at %d records/s "+
+		"through router and job, not repeated; freshness = first moment the window's document is searchable (no forced refresh, polled every 250 ms) "+
+		"with its final sample count − window end", len(fr), dur, rate)
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"p50", p50}, {"p95", p95}} {
+		benchreport.Write(t, benchreport.Result{Name: "metric freshness " + p.name + " (request_rate, 1m windows)", Unit: "ms",
+			Subject:  "generator timestamp (window end) → document searchable, " + p.name,
+			Baseline: "micro-batch trigger interval",
+			Subj:     []float64{p.v * 1000}, Base: []float64{float64(trigger.Milliseconds())}, Notes: notes})
+	}
+}
+
+// benchEnv is the benchmark's isolated pipeline: a one-metric catalog
+// (request_rate_<suffix>), raw and DLQ topics, a router, index templates and
+// HDFS checkpoints, all removed at the end.
+type benchEnv struct {
+	brokers, esURL, raw, dlq, routerGroup, hdfsRoot string
+	metric                                          catalog.Metric
+	topic                                           catalog.TopicSpec
+	cat                                             *catalog.Catalog
+	es                                              *esclient.Client
+	cfg                                             jobs.Config
+	jars                                            []string
+	log                                             *slog.Logger
+}
+
+var benchMetricBlock = regexp.MustCompile(`(?ms)^  - name: request_rate\n.*?(?:\n\n|\z)`)
+
+func newBenchEnv(t *testing.T) *benchEnv {
+	t.Helper()
+	e := &benchEnv{brokers: stacktest.Brokers(t), esURL: stacktest.Get(t, "HOURGLASS_ES_URL")}
+	suffix := strings.ReplaceAll(stacktest.UniqueName("b")[2:], "-", "")
+	e.raw, e.dlq, e.routerGroup = "bench.raw."+suffix, "bench.dlq."+suffix, "bench-router-"+suffix
+	e.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	shipped, err := os.ReadFile("../../metrics-jobs/catalog.yaml")
+	require.NoError(t, err)
+	head, _, ok := strings.Cut(string(shipped), "\nmetrics:\n")
+	require.True(t, ok, "catalog layout")
+	block := benchMetricBlock.FindString(string(shipped))
+	require.NotEmpty(t, block, "request_rate in the catalog")
+	block = strings.Replace(block, "name: request_rate", "name: request_rate_"+suffix, 1)
+	path := filepath.Join(t.TempDir(), "catalog.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(head+"\nmetrics:\n"+block), 0o644))
+	e.cat, err = catalog.Load(path)
+	require.NoError(t, err)
+	require.Len(t, e.cat.Metrics, 1)
+	e.metric, e.topic = e.cat.Metrics[0], e.cat.Topics()[0]
+
+	stacktest.CreateTopic(t, e.brokers, e.raw, 3)
+	stacktest.DeleteTopicsOnCleanup(t, e.brokers, e.topic.Topic, e.dlq)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c := &kafka.Client{Addr: kafka.TCP(e.brokers), Timeout: 10 * time.Second}
+		_, _ = c.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{e.routerGroup, e.topic.ConsumerGroup}})
+	})
+
+	e.es, err = esclient.New(esclient.Config{URLs: []string{e.esURL}})
+	require.NoError(t, err)
+	t.Cleanup(func() { e.cleanupES() })
+	setup := essetup.DefaultConfig()
+	setup.Replicas = 0
+	_, err = essetup.Setup(context.Background(), e.es, e.cat, setup, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+
+	e.hdfsRoot = stacktest.Get(t, "HOURGLASS_HDFS_URL") + "/tmp/hourglass-bench-" + suffix
+	web := stacktest.Get(t, "HOURGLASS_WEBHDFS_URL")
+	t.Cleanup(func() { benchDeleteHDFS(web, e.hdfsRoot) })
+
+	cfg := jobs.DefaultConfig() // production trigger interval
+	cfg.SparkSubmit = filepath.Join(stacktest.Get(t, "SPARK_HOME"), "bin", "spark-submit")
+	cfg.Master, cfg.DriverMemory, cfg.ShufflePartitions, cfg.UI = "local[2]", "1g", 2, false
+	e.jars = strings.Split(stacktest.Get(t, "HOURGLASS_SPARK_KAFKA_JARS"), ",")
+	cfg.Jars = e.jars
+	cfg.JobScript, err = filepath.Abs("../../metrics-jobs/run_job.py")
+	require.NoError(t, err)
+	cfg.Brokers, cfg.ESURL = e.brokers, e.esURL
+	cfg.StateDir = t.TempDir()
+	cfg.Python = stacktest.Get(t, "HOURGLASS_PYTHON")
+	cfg.BackoffMin = time.Second
+	cfg.StopGrace = 20 * time.Second
+	e.cfg = cfg
+
+	rcfg := router.DefaultConfig()
+	rcfg.Brokers = []string{e.brokers}
+	rcfg.CatalogPath = path
+	rcfg.Group, rcfg.SourceTopic, rcfg.DLQTopic = e.routerGroup, e.raw, e.dlq
+	r, err := router.New(rcfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	require.Eventually(t, func() bool { // the router creates the metric topic at start
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		end, err := stacktest.EndOffsets(ctx, e.brokers, e.topic.Topic)
+		return err == nil && len(end) == e.topic.Partitions
+	}, time.Minute, 100*time.Millisecond, "topic %s created by the router", e.topic.Topic)
+	return e
+}
+
+func (e *benchEnv) cleanupES() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	alias := catalog.Alias(e.metric.Name)
+	ignore := true // the late index exists only if late records were counted
+	_ = e.es.Do(ctx, esapi.IndicesDeleteRequest{Index: []string{alias + "-*", "hourglass-late-" + e.metric.Name}, IgnoreUnavailable: &ignore},
+		"delete bench indices", nil)
+	_ = e.es.Do(ctx, esapi.IndicesDeleteIndexTemplateRequest{Name: alias}, "delete bench template", nil)
+}
+
+func benchDeleteHDFS(web, uri string) {
+	rest := strings.TrimPrefix(uri, "hdfs://")
+	path := rest[strings.Index(rest, "/"):]
+	req, err := http.NewRequest(http.MethodDelete, web+path+"?op=DELETE&recursive=true&user.name=root", nil)
+	if err != nil {
+		return
+	}
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+	}
+}
+
+// produceRaw writes n generated records to the raw topic, keyed by tenant.
+func (e *benchEnv) produceRaw(t *testing.T, g *gen.Generator, n int) {
+	w := &kafka.Writer{Addr: kafka.TCP(e.brokers), Topic: e.raw, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchSize: 1000, BatchBytes: 900_000, BatchTimeout: 5 * time.Millisecond}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	msgs := make([]kafka.Message, 0, 10_000)
+	for i := 0; i < n; i++ {
+		r := g.Next()
+		b, err := r.MarshalJSON()
+		require.NoError(t, err)
+		msgs = append(msgs, kafka.Message{Key: []byte(r.Tenant), Value: b})
+		if len(msgs) == cap(msgs) || i == n-1 {
+			require.NoError(t, w.WriteMessages(ctx, msgs...))
+			msgs = msgs[:0]
+		}
+	}
+}
+
+func (e *benchEnv) endSum(t *testing.T) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	end, err := stacktest.EndOffsets(ctx, e.brokers, e.topic.Topic)
+	require.NoError(t, err)
+	var s int64
+	for _, o := range end {
+		s += o
+	}
+	return s
+}
+
+// deleteGroup deletes a consumer group without members; a group that does
+// not exist is fine.
+func (e *benchEnv) deleteGroup(t *testing.T, group string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(e.brokers), Timeout: 10 * time.Second}
+	res, err := c.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}})
+	require.NoError(t, err)
+	if err := res.Errors[group]; err != nil && !errors.Is(err, kafka.GroupIdNotFound) {
+		require.NoError(t, err, "delete group %s", group)
+	}
+}
+
+// runJob supervises the metric's streaming job under name job; stop ends it
+// (idempotent).
+func (e *benchEnv) runJob(t *testing.T, cfg jobs.Config, job string) (stop func()) {
+	sup, err := jobs.NewSupervisor(cfg, e.log)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx, job, []catalog.JobSpec{catalog.SparkSpec(e.metric)}) }()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+			if t.Failed() {
+				b, _ := os.ReadFile(filepath.Join(cfg.StateDir, job, "driver.log"))
+				s := string(b)
+				t.Logf("driver log of %s (tail):\n%s", job, s[max(0, len(s)-6000):])
+			}
+		})
+	}
+}
+
+// queriesStarted waits until the job's three queries have started and returns
+// the earliest start (Spark's QueryStartedEvent timestamp).
+func (e *benchEnv) queriesStarted(t *testing.T, cfg jobs.Config, job string, timeout time.Duration) time.Time {
+	path := filepath.Join(cfg.StateDir, job, "progress.json")
+	var first time.Time
+	require.Eventually(t, func() bool {
+		var p struct {
+			Started map[string]string `json:"started"`
+		}
+		b, err := os.ReadFile(path)
+		if err != nil || json.Unmarshal(b, &p) != nil || len(p.Started) < len(e.metric.Windows)+1 {
+			return false
+		}
+		first = time.Time{}
+		for _, s := range p.Started {
+			ts, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return false
+			}
+			if first.IsZero() || ts.Before(first) {
+				first = ts
+			}
+		}
+		return true
+	}, timeout, 50*time.Millisecond, "the queries of %s start", job)
+	return first
+}
+
+// waitCommittedEnd polls (100 ms) until the metric's group has committed the
+// end of every partition and returns when it saw that.
+func (e *benchEnv) waitCommittedEnd(t *testing.T, timeout time.Duration) time.Time {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		end, err := stacktest.EndOffsets(ctx, e.brokers, e.topic.Topic)
+		var c map[int]int64
+		if err == nil {
+			c, err = stacktest.Committed(ctx, e.brokers, e.topic.ConsumerGroup, e.topic.Topic, len(end))
+		}
+		cancel()
+		now := time.Now()
+		if err == nil {
+			caught := true
+			for p, o := range end {
+				caught = caught && c[p] == o
+			}
+			if caught {
+				return now
+			}
+		}
+		require.True(t, now.Before(deadline), "group %s did not commit the end of %s within %s (committed %v, end %v, err %v)",
+			e.topic.ConsumerGroup, e.topic.Topic, timeout, c, end, err)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// plainRead runs testdata/bench_plain_read.py with the job's Spark settings
+// and returns its count and seconds.
+func (e *benchEnv) plainRead(t *testing.T) (int64, float64) {
+	script, err := filepath.Abs("testdata/bench_plain_read.py")
+	require.NoError(t, err)
+	args := []string{"--master", e.cfg.Master, "--name", "hourglass-bench-plain-read", "--driver-memory", e.cfg.DriverMemory,
+		"--jars", strings.Join(e.jars, ","),
+		"--conf", fmt.Sprintf("spark.sql.shuffle.partitions=%d", e.cfg.ShufflePartitions), "--conf", "spark.ui.enabled=false",
+		"--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
+		script, "--brokers", e.brokers, "--topic", e.topic.Topic}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.cfg.SparkSubmit, args...)
+	cmd.Env = append(os.Environ(), "PYSPARK_PYTHON="+e.cfg.Python, "PYSPARK_DRIVER_PYTHON="+e.cfg.Python)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "plain read: %s", stderr.String())
+	var res struct {
+		Records int64   `json:"records"`
+		Seconds float64 `json:"seconds"`
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &res), "plain read output: %s", stdout.String())
+	return res.Records, res.Seconds
+}
+
+type benchWindow struct {
+	tenant string
+	start  time.Time
+}
+
+// freshnessRun produces at rate records/s in real time for dur (and on
+// until every window it measures is complete) and returns, in seconds, the
+// freshness of every 1-minute window of every tenant lying wholly inside
+// [start, start+dur].
+func (e *benchEnv) freshnessRun(t *testing.T, dur time.Duration, rate int) []float64 {
+	start := time.Now().UTC()
+	first := start.Truncate(time.Minute)
+	if first.Before(start) {
+		first = first.Add(time.Minute)
+	}
+	last := start.Add(dur).Truncate(time.Minute) // measured windows end at or before this
+	require.True(t, first.Before(last), "HOURGLASS_BENCH_FRESHNESS_DURATION %s holds no whole minute", dur)
+
+	var mu sync.Mutex
+	seen := map[benchWindow]map[int64]time.Time{} // window → samples → first seen
+	ctx, cancel := context.WithCancel(context.Background())
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		e.pollWindows(ctx, first, &mu, seen)
+	}()
+	defer func() { cancel(); <-polled }()
+
+	g := gen.New(gen.Config{Seed: 12, Tenants: 4, Start: start, Rate: float64(rate)})
+	w := &kafka.Writer{Addr: kafka.TCP(e.brokers), Topic: e.raw, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchSize: 1000, BatchBytes: 900_000, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	expected := map[benchWindow]int64{}
+	complete := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for k, n := range expected {
+			if k.start.Before(first) || k.start.Add(time.Minute).After(last) {
+				continue
+			}
+			if _, ok := seen[k][n]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+	next := g.Next()
+	deadline := start.Add(dur + 3*time.Minute)
+	tick := time.NewTicker(100 * time.Millisecond) // pacing of the producer, not synchronisation
+	defer tick.Stop()
+	for now := range tick.C {
+		var msgs []kafka.Message
+		for !next.Timestamp.After(now) {
+			b, err := next.MarshalJSON()
+			require.NoError(t, err)
+			msgs = append(msgs, kafka.Message{Key: []byte(next.Tenant), Value: b})
+			expected[benchWindow{next.Tenant, next.Timestamp.Truncate(time.Minute)}]++
+			next = g.Next()
+		}
+		wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := w.WriteMessages(wctx, msgs...)
+		wcancel()
+		require.NoError(t, err)
+		if !now.Before(start.Add(dur)) {
+			if complete() {
+				break
+			}
+			require.True(t, now.Before(deadline), "windows still incomplete %s after the run's end", deadline.Sub(start.Add(dur)))
+		}
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	var out []float64
+	for k, n := range expected {
+		if k.start.Before(first) || k.start.Add(time.Minute).After(last) {
+			continue
+		}
+		out = append(out, seen[k][n].Sub(k.start.Add(time.Minute)).Seconds())
+	}
+	return out
+}
+
+// pollWindows searches the metric's 1-minute documents from first on every
+// 250 ms (no refresh: what a reader would find) and records when each
+// (window, samples) pair was first seen.
+func (e *benchEnv) pollWindows(ctx context.Context, first time.Time, mu *sync.Mutex, seen map[benchWindow]map[int64]time.Time) {
+	alias := catalog.Alias(e.metric.Name)
+	body := fmt.Sprintf(`{"size":2000,"_source":["tenant","window","samples"],"query":{"bool":{"filter":[`+
+		`{"term":{"window.size":"1m"}},{"range":{"window.start":{"gte":%q}}}]}}}`, first.Format(time.RFC3339))
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var res struct {
+			Hits struct {
+				Hits []struct {
+					Source struct {
+						Tenant string `json:"tenant"`
+						Window struct {
+							Start time.Time `json:"start"`
+						} `json:"window"`
+						Samples int64 `json:"samples"`
+					} `json:"_source"`
+				} `json:"hits"`
+			} `json:"hits"`
+		}
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ignore := true
+		err := e.es.Do(sctx, esapi.SearchRequest{Index: []string{alias}, IgnoreUnavailable: &ignore, Body: strings.NewReader(body)}, "search "+alias, &res)
+		cancel()
+		now := time.Now()
+		if err == nil {
+			mu.Lock()
+			for _, h := range res.Hits.Hits {
+				k := benchWindow{h.Source.Tenant, h.Source.Window.Start.UTC()}
+				if seen[k] == nil {
+					seen[k] = map[int64]time.Time{}
+				}
+				if _, ok := seen[k][h.Source.Samples]; !ok {
+					seen[k][h.Source.Samples] = now
+				}
+			}
+			mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// nearestRank is the p-th percentile of sorted xs (nearest-rank method).
+func nearestRank(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func envInt(t *testing.T, key string, def int) int {
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	var n int
+	_, err := fmt.Sscan(v, &n)
+	require.NoError(t, err, "%s=%q", key, v)
+	require.Positive(t, n, "%s", key)
+	return n
+}
+
+func envDuration(t *testing.T, key string, def time.Duration) time.Duration {
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	require.NoError(t, err, "%s=%q", key, v)
+	require.Positive(t, d, "%s", key)
+	return d
+}
