@@ -74,7 +74,7 @@ shared:
   log-level: info
 services:
   lagmon:   {listen-addr: 127.0.0.1:19106, es-url: "$HOURGLASS_ES_URL", poll-interval: 5s, window: 2m}
-  indexer:  {listen-addr: 127.0.0.1:19104, es-urls: "$HOURGLASS_ES_URL", setup: "true"}
+  indexer:  {listen-addr: 127.0.0.1:19104, es-url: "$HOURGLASS_ES_URL", setup: "true"}
   archiver: {listen-addr: 127.0.0.1:19103, archive-root: "$ARCHIVE", max-file-age: 20s}
   router:   {listen-addr: 127.0.0.1:19102}
   logpeek:  {listen-addr: 127.0.0.1:19105, api-addr: 127.0.0.1:18090, archive-root: "$ARCHIVE", tokens: "$DEMO/tokens.yaml"}

@@ -25,7 +25,7 @@ from one YAML file:
     ingress:  {listen-addr: 127.0.0.1:8080, keys-file: keys.yaml, admin-addr: 127.0.0.1:9101}
     router:   {listen-addr: 127.0.0.1:9102}
     archiver: {archive-root: /tmp/archive, listen-addr: 127.0.0.1:9103}
-    indexer:  {es-urls: http://127.0.0.1:19200, listen-addr: 127.0.0.1:9104}
+    indexer:  {es-url: http://127.0.0.1:19200, listen-addr: 127.0.0.1:9104}
     logpeek:  {archive-root: /tmp/archive, tokens: tokens.yaml, api-addr: 127.0.0.1:8090}
     lagmon:   {es-url: http://127.0.0.1:19200, listen-addr: 127.0.0.1:9106}
 

@@ -52,9 +52,7 @@ func runES(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := essetup.DefaultConfig()
 	fs := flag.NewFlagSet("es", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	urls := fs.String("es-url", "http://127.0.0.1:9200", "Elasticsearch/OpenSearch URLs, comma-separated")
-	user := fs.String("es-username", "", "basic auth user")
-	pass := fs.String("es-password", "", "basic auth password")
+	esf := addESFlags(fs, "http://127.0.0.1:9200", "Elasticsearch basic auth user")
 	catalogPath := fs.String("catalog", defaultCatalog, "metric catalog file")
 	fs.IntVar(&cfg.Shards, "shards", cfg.Shards, "primary shards of each index")
 	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "replicas of each index (0 on a single node)")
@@ -77,7 +75,7 @@ func runES(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	es, err := esclient.New(esclient.Config{URLs: splitList(*urls), Username: *user, Password: *pass})
+	es, err := esf.client()
 	if err != nil {
 		return err
 	}

@@ -26,9 +26,7 @@ func runIndexer(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := flag.NewFlagSet("indexer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	brokers := fs.String("brokers", strings.Join(cfg.Brokers, ","), "Kafka bootstrap brokers, comma-separated")
-	esURLs := fs.String("es-urls", strings.Join(cfg.ESURLs, ","), "Elasticsearch/OpenSearch URLs, comma-separated")
-	fs.StringVar(&cfg.ESUsername, "es-username", "", "Elasticsearch user (basic auth)")
-	fs.StringVar(&cfg.ESPassword, "es-password", "", "Elasticsearch password (basic auth)")
+	esf := addESFlags(fs, strings.Join(cfg.ESURLs, ","), "Elasticsearch basic auth user")
 	fs.StringVar(&cfg.Group, "group", cfg.Group, "consumer group")
 	fs.StringVar(&cfg.Topic, "source-topic", cfg.Topic, "topic of the raw records")
 	fs.StringVar(&cfg.DLQTopic, "dlq-topic", cfg.DLQTopic, "topic of documents the cluster refuses for good")
@@ -47,13 +45,14 @@ func runIndexer(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	cfg.Brokers = splitList(*brokers)
-	cfg.ESURLs = splitList(*esURLs)
+	esCfg := esf.config()
+	cfg.ESURLs, cfg.ESUsername, cfg.ESPassword = esCfg.URLs, esCfg.Username, esCfg.Password
 
 	log, err := telemetry.NewLogger(stderr, *level)
 	if err != nil {
 		return err
 	}
-	es, err := esclient.New(esclient.Config{URLs: cfg.ESURLs, Username: cfg.ESUsername, Password: cfg.ESPassword})
+	es, err := esclient.New(esCfg)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
-	"github.com/hourglass-io/hourglass/internal/esclient"
 	"github.com/hourglass-io/hourglass/internal/flagenv"
 	"github.com/hourglass-io/hourglass/internal/telemetry"
 	"github.com/hourglass-io/hourglass/internal/tenants"
@@ -32,9 +31,7 @@ only then) and after a catalog change. Run 'hourglass es setup' first.`
 func runTenants(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tenants", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	urls := fs.String("es-url", "http://127.0.0.1:9200", "Elasticsearch/OpenSearch URLs, comma-separated")
-	user := fs.String("es-username", "", "Elasticsearch basic auth user (needs manage_security for the role)")
-	pass := fs.String("es-password", "", "Elasticsearch basic auth password")
+	esf := addESFlags(fs, "http://127.0.0.1:9200", "Elasticsearch basic auth user (needs manage_security for the role)")
 	catalogPath := fs.String("catalog", defaultCatalog, "metric catalog file")
 	kibanaURL := fs.String("kibana-url", "", "Kibana base URL, e.g. http://kibana:5601 (empty: no space, no dashboards)")
 	kibanaUser := fs.String("kibana-username", "", "Kibana basic auth user")
@@ -64,7 +61,7 @@ func runTenants(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	es, err := esclient.New(esclient.Config{URLs: splitList(*urls), Username: *user, Password: *pass})
+	es, err := esf.client()
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("brokers: at least one is required"))
 	}
 	if len(c.ESURLs) == 0 {
-		errs = append(errs, errors.New("es-urls: at least one is required"))
+		errs = append(errs, errors.New("es-url: at least one is required"))
 	}
 	if c.Group == "" || c.Topic == "" || c.DLQTopic == "" {
 		errs = append(errs, errors.New("group, source-topic and dlq-topic must not be empty"))
