@@ -37,15 +37,14 @@ func runArchiver(ctx context.Context, args []string, _, stderr io.Writer) error 
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout: how soon a dead archiver's partitions move")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long the final flush on shutdown may take")
 	fs.DurationVar(&cfg.MaxBackoff, "max-backoff", cfg.MaxBackoff, "longest wait between retries of a failed archive operation")
-	listen := fs.String("listen-addr", "127.0.0.1:9104", "admin HTTP address (/metrics, /healthz, /readyz)")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9104", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass archiver [flags]", archiverHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	cfg.Brokers = splitList(*brokers)
 
-	log, err := telemetry.NewLogger(stderr, *level)
+	log, err := adm.logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -59,11 +58,6 @@ func runArchiver(ctx context.Context, args []string, _, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	admin, err := telemetry.NewAdmin(*listen, reg)
-	if err != nil {
-		return err
-	}
-	admin.AddCheck("kafka+archive", a.Ready)
-	log.Info("archiver starting", "admin", admin.Addr(), "brokers", cfg.Brokers, "archive", fsys.String())
-	return runGroup(ctx, admin.Serve, a.Run)
+	return adm.serveService(ctx, service{name: "archiver", reg: reg, log: log, check: "kafka+archive", ready: a.Ready, run: a.Run,
+		attrs: []any{"brokers", cfg.Brokers, "archive", fsys.String()}})
 }

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/hourglass-io/hourglass/internal/flagenv"
+	"github.com/hourglass-io/hourglass/internal/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // errUsage reports a usage error whose message was already printed: exit 2.
@@ -47,4 +52,52 @@ func onHangup(fn func()) (stop func()) {
 		}
 	}()
 	return func() { signal.Stop(hup); close(done) }
+}
+
+// adminFlags are the operations flags of every long-running service: its
+// admin address and its log level.
+type adminFlags struct {
+	addr, level *string
+}
+
+// addAdminFlags defines the admin address flag (name: listen-addr for most
+// services, admin-addr for the ingress, whose listen-addr is the intake) and
+// --log-level.
+func addAdminFlags(fs *flag.FlagSet, name, defaultAddr, help string) adminFlags {
+	return adminFlags{
+		addr:  fs.String(name, defaultAddr, help),
+		level: fs.String("log-level", "info", "log level: debug, info, warn, error"),
+	}
+}
+
+func (f adminFlags) logger(w io.Writer) (*slog.Logger, error) {
+	return telemetry.NewLogger(w, *f.level)
+}
+
+// service is what serveService needs to run one service beside its admin server.
+type service struct {
+	name     string                      // for the start log line
+	reg      *prometheus.Registry        // served on /metrics
+	log      *slog.Logger                // the service's logger
+	check    string                      // name of its readiness check
+	ready    telemetry.ReadyFunc         // /readyz
+	run      func(context.Context) error // the service itself
+	handlers map[string]http.Handler     // extra admin routes (the lag monitor's status pages)
+	attrs    []any                       // logged at start
+}
+
+// serveService starts the admin server (/metrics, /healthz, /readyz and any
+// extra handlers) and runs the service beside it until ctx is done or either
+// stops.
+func (f adminFlags) serveService(ctx context.Context, s service) error {
+	admin, err := telemetry.NewAdmin(*f.addr, s.reg)
+	if err != nil {
+		return err
+	}
+	admin.AddCheck(s.check, s.ready)
+	for pattern, h := range s.handlers {
+		admin.Handle(pattern, h)
+	}
+	s.log.Info(s.name+" starting", append([]any{"admin", admin.Addr()}, s.attrs...)...)
+	return runGroup(ctx, admin.Serve, s.run)
 }

@@ -38,8 +38,7 @@ func runIndexer(ctx context.Context, args []string, _, stderr io.Writer) error {
 	doSetup := fs.Bool("setup", false, "apply the index template and retention policy before indexing")
 	fs.DurationVar(&setup.Retention, "retention", setup.Retention, "with --setup: delete raw-log indices older than this")
 	fs.IntVar(&setup.Replicas, "replicas", setup.Replicas, "with --setup: replicas of the data stream's indices")
-	listen := fs.String("listen-addr", "127.0.0.1:9105", "admin HTTP address (/metrics, /healthz, /readyz)")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9105", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass indexer [flags]", indexerHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -48,7 +47,7 @@ func runIndexer(ctx context.Context, args []string, _, stderr io.Writer) error {
 	esCfg := esf.config()
 	cfg.ESURLs, cfg.ESUsername, cfg.ESPassword = esCfg.URLs, esCfg.Username, esCfg.Password
 
-	log, err := telemetry.NewLogger(stderr, *level)
+	log, err := adm.logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -71,11 +70,6 @@ func runIndexer(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	admin, err := telemetry.NewAdmin(*listen, reg)
-	if err != nil {
-		return err
-	}
-	admin.AddCheck("kafka+es", ix.Ready)
-	log.Info("indexer starting", "admin", admin.Addr(), "brokers", cfg.Brokers, "es", cfg.ESURLs, "data_stream", cfg.DataStream)
-	return runGroup(ctx, admin.Serve, ix.Run)
+	return adm.serveService(ctx, service{name: "indexer", reg: reg, log: log, check: "kafka+es", ready: ix.Ready, run: ix.Run,
+		attrs: []any{"brokers", cfg.Brokers, "es", cfg.ESURLs, "data_stream", cfg.DataStream}})
 }

@@ -41,13 +41,12 @@ func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 	topic := fs.String("topic", "hourglass.logs.raw", "kafka sink: topic of accepted records")
 	dlq := fs.String("dlq-topic", "hourglass.logs.dlq", "kafka sink: topic of rejected records")
 	partitions := fs.Int("partitions", 6, "kafka sink: partitions of the topics when they have to be created")
-	admin := fs.String("admin-addr", "127.0.0.1:9101", "admin HTTP address (/metrics, /healthz, /readyz)")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	adm := addAdminFlags(fs, "admin-addr", "127.0.0.1:9101", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass ingress [flags]", ingressHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	log, err := telemetry.NewLogger(stderr, *level)
+	log, err := adm.logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -70,14 +69,13 @@ func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 		_ = sink.Close()
 		return err
 	}
-	adm, err := telemetry.NewAdmin(*admin, reg)
-	if err != nil {
-		_ = sink.Close()
-		return err
-	}
-	adm.AddCheck("sink", svc.Ready)
-
 	defer onHangup(svc.ReloadKeys)()
-	log.Info("ingress starting", "listen", svc.Addr(), "admin", adm.Addr(), "sink", *sinkKind)
-	return runGroup(ctx, adm.Serve, svc.Run)
+	ran := false // svc.Run closes the sink; if it never ran (admin address taken), close it here
+	run := func(ctx context.Context) error { ran = true; return svc.Run(ctx) }
+	err = adm.serveService(ctx, service{name: "ingress", reg: reg, log: log, check: "sink", ready: svc.Ready, run: run,
+		attrs: []any{"listen", svc.Addr(), "sink", *sinkKind}})
+	if !ran {
+		_ = sink.Close()
+	}
+	return err
 }

@@ -6,11 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
+	"net/http"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/hourglass-io/hourglass/internal/flagenv"
 	"github.com/hourglass-io/hourglass/internal/telemetry"
@@ -47,8 +44,7 @@ func runLagmon(ctx context.Context, args []string, _, stderr io.Writer) error {
 	amURL := fs.String("alertmanager-url", "", "Alertmanager base URLs, comma-separated")
 	hookURL := fs.String("webhook-url", "", "generic JSON webhook URLs, comma-separated")
 	externalURL := fs.String("external-url", "", "this monitor's URL, for links in alerts")
-	listen := fs.String("listen-addr", "127.0.0.1:9107", "admin HTTP address (/metrics, /healthz, /readyz, /v1/status, /status)")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9107", "admin HTTP address (/metrics, /healthz, /readyz, /v1/status, /status)")
 	fs.Usage = flagenv.Usage(fs, "hourglass lagmon [flags]", lagmonHelp)
 	if err := flagenv.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -90,7 +86,7 @@ func runLagmon(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return cfg, nil
 	}
 
-	log, err := telemetry.NewLogger(stderr, *level)
+	log, err := adm.logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -99,24 +95,8 @@ func runLagmon(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	admin, err := telemetry.NewAdmin(*listen, reg)
-	if err != nil {
-		return err
-	}
-	admin.AddCheck("kafka", m.Ready)
+	defer onHangup(m.Reload)()
 	h := m.Handler()
-	admin.Handle("/v1/status", h)
-	admin.Handle("/status", h)
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			m.Reload()
-		}
-	}()
-
-	log.Info("lag monitor starting", "admin", admin.Addr(), "config", *configFile, "started", time.Now().UTC())
-	return runGroup(ctx, admin.Serve, m.Run)
+	return adm.serveService(ctx, service{name: "lag monitor", reg: reg, log: log, check: "kafka", ready: m.Ready, run: m.Run,
+		handlers: map[string]http.Handler{"/v1/status": h, "/status": h}, attrs: []any{"config", *configFile}})
 }

@@ -35,14 +35,13 @@ func runLogpeek(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Deadline, "deadline", cfg.Deadline, "longest time one request may take")
 	fs.IntVar(&cfg.DefaultLimit, "default-limit", cfg.DefaultLimit, "records per answer when limit is not given")
 	fs.IntVar(&cfg.MaxLimit, "max-limit", cfg.MaxLimit, "largest limit accepted")
-	listen := fs.String("listen-addr", "127.0.0.1:9106", "admin HTTP address (/metrics, /healthz, /readyz)")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9106", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass logpeek [flags]", logpeekHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 
-	log, err := telemetry.NewLogger(stderr, *level)
+	log, err := adm.logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -60,12 +59,13 @@ func runLogpeek(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	admin, err := telemetry.NewAdmin(*listen, reg)
-	if err != nil {
-		return err
-	}
-	admin.AddCheck("archive", s.Ready)
-	defer onHangup(func() { _ = s.ReloadTokens(*tokens) })()
-	log.Info("logpeek starting", "admin", admin.Addr(), "api", cfg.Listen, "archive", fsys.String())
-	return runGroup(ctx, admin.Serve, s.Run)
+	defer onHangup(func() {
+		if err := s.ReloadTokens(*tokens); err != nil {
+			log.Error("tokens reload refused; the previous tokens stay in force", "error", err)
+			return
+		}
+		log.Info("tokens reloaded", "file", *tokens)
+	})()
+	return adm.serveService(ctx, service{name: "logpeek", reg: reg, log: log, check: "archive", ready: s.Ready, run: s.Run,
+		attrs: []any{"api", cfg.Listen, "archive", fsys.String()}})
 }

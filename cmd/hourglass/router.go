@@ -31,15 +31,14 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.BatchWait, "batch-wait", cfg.BatchWait, "how long a batch waits to fill")
 	fs.DurationVar(&cfg.ReloadInterval, "reload-interval", cfg.ReloadInterval, "how often the catalog file is checked for changes")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout: how soon a dead router's partitions move")
-	listen := fs.String("listen-addr", "127.0.0.1:9102", "admin HTTP address (/metrics, /healthz, /readyz)")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9102", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass router [flags]", routerHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	cfg.Brokers = splitList(*brokers)
 
-	log, err := telemetry.NewLogger(stderr, *level)
+	log, err := adm.logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -48,16 +47,9 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	admin, err := telemetry.NewAdmin(*listen, reg)
-	if err != nil {
-		return err
-	}
-	admin.AddCheck("kafka", r.Ready)
-
 	defer onHangup(r.Reload)()
-
-	log.Info("router starting", "admin", admin.Addr(), "brokers", cfg.Brokers, "catalog", cfg.CatalogPath)
-	return runGroup(ctx, admin.Serve, r.Run)
+	return adm.serveService(ctx, service{name: "router", reg: reg, log: log, check: "kafka", ready: r.Ready, run: r.Run,
+		attrs: []any{"brokers", cfg.Brokers, "catalog", cfg.CatalogPath}})
 }
 
 // splitList splits a comma-separated flag value, dropping empty elements.
