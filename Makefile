@@ -48,9 +48,10 @@ test-integration: ## integration tests against a running stack (make stack-up fi
 	$(PYTHON) -m pytest -q metrics-jobs
 
 .PHONY: test
-test: vet test-unit ## everything CI runs: vet, unit tests, stack up (with Spark Connect), integration tests, stack self-test, stack down (KEEP_STACK=1 keeps it up)
+test: vet test-unit ## everything CI runs: vet, unit tests, a fresh stack (empty data, with Spark Connect), integration tests, stack self-test, stack down (KEEP_STACK=1 keeps it up)
 	@status=0; \
-	  $(STACK) up kafka hdfs opensearch spark_connect || status=$$?; \
+	  $(STACK) fresh kafka hdfs opensearch spark_connect || status=$$?; \
+	  if [ $$status -eq 0 ]; then stack/selftest.sh empty || status=$$?; fi; \
 	  if [ $$status -eq 0 ]; then HOURGLASS_REQUIRE_SPARK_CONNECT=1 $(MAKE) --no-print-directory test-integration || status=$$?; fi; \
 	  if [ $$status -eq 0 ] && [ -z "$$KEEP_STACK" ]; then stack/selftest.sh || status=$$?; fi; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; \

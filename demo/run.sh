@@ -132,10 +132,30 @@ edge_answers() {
 wait_for "the edge to answer through HAProxy → Nginx → ingress" 60 "$LOGS/haproxy.log" edge_answers
 
 step "sending traffic for $DURATION: $TENANTS tenants, $RATE records/s, through $EDGE (hourglass gen)"
-note "progress: customers' metrics appear in OpenSearch within seconds of each micro-batch"
+note "progress every 5 s: records accepted by ingress (all runs of this process), consumer lag summed over groups"
+# A seed of its own gives this run's request ids a suffix of their own, so the
+# report counts exactly this run's records in every sink.
+RUN_SEED=$(date +%s)
+RUN_SINCE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+progress() {
+  while sleep 5; do
+    acc=$(curl -fsS --max-time 2 http://127.0.0.1:19101/metrics 2>/dev/null \
+      | awk '/^hourglass_ingress_records_accepted_total/ {s += $2} END {printf "%d", s}')
+    lag=$(curl -fsS --max-time 2 http://127.0.0.1:19106/v1/status 2>/dev/null | python3 -c '
+import json, sys
+g = json.load(sys.stdin)["groups"]
+known = [x["lag"] for x in g if x.get("lag") is not None]
+print(f"{sum(known)} over {len(g)} groups" + (f" ({len(g) - len(known)} unknown)" if len(known) < len(g) else ""))' 2>/dev/null)
+    printf '    %s  accepted %s  lag %s\n' "$(date -u +%H:%M:%S)" "${acc:-?}" "${lag:-?}"
+  done
+}
+progress & PROGRESS_PID=$!
 "$BIN" gen --target "$EDGE/v1/logs" --ca-file "$EDGE_DIR/edge.crt" --tenants "$TENANTS" --rate "$RATE" \
   --duration "$DURATION" --count 0 --key-template 'demo-key-{tenant}' --disorder 20s --malformed 0.002 \
-  | sed 's/^/    /' || fail "traffic generator (hourglass gen)" "$LOGS/hourglass-all.log"
+  --seed "$RUN_SEED" > "$DEMO/gen-summary.json" || { kill "$PROGRESS_PID"; fail "traffic generator (hourglass gen)" "$LOGS/hourglass-all.log"; }
+kill "$PROGRESS_PID" 2>/dev/null; wait "$PROGRESS_PID" 2>/dev/null
+sed 's/^/    /' "$DEMO/gen-summary.json"
+ACCEPTED=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["accepted"])' "$DEMO/gen-summary.json")
 
 step "waiting for the pipeline to drain (every consumer group at lag 0, every status OK)"
 wait_for "the lag monitor to report every group and metric OK" 300 "$LOGS/hourglass-all.log" \
@@ -149,6 +169,7 @@ sys.exit(0 if ok else 1)"'
 step "what each user sees"
 go run ./demo/report --es-url "$HOURGLASS_ES_URL" --lagmon-url http://127.0.0.1:19106 \
   --logpeek-url http://127.0.0.1:18090 --logpeek-token demo-dev-token --tenants "$TENANT_LIST" \
+  --archive-root "$ARCHIVE" --run-seed "$RUN_SEED" --accepted "$ACCEPTED" --since "$RUN_SINCE" \
   || fail "the report found something missing (see above)"
 
 cat <<TXT

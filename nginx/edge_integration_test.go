@@ -265,11 +265,12 @@ func TestEdge(t *testing.T) {
 
 	// post sends n records with ids prefix-0..n-1 and returns the status.
 	sent := map[string]bool{}
+	now := time.Now().UTC().Format(time.RFC3339Nano) // ingress bounds event time around its clock
 	post := func(id string, n int) int {
 		var body bytes.Buffer
 		for i := range n {
 			rid := fmt.Sprintf("%s-%d", id, i)
-			fmt.Fprintf(&body, `{"timestamp":"2026-11-21T10:00:00.5Z","method":"GET","path":"/p","status":200,"duration_ms":2.5,"request_id":%q}`+"\n", rid)
+			fmt.Fprintf(&body, `{"timestamp":%q,"method":"GET","path":"/p","status":200,"duration_ms":2.5,"request_id":%q}`+"\n", now, rid)
 			sent[rid] = true
 		}
 		req, err := http.NewRequest(http.MethodPost, base(edgeHost)+"/v1/logs", &body)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/topology"
 )
 
@@ -21,6 +22,16 @@ type Config struct {
 	// SessionTimeout is how long the group waits for a silent member (e.g. a
 	// killed router) before giving its partitions to another.
 	SessionTimeout time.Duration
+	// DrainTimeout is how long a batch whose production has started may take
+	// to finish (produce, acknowledge, commit) after shutdown began. A batch
+	// is never abandoned half-produced on SIGTERM: abandoning it would route
+	// its records twice after the restart, and the metric jobs count every
+	// copy.
+	DrainTimeout time.Duration
+	// TimeBounds rejects records (to the DLQ, reason out_of_range) whose
+	// event time is too far from the Kafka record's timestamp, again after
+	// ingress: one Spark watermark serves every tenant (DESIGN.md).
+	TimeBounds record.TimeBounds
 }
 
 // DefaultConfig returns the production defaults.
@@ -35,6 +46,8 @@ func DefaultConfig() Config {
 		BatchWait:      50 * time.Millisecond,
 		ReloadInterval: 2 * time.Second,
 		SessionTimeout: 30 * time.Second,
+		DrainTimeout:   30 * time.Second,
+		TimeBounds:     record.DefaultTimeBounds(),
 	}
 }
 
@@ -61,6 +74,12 @@ func (c Config) Validate() error {
 	}
 	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("session-timeout %s: must be 6s-5m (the broker's allowed range by default)", c.SessionTimeout))
+	}
+	if c.DrainTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("drain-timeout %s: must be >= 1s", c.DrainTimeout))
+	}
+	if err := c.TimeBounds.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

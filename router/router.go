@@ -26,7 +26,6 @@ type Router struct {
 	routes  atomic.Pointer[[]catalog.Route]
 	reader  *kafka.Reader
 	writer  *kafka.Writer
-	admin   *kafka.Client
 	reload  chan struct{}
 }
 
@@ -36,6 +35,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Router, erro
 		return nil, fmt.Errorf("router: config: %w", err)
 	}
 	c, err := catalog.Load(cfg.CatalogPath)
+	if err == nil {
+		err = checkLateness(c, cfg.TimeBounds)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}
@@ -43,7 +45,6 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Router, erro
 		cfg:     cfg,
 		log:     log.With("component", "router"),
 		metrics: newMetrics(reg),
-		admin:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
 		reload:  make(chan struct{}, 1),
 	}
 	routes := c.Routes()
@@ -84,8 +85,10 @@ func (r *Router) Run(ctx context.Context) error {
 		QueueCapacity:  r.cfg.BatchSize,
 		CommitInterval: 0, // synchronous commits, after the batch is acknowledged
 		SessionTimeout: r.cfg.SessionTimeout,
-		Logger:         kafka.LoggerFunc(func(string, ...any) {}),
-		ErrorLogger:    kafka.LoggerFunc(func(msg string, args ...any) { r.log.Warn("kafka reader", "error", fmt.Sprintf(msg, args...)) }),
+		// Partitions added to the source topic later are picked up by a rebalance.
+		WatchPartitionChanges: true,
+		Logger:                kafka.LoggerFunc(func(string, ...any) {}),
+		ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { r.log.Warn("kafka reader", "error", fmt.Sprintf(msg, args...)) }),
 	})
 	r.writer = &kafka.Writer{
 		Addr:         kafka.TCP(r.cfg.Brokers...),
@@ -119,13 +122,35 @@ func (r *Router) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("router: fetch: %w", err)
 		}
-		if err := r.route(ctx, batch); err != nil {
-			if ctx.Err() != nil {
-				return nil // not committed: routed again after restart
+		// Once fetched, a batch is finished even if shutdown begins: its
+		// production and commit run on a context that outlives ctx by at
+		// most DrainTimeout. Only a batch that cannot finish within it is
+		// left uncommitted (and may be routed again after the restart).
+		bctx, cancel := drainContext(ctx, r.cfg.DrainTimeout)
+		err = r.route(bctx, batch)
+		cancel()
+		if err != nil {
+			if bctx.Err() != nil {
+				r.log.Warn("shutdown: batch abandoned uncommitted after the drain timeout", "records", len(batch), "error", err)
+				return nil
 			}
 			return err
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
+}
+
+// drainContext is a context that is not cancelled with parent but ends
+// drain after parent ends.
+func drainContext(parent context.Context, drain time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.AfterFunc(drain, cancel)
+		context.AfterFunc(ctx, func() { t.Stop() })
+	})
+	return ctx, func() { stop(); cancel() }
 }
 
 // fetchBatch blocks for one record, then gathers more for up to BatchWait.
@@ -159,6 +184,11 @@ func (r *Router) route(ctx context.Context, batch []kafka.Message) error {
 	for _, m := range batch {
 		rec, unknown, err := record.Decode(m.Value)
 		r.metrics.unknownFields.Add(float64(len(unknown)))
+		if err == nil {
+			// Bounded against the time Kafka stamped the record, not the
+			// router's clock: a replay decides exactly as the first pass.
+			err = r.cfg.TimeBounds.Check(rec.Timestamp, m.Time)
+		}
 		if err != nil {
 			reason := record.CodeMalformedJSON
 			var inv *record.InvalidError
@@ -258,14 +288,15 @@ func (r *Router) produce(ctx context.Context, msgs []kafka.Message) error {
 // ensureTopics creates missing metric topics (and, at start, the DLQ topic)
 // with the catalog's partition counts. Existing topics are left as they are.
 func (r *Router) ensureTopics(ctx context.Context, routes []catalog.Route, withDLQ bool) error {
-	var topics []kafkaadmin.Topic
+	var topics []topology.Topic
 	for _, rt := range routes {
-		topics = append(topics, kafkaadmin.Topic{Name: rt.Topic, Partitions: rt.Partitions})
+		topics = append(topics, topology.Topic{Name: rt.Topic, Partitions: rt.Partitions})
 	}
 	if withDLQ {
-		topics = append(topics, kafkaadmin.Topic{Name: r.cfg.DLQTopic, Partitions: 3})
+		// At start: the source topic too, so the group cannot join before it exists.
+		topics = append(topics, topology.DLQ(r.cfg.DLQTopic), topology.Raw(r.cfg.SourceTopic))
 	}
-	if err := kafkaadmin.EnsureTopics(ctx, r.admin, topics...); err != nil {
+	if err := topology.Ensure(ctx, r.cfg.Brokers, topics...); err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
 	return nil

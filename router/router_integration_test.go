@@ -4,11 +4,15 @@ package router_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,7 +21,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
+	"github.com/hourglass-io/hourglass/router"
 )
 
 func TestRouterFanOutExact(t *testing.T) {
@@ -140,7 +146,8 @@ func TestRouterSIGKILL(t *testing.T) {
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "router", "--brokers", e.brokers, "--catalog", e.catalogPath,
 			"--group", e.group, "--source-topic", e.raw, "--dlq-topic", e.dlq,
-			"--batch-size", "500", "--session-timeout", "6s", "--listen-addr", "127.0.0.1:0", "--log-level", "warn")
+			"--batch-size", "500", "--session-timeout", "6s", "--listen-addr", "127.0.0.1:0", "--log-level", "warn",
+			"--max-past", "43800h") // the generated traffic is dated 2026-01: a backfill
 		cmd.Stderr = os.Stderr
 		require.NoError(t, cmd.Start())
 		return cmd
@@ -181,4 +188,92 @@ func TestRouterSIGKILL(t *testing.T) {
 	}
 	t.Logf("after %d SIGKILLs: no record missing; %d duplicate records across the metric topics (at-least-once)", kills, dups)
 	fmt.Fprintf(os.Stderr, "ROUTER-SIGKILL kills=%d duplicates=%d\n", kills, dups)
+}
+
+// TestRouterSIGTERMDoesNotDuplicate stops the router with SIGTERM while it
+// routes, several times, then lets a last run finish: every metric topic holds
+// each expected record exactly once. A batch is finished, never abandoned
+// half-produced, on a graceful stop.
+func TestRouterSIGTERMDoesNotDuplicate(t *testing.T) {
+	e := newEnv(t)
+	bin := stacktest.Binary(t)
+	valid, _ := e.generate(t, 19, 50_000, 0)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "router", "--brokers", e.brokers, "--catalog", e.catalogPath,
+			"--group", e.group, "--source-topic", e.raw, "--dlq-topic", e.dlq,
+			"--batch-size", "2000", "--session-timeout", "6s", "--listen-addr", "127.0.0.1:0", "--log-level", "warn",
+			"--max-past", "43800h")
+		cmd.Stderr = os.Stderr
+		require.NoError(t, cmd.Start())
+		return cmd
+	}
+	for stops := 0; stops < 3 && committedTotal(t, e) < 50_000; stops++ {
+		cmd := start()
+		before := committedTotal(t, e)
+		require.Eventually(t, func() bool { return committedTotal(t, e) > before }, time.Minute, 5*time.Millisecond)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		require.NoError(t, cmd.Wait(), "a graceful stop exits 0")
+	}
+	cmd := start()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	stacktest.WaitCaughtUp(t, e.brokers, e.group, e.raw, 3*time.Minute)
+
+	c, err := catalog.Load(e.catalogPath)
+	require.NoError(t, err)
+	for topic, want := range expected(t, c, valid) {
+		got := topicLines(t, e.brokers, topic)
+		slices.Sort(got)
+		require.Equal(t, len(want), len(got), "records in %s after SIGTERMs: none missing, none twice", topic)
+		require.Equal(t, want, got, topic)
+	}
+}
+
+// TestRouterRejectsOutOfRangeEventTime: records whose event time is too far
+// after (or before) their Kafka timestamp go to the DLQ with reason
+// out_of_range; the others of the same batch are routed.
+func TestRouterRejectsOutOfRangeEventTime(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	line := func(id string, ts time.Time) kafka.Message {
+		return kafka.Message{Key: []byte("tenant-a"), Time: now, Value: []byte(fmt.Sprintf(
+			`{"timestamp":%q,"tenant":"tenant-a","request_id":%q,"method":"GET","status":200,"duration_ms":3,"rtt_ms":1,"bytes_out":5,"client_ip":"10.0.0.1"}`,
+			ts.Format(time.RFC3339Nano), id))}
+	}
+	stacktest.Produce(t, e.brokers, e.raw,
+		line("future", time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)),
+		line("edge-future", now.Add(4*time.Minute)),
+		line("ok", now),
+		line("past", now.Add(-8*24*time.Hour)),
+	)
+	cfg := e.config()
+	cfg.TimeBounds = record.DefaultTimeBounds()
+	r, err := router.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	stacktest.WaitCaughtUp(t, e.brokers, e.group, e.raw, time.Minute)
+
+	reasons := map[string]string{}
+	for _, m := range stacktest.ReadAll(t, e.brokers, e.dlq) {
+		var rec struct {
+			RequestID string `json:"request_id"`
+		}
+		require.NoError(t, json.Unmarshal(m.Value, &rec))
+		reasons[rec.RequestID] = header(m, "reason")
+	}
+	require.Equal(t, map[string]string{"future": "out_of_range", "past": "out_of_range"}, reasons)
+	c, err := catalog.Load(e.catalogPath)
+	require.NoError(t, err)
+	for _, tp := range c.Topics() {
+		if !strings.HasPrefix(tp.Topic, "hourglass.metric.request_rate") {
+			continue
+		}
+		var ids []string
+		for _, m := range stacktest.ReadAll(t, e.brokers, tp.Topic) {
+			ids = append(ids, string(m.Value))
+		}
+		require.Len(t, ids, 2, "ok and edge-future routed to %s: %v", tp.Topic, ids)
+	}
 }

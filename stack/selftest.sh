@@ -4,10 +4,29 @@
 #   1. a second install on a warm cache does nothing (prints nothing, downloads nothing);
 #   2. `status` lists every component with its endpoint and exits 0 when all are ready;
 #   3. killing one component's process makes `status` name it DOWN and exit non-zero.
+#
+# `stack/selftest.sh empty` instead checks that a just-started stack holds no
+# data: no topics but Kafka's internal ones, an empty HDFS root, no indices
+# but OpenSearch's system ones. `make test` runs it right after `stack.sh
+# fresh`, so a green run proves that no test saw an earlier run's state.
 set -uo pipefail
 STACK=$(dirname "$0")/stack.sh
 fail=0
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+
+if [ "${1:-}" = empty ]; then
+  # shellcheck disable=SC1090
+  source "$("$STACK" env)"
+  topics=$(java -cp "$HOURGLASS_KAFKA_CLASSPATH" -Dlog4j.configuration="$HOURGLASS_KAFKA_LOG4J" \
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOURGLASS_KAFKA_BROKERS" --list 2>&1 | grep -v '^__' ); rc=$?
+  check "kafka holds no topics (found: ${topics:-none})" '[ -z "$topics" ]'
+  files=$(curl -fsS "$HOURGLASS_WEBHDFS_URL/?op=LISTSTATUS" | grep -o '"pathSuffix":"[^"]*"')
+  check "hdfs root is empty (found: ${files:-none})" '[ -z "$files" ]'
+  indices=$(curl -fsS "$HOURGLASS_ES_URL/_cat/indices?h=index&expand_wildcards=all" | grep -v '^\.' )
+  check "opensearch holds no indices (found: ${indices:-none})" '[ -z "$indices" ]'
+  [ $fail -eq 0 ] && echo "stack selftest: the stack starts empty" || echo "stack selftest: the stack is NOT empty"
+  exit $fail
+fi
 
 out=$("$STACK" install 2>&1); rc=$?
 check "warm install is a no-op" '[ $rc -eq 0 ] && [ -z "$out" ]'

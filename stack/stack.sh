@@ -4,6 +4,8 @@
 #
 #   stack/stack.sh install [component...]   install (cached; a warm cache downloads nothing)
 #   stack/stack.sh up [service...]          install, start, wait until ready, write the env file
+#   stack/stack.sh fresh [service...]       clean, then up: every engine starts with empty data
+#                                           (what `make test` does: no test sees an earlier run's state)
 #   stack/stack.sh down [service...]        stop (data is kept until `clean`)
 #   stack/stack.sh status                   each component with its endpoint and state
 #   stack/stack.sh env                      print the env file's path
@@ -88,6 +90,12 @@ write_env() {
   mv "$tmp" "$ENV_FILE"
 }
 
+cmd_clean() {
+  cmd_down
+  log "removing $RUN_DIR (data, logs, pids; the download cache stays)"
+  rm -rf "$RUN_DIR" "$ENV_FILE"
+}
+
 main() {
   local cmd=${1:-help}; shift || true
   case "$cmd" in
@@ -96,8 +104,9 @@ main() {
     down)    cmd_down "$@" ;;
     status)  cmd_status ;;
     env)     echo "$ENV_FILE" ;;
-    clean)   cmd_down; log "removing $RUN_DIR"; rm -rf "$RUN_DIR" "$ENV_FILE" ;;
-    help|-h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    clean)   cmd_clean ;;
+    fresh)   cmd_clean; cmd_up "$@" ;;
+    help|-h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command '$cmd' (try: stack/stack.sh help)" ;;
   esac
 }

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -31,8 +34,10 @@ from one YAML file:
 
 Each service keeps its own admin address (/metrics, /healthz, /readyz) and logs
 with its component name. Sinks start before sources (the consumers, then the
-ingress); on SIGTERM every service drains its in-flight work; if one fails, the
-others are stopped. An example: deploy/all.example.yaml.`
+ingress); on SIGTERM every service drains its in-flight work. A service that
+fails while running is restarted with backoff (1s, doubling, at most 30s) and
+the others keep running; one that fails within 10s of the first start stops
+the whole process with its error. An example: deploy/all.example.yaml.`
 
 // allConfig is the file of `hourglass all`.
 type allConfig struct {
@@ -92,6 +97,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("component", "all")
 	var fns []func(context.Context) error
 	for _, s := range allServices() {
 		flags, ok := cfg.Services[s.name]
@@ -99,14 +105,74 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			continue
 		}
 		argv := serviceArgs(flags)
-		fns = append(fns, func(ctx context.Context) error {
-			if err := s.run(ctx, argv, stdout, stderr); err != nil {
-				return fmt.Errorf("%s: %w", s.name, err)
-			}
-			return nil
-		})
+		fns = append(fns, restarting(s.name, log, restartPolicy{}, func(ctx context.Context) error {
+			return s.run(ctx, argv, stdout, stderr)
+		}))
 	}
 	return runGroup(ctx, fns...)
+}
+
+// restartPolicy decides what `hourglass all` does when one service fails.
+type restartPolicy struct {
+	// StartupGrace: a service that fails before it ran this long, on its
+	// first start, has a broken configuration or environment: the whole
+	// process stops and says so (as a container would crash-loop visibly).
+	StartupGrace time.Duration
+	// MinBackoff and MaxBackoff bound the wait before a restart.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+func (p restartPolicy) withDefaults() restartPolicy {
+	if p.StartupGrace == 0 {
+		p.StartupGrace = 10 * time.Second
+	}
+	if p.MinBackoff == 0 {
+		p.MinBackoff = time.Second
+	}
+	if p.MaxBackoff == 0 {
+		p.MaxBackoff = 30 * time.Second
+	}
+	return p
+}
+
+// restarting runs fn until ctx ends, restarting it with backoff when it
+// fails after its startup grace: one service's transient failure (a broker
+// restarting, a lost coordinator) must not stop the other services of the
+// process, as it would not stop other pods. A failure during the first
+// start's grace period is returned and stops the group.
+func restarting(name string, log *slog.Logger, p restartPolicy, fn func(context.Context) error) func(context.Context) error {
+	p = p.withDefaults()
+	return func(ctx context.Context) error {
+		backoff := p.MinBackoff
+		for attempt := 0; ; attempt++ {
+			began := time.Now()
+			err := fn(ctx)
+			if ctx.Err() != nil {
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				return nil
+			}
+			if err == nil {
+				err = errors.New("stopped by itself")
+			}
+			ran := time.Since(began)
+			if attempt == 0 && ran < p.StartupGrace {
+				return fmt.Errorf("%s: failed at start: %w", name, err)
+			}
+			if ran > 2*p.MaxBackoff {
+				backoff = p.MinBackoff // it ran well for a while: a fresh failure
+			}
+			log.Error("service failed; restarting it, the others keep running", "service", name,
+				"error", err, "ran_for", ran.Round(time.Millisecond), "restart_in", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, p.MaxBackoff)
+		}
+	}
 }
 
 // serviceArgs turns a service's section into --flag=value arguments, sorted.

@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -99,4 +104,42 @@ func TestGenTruth(t *testing.T) {
 		}
 	}
 	require.Equal(t, map[string]int64{"1m": 3000, "1h": 3000}, samples)
+}
+
+// TestAllRestartsAFailedService: in `hourglass all`, a service that fails
+// after its start is restarted and the others keep running; a service that
+// fails at once stops the group with its error.
+func TestAllRestartsAFailedService(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := restartPolicy{StartupGrace: 20 * time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+	var runs atomic.Int32
+	flaky := restarting("flaky", log, p, func(ctx context.Context) error {
+		if runs.Add(1) <= 3 {
+			time.Sleep(30 * time.Millisecond) // ran past its grace, then a transient failure
+			return errors.New("broker connection lost")
+		}
+		<-ctx.Done()
+		return nil
+	})
+	otherStopped := make(chan struct{})
+	steady := func(ctx context.Context) error { <-ctx.Done(); close(otherStopped); return nil }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runGroup(ctx, flaky, steady) }()
+	require.Eventually(t, func() bool { return runs.Load() == 4 }, 5*time.Second, time.Millisecond)
+	select {
+	case <-otherStopped:
+		t.Fatal("a restarted service stopped the others")
+	default:
+	}
+	cancel()
+	require.NoError(t, <-done)
+
+	broken := restarting("broken", log, p, func(context.Context) error { return errors.New("bad flag") })
+	err := runGroup(context.Background(), broken, steady2())
+	require.ErrorContains(t, err, "broken: failed at start: bad flag")
+}
+
+func steady2() func(context.Context) error {
+	return func(ctx context.Context) error { <-ctx.Done(); return nil }
 }

@@ -12,9 +12,11 @@ import (
 )
 
 const routerHelp = `Consumes the raw traffic records and produces each metric's projected records
-to hourglass.metric.<metric>, per the catalog. Invalid records go to the DLQ with
-a reason header. Offsets are committed only after every produced record was
-acknowledged (at-least-once). SIGHUP or a change of the catalog file reloads the
+to hourglass.metric.<metric>, per the catalog. Invalid records, and records whose
+event time is more than --max-future after (or --max-past before) their Kafka
+timestamp, go to the DLQ with a reason header. Offsets are committed only after every produced record was
+acknowledged (at-least-once); on SIGTERM the batch in flight is finished
+(within --drain-timeout), never abandoned half-produced. SIGHUP or a change of the catalog file reloads the
 catalog; an invalid catalog is refused and the previous one keeps routing.
 Serves /metrics, /healthz and /readyz on --listen-addr.`
 
@@ -31,6 +33,9 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.BatchWait, "batch-wait", cfg.BatchWait, "how long a batch waits to fill")
 	fs.DurationVar(&cfg.ReloadInterval, "reload-interval", cfg.ReloadInterval, "how often the catalog file is checked for changes")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout: how soon a dead router's partitions move")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "on shutdown, how long the batch in flight may take to be produced and committed")
+	fs.DurationVar(&cfg.TimeBounds.MaxFuture, "max-future", cfg.TimeBounds.MaxFuture, "reject (DLQ, out_of_range) records whose event time is further than this after their Kafka timestamp; keep it below the catalog's smallest allowed lateness")
+	fs.DurationVar(&cfg.TimeBounds.MaxPast, "max-past", cfg.TimeBounds.MaxPast, "reject (DLQ, out_of_range) records whose event time is further than this before their Kafka timestamp")
 	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9102", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass router [flags]", routerHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {

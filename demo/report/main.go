@@ -17,12 +17,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
+	"github.com/hourglass-io/hourglass/internal/archive"
 	"github.com/hourglass-io/hourglass/internal/catalog"
 	"github.com/hourglass-io/hourglass/internal/esclient"
 )
@@ -34,10 +36,21 @@ func main() {
 	logpeekURL := flag.String("logpeek-url", "http://127.0.0.1:18090", "log-peek API")
 	token := flag.String("logpeek-token", "", "log-peek bearer token")
 	tenants := flag.String("tenants", "", "tenants that sent traffic, comma-separated")
+	archiveRoot := flag.String("archive-root", "", "the archive (hdfs://nn:port/path or a directory)")
+	dataStream := flag.String("data-stream", "logs-hourglass.traffic-default", "the indexer's raw-log data stream")
+	seed := flag.Uint64("run-seed", 0, "the --seed this run gave hourglass gen: its request ids end in -<seed base 36>")
+	accepted := flag.Int("accepted", -1, "records ingress accepted in this run (gen's summary)")
+	since := flag.String("since", "", "when this run began sending (RFC 3339)")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ok := true
+	if *archiveRoot != "" {
+		if err := checkSinks(ctx, *esURL, *archiveRoot, *dataStream, strings.Split(*tenants, ","), *seed, *accepted, *since); err != nil {
+			fmt.Println("FAIL:", err)
+			ok = false
+		}
+	}
 	if err := customers(ctx, *esURL, *catalogPath, strings.Split(*tenants, ","), os.Stdout); err != nil {
 		fmt.Println("FAIL:", err)
 		ok = false
@@ -53,6 +66,24 @@ func main() {
 	if !ok {
 		os.Exit(1)
 	}
+}
+
+func checkSinks(ctx context.Context, esURL, root, dataStream string, tenants []string, seed uint64, accepted int, since string) error {
+	began, err := time.Parse(time.RFC3339, since)
+	if err != nil || seed == 0 || accepted < 0 {
+		return fmt.Errorf("sinks: --run-seed, --accepted and --since (RFC 3339) are required with --archive-root")
+	}
+	fsys, err := archive.Open(root, "hourglass")
+	if err != nil {
+		return err
+	}
+	defer fsys.Close()
+	es, err := esclient.New(esclient.Config{URLs: []string{esURL}})
+	if err != nil {
+		return err
+	}
+	run := runRecords{Suffix: "-" + strconv.FormatUint(seed, 36), Accepted: accepted, Since: began}
+	return sinks(ctx, es, dataStream, fsys, tenants, run, os.Stdout)
 }
 
 // customers prints, per metric and tenant, the newest complete 1-minute

@@ -1,5 +1,6 @@
 // Package kafkaadmin holds the few Kafka administration calls services make
-// themselves (creating the topics they write to), so each is written once.
+// themselves, so each is written once. (Creating topics belongs to
+// internal/topology, which owns their names and shapes.)
 package kafkaadmin
 
 import (
@@ -9,35 +10,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 )
-
-// Topic is a topic to ensure.
-type Topic struct {
-	Name       string
-	Partitions int
-}
-
-// EnsureTopics creates the topics that do not exist yet, with the broker's
-// default replication factor. Existing topics are left as they are.
-func EnsureTopics(ctx context.Context, client *kafka.Client, topics ...Topic) error {
-	if len(topics) == 0 {
-		return nil
-	}
-	cfgs := make([]kafka.TopicConfig, len(topics))
-	for i, t := range topics {
-		cfgs[i] = kafka.TopicConfig{Topic: t.Name, NumPartitions: t.Partitions, ReplicationFactor: -1}
-	}
-	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: cfgs})
-	if err != nil {
-		return fmt.Errorf("create topics: %w", err)
-	}
-	var errs []error
-	for topic, terr := range res.Errors {
-		if terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
-			errs = append(errs, fmt.Errorf("create topic %s: %w", topic, terr))
-		}
-	}
-	return errors.Join(errs...)
-}
 
 // TopicReady returns nil when a broker answers for topic over a fresh
 // connection. (kafka.Client.Metadata may be answered from the transport's

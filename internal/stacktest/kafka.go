@@ -3,6 +3,7 @@ package stacktest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -197,4 +198,67 @@ func fmtOffsets(m map[int]int64) string {
 	}
 	slices.Sort(parts)
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// AddPartitions grows topic to total partitions.
+func AddPartitions(tb testing.TB, brokers, topic string, total int) {
+	tb.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 30 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := client.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{
+		Topics: []kafka.TopicPartitionsConfig{{Name: topic, Count: int32(total)}},
+	})
+	if err == nil {
+		err = res.Errors[topic]
+	}
+	if err != nil {
+		tb.Fatalf("stacktest: add partitions to %s: %v", topic, err)
+	}
+}
+
+// ProduceToPartition writes messages to one partition with acks=all.
+func ProduceToPartition(tb testing.TB, brokers, topic string, partition int, msgs ...kafka.Message) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// A partition just added is unknown to a client's cached metadata: wait
+	// until the cluster serves it, then write with a transport of its own.
+	for Partitions(ctx, brokers, topic) <= partition {
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("stacktest: partition %s/%d never appeared", topic, partition)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
+		Transport: &kafka.Transport{}, Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int { return partition })}
+	defer w.Close()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		msg := err.Error()
+		tb.Fatalf("stacktest: produce to %s/%d: %s", topic, partition, msg[:min(len(msg), 500)])
+	}
+}
+
+// Partitions returns topic's partition count, 0 when it does not exist.
+func Partitions(ctx context.Context, brokers, topic string) int {
+	client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 10 * time.Second}
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil || len(meta.Topics) != 1 || meta.Topics[0].Error != nil {
+		return 0
+	}
+	return len(meta.Topics[0].Partitions)
+}
+
+// TrafficLines returns n valid traffic records of tenant, timestamped now,
+// with request ids prefix-0 … prefix-(n-1), as Kafka messages keyed by tenant.
+func TrafficLines(tenant, prefix string, n int) []kafka.Message {
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Key: []byte(tenant), Value: []byte(fmt.Sprintf(
+			`{"timestamp":%q,"tenant":%q,"request_id":"%s-%d","method":"GET","path":"/","status":200,"duration_ms":1.5,"bytes_out":10}`,
+			now, tenant, prefix, i))}
+	}
+	return msgs
 }

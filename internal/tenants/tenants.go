@@ -6,8 +6,11 @@
 //     hourglass-metrics-<m>, including next month's index, which provisioning
 //     creates ahead of time;
 //   - an Elasticsearch role hourglass-tenant-<t> that can read only those
-//     aliases and see only the tenant's Kibana space (Elasticsearch security
-//     API; OpenSearch has no such API and the step is skipped with a message);
+//     aliases, only the tenant's documents in them (document-level security:
+//     a filtered alias alone does not hold on a get by _id), and see only the
+//     tenant's Kibana space (Elasticsearch security API; OpenSearch has no
+//     such API and the step is skipped with a message: see the README for
+//     what is then not isolated);
 //   - a Kibana space tenant-<t> holding the tenant's data views, charts and
 //     dashboard (internal/kibana rendered over the tenant's aliases).
 //
@@ -74,18 +77,25 @@ func Filter(tenant string) map[string]any {
 }
 
 // RoleBody is the Elasticsearch role (PUT /_security/role/<name>): read and
-// view_index_metadata on the tenant's aliases only, and read access to the
+// view_index_metadata on the tenant's aliases only, restricted by
+// document-level security to the tenant's documents, and read access to the
 // dashboards and visualizations of the tenant's Kibana space.
+//
+// The alias filter alone is not a security boundary: a get by _id through a
+// filtered alias ignores the filter and returns another tenant's document.
+// The role's DLS query applies to every read, get by _id included.
 func RoleBody(c *catalog.Catalog, tenant string) map[string]any {
 	var names []string
 	for _, m := range c.Metrics {
 		names = append(names, Alias(m.Name, tenant))
 	}
+	dls, _ := json.Marshal(Filter(tenant)) // a map of strings: cannot fail
 	return map[string]any{
 		"cluster": []string{},
 		"indices": []any{map[string]any{
 			"names":      names,
 			"privileges": []string{"read", "view_index_metadata"},
+			"query":      string(dls),
 		}},
 		"applications": []any{map[string]any{
 			"application": "kibana-.kibana",

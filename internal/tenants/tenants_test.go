@@ -202,7 +202,8 @@ func TestProvisionRequestShapes(t *testing.T) {
 	require.NoError(t, json.Unmarshal(roles[0].body, &role))
 	require.ElementsMatch(t, []string{"cluster", "indices", "applications", "metadata"}, keys(role))
 	idx := role["indices"].([]any)[0].(map[string]any)
-	require.ElementsMatch(t, []string{"names", "privileges"}, keys(idx))
+	require.ElementsMatch(t, []string{"names", "privileges", "query"}, keys(idx))
+	require.JSONEq(t, `{"term":{"tenant":"acme"}}`, idx["query"].(string), "document-level security: only the tenant's documents, even on a get by _id")
 	require.Equal(t, []any{"read", "view_index_metadata"}, idx["privileges"])
 	require.Len(t, idx["names"], len(c.Metrics))
 	for _, n := range idx["names"].([]any) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hourglass-io/hourglass/internal/archive"
 	"github.com/hourglass-io/hourglass/internal/kafkaadmin"
+	"github.com/hourglass-io/hourglass/internal/topology"
 )
 
 // Archiver consumes the raw records and writes them to the archive.
@@ -55,6 +56,12 @@ func (a *Archiver) Ready(ctx context.Context) error {
 // is written and renamed and its offsets committed (within DrainTimeout).
 // It returns nil on a clean stop.
 func (a *Archiver) Run(ctx context.Context) error {
+	// The topic exists before the group joins: a member that joins before
+	// its topic exists is assigned nothing (DESIGN.md, "Fresh start is the
+	// test").
+	if err := topology.Ensure(ctx, a.cfg.Brokers, topology.Raw(a.cfg.Topic)); err != nil {
+		return fmt.Errorf("archiver: %w", err)
+	}
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    a.cfg.Group,
 		Brokers:               a.cfg.Brokers,

@@ -53,6 +53,12 @@ func (ix *Indexer) Ready(ctx context.Context) error {
 // sent to the DLQ); the batch in flight at shutdown is finished or left
 // uncommitted to be indexed again, without duplicates, after the restart.
 func (ix *Indexer) Run(ctx context.Context) error {
+	// The source and DLQ topics exist before the group joins: a member that
+	// joins before its topic exists is assigned nothing (DESIGN.md, "Fresh
+	// start is the test").
+	if err := topology.Ensure(ctx, ix.cfg.Brokers, topology.Raw(ix.cfg.Topic), topology.DLQ(ix.cfg.DLQTopic)); err != nil {
+		return fmt.Errorf("indexer: %w", err)
+	}
 	reader := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        ix.cfg.Brokers,
 		GroupID:        ix.cfg.Group,
@@ -64,13 +70,15 @@ func (ix *Indexer) Run(ctx context.Context) error {
 		QueueCapacity:  ix.cfg.BatchSize,
 		CommitInterval: 0,
 		SessionTimeout: ix.cfg.SessionTimeout,
-		Logger:         kafka.LoggerFunc(func(string, ...any) {}),
+		// Partitions added to the source topic later are picked up by a rebalance.
+		WatchPartitionChanges: true,
+		Logger:                kafka.LoggerFunc(func(string, ...any) {}),
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			ix.log.Warn("kafka reader", "error", fmt.Sprintf(msg, args...))
 		}),
 	})
 	dlq := &kafka.Writer{Addr: kafka.TCP(ix.cfg.Brokers...), Topic: ix.cfg.DLQTopic, RequiredAcks: kafka.RequireAll,
-		Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, AllowAutoTopicCreation: true}
+		Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond}
 	defer func() {
 		if err := reader.Close(); err != nil {
 			ix.log.Warn("close reader", "error", err)
