@@ -26,3 +26,13 @@ func BenchmarkAppendProjection(b *testing.B) {
 		buf = rec.AppendProjection(buf[:0], names)
 	}
 }
+
+// BenchmarkDecodeManyUnknown: a record with 6000 unknown keys (issue 12) is
+// rejected in time linear in its size.
+func BenchmarkDecodeManyUnknown(b *testing.B) {
+	line := []byte(withUnknown(6000))
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		_, _, _ = Decode(line)
+	}
+}

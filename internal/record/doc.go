@@ -11,9 +11,19 @@
 //   - every problem is reported, not only the first, each as a [Problem] with the
 //     field name and a machine-readable [Code];
 //   - unknown keys are dropped and their names returned, so callers can count them;
+//     more than [MaxUnknownFields] distinct unknown keys make the record invalid
+//     ([CodeTooManyFields], a record-level problem without a field);
+//   - numbers are bounded so every aggregate stays finite and exact:
+//     milliseconds 0..[MaxMillis], bytes 0..[MaxBytes], status 100..599;
+//   - client_ip is canonicalized (RFC 5952 text for IPv6, IPv4-mapped addresses
+//     as IPv4); zones are invalid;
 //   - timestamps are RFC 3339 with any offset and are normalized to UTC;
 //   - tenant is checked for shape here; that it matches the caller's API key is
-//     the ingress's business.
+//     the ingress's business;
+//   - event time is not bounded by Decode, which also reads archived records:
+//     whoever takes records in (ingress against its clock, the router against
+//     the Kafka timestamp) calls [TimeBounds.Check], because one Spark watermark
+//     serves every tenant (see [TimeBounds]).
 //
 // A record that decodes without problems re-encodes with [Record.MarshalJSON]
 // to the canonical form (UTC timestamp, optional fields omitted when absent),

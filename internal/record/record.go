@@ -48,6 +48,37 @@ const (
 	MaxProtocolLen  = 16
 )
 
+// Numeric ranges. They keep every aggregate the catalog can ask for finite and
+// exact (issue 12: an avg over rtt_ms = 1.79e308 became Infinity, which
+// Elasticsearch refuses, and sum(bytes_out) over 2^63-1 overflowed under
+// Spark's ANSI mode, failing the job on every replay).
+//
+//   - MaxMillis (duration_ms, rtt_ms, upstream_ms): one day in milliseconds,
+//     86 400 000 < 2^27. No request or round trip lasts longer. A sum of
+//     MaxSummedRecords such values stays below 2^50, well inside the 2^53 up to
+//     which a double holds every integer: sums and averages of whole
+//     milliseconds are exact, and of fractional ones off by at most one ulp per
+//     addition — never Infinity.
+//   - MaxBytes (bytes_in, bytes_out): 1 TiB = 2^40 bytes, above any single
+//     HTTP request or response. A sum of at most MaxSummedRecords values is at
+//     most (2^23−1)·2^40 = 2^63 − 2^40, inside a signed 64-bit integer (Spark
+//     bigint, Elasticsearch long). A sum over more records (a 1h window of a
+//     tenant sending more than 2 330 records/s, all of them 1 TiB) is only
+//     safe in a double or a decimal: the Spark job must not sum bytes as bigint
+//     over windows that can hold more than MaxSummedRecords records.
+//   - MaxSummedRecords: 2^23 − 1 = 8 388 607 records per window and group.
+const (
+	MaxMillis        = 86_400_000
+	MaxBytes         = 1 << 40
+	MaxSummedRecords = 1<<23 - 1
+)
+
+// MaxUnknownFields is the most distinct unknown keys a record may carry; more
+// make the record invalid ([CodeTooManyFields]). Unknown keys are dropped and
+// counted, so the bound costs honest senders nothing and keeps the work and
+// memory a hostile record causes in proportion to the fields we keep.
+const MaxUnknownFields = 64
+
 var tenantRE = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
 
 // Code is a machine-readable reason why a record or one of its fields was
@@ -56,14 +87,15 @@ var tenantRE = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
 type Code string
 
 const (
-	CodeMalformedJSON Code = "malformed_json" // not parseable as JSON
-	CodeNotObject     Code = "not_object"     // JSON, but not an object
-	CodeInvalidUTF8   Code = "invalid_utf8"   // a string holds bytes that are not UTF-8
-	CodeMissing       Code = "missing"        // a required field is absent or null
-	CodeWrongType     Code = "wrong_type"     // e.g. a string where a number belongs
-	CodeOutOfRange    Code = "out_of_range"   // a number outside its range, or not finite
-	CodeInvalidFormat Code = "invalid_format" // e.g. a malformed timestamp, tenant or IP
-	CodeTooLong       Code = "too_long"       // a string over its length limit
+	CodeMalformedJSON Code = "malformed_json"  // not parseable as JSON
+	CodeNotObject     Code = "not_object"      // JSON, but not an object
+	CodeInvalidUTF8   Code = "invalid_utf8"    // a string holds bytes that are not UTF-8
+	CodeMissing       Code = "missing"         // a required field is absent or null
+	CodeWrongType     Code = "wrong_type"      // e.g. a string where a number belongs
+	CodeOutOfRange    Code = "out_of_range"    // a number outside its range, or not finite
+	CodeInvalidFormat Code = "invalid_format"  // e.g. a malformed timestamp, tenant or IP
+	CodeTooLong       Code = "too_long"        // a string over its length limit
+	CodeTooManyFields Code = "too_many_fields" // more than MaxUnknownFields distinct unknown keys (a record-level problem)
 )
 
 // Problem is one reason a record is invalid. Field is empty for problems of
@@ -122,17 +154,34 @@ func Decode(data []byte) (Record, []string, error) {
 	}
 
 	// The last value of each known key wins, as with any JSON object decoder.
+	// Unknown keys are collected in a set (O(1) per key) of at most
+	// MaxUnknownFields+1 names: past that the record is invalid anyway.
 	values := make([][]byte, len(fields))
 	var unknown []string
-	eachMember(trimmed, func(key string, value []byte) {
-		if i, known := fieldIndex[key]; known {
+	var seen map[string]struct{}
+	eachMember(trimmed, func(key []byte, value []byte) {
+		if i, known := fieldIndex[string(key)]; known {
 			values[i] = value
-		} else if !slices.Contains(unknown, key) {
-			unknown = append(unknown, key)
+			return
+		}
+		if len(unknown) > MaxUnknownFields {
+			return
+		}
+		if seen == nil {
+			seen = make(map[string]struct{})
+		}
+		if _, dup := seen[string(key)]; !dup {
+			k := string(key)
+			seen[k] = struct{}{}
+			unknown = append(unknown, k)
 		}
 	})
 
 	d := decoder{rec: &rec}
+	if len(unknown) > MaxUnknownFields {
+		unknown = unknown[:MaxUnknownFields]
+		d.problems = append(d.problems, tooManyFields())
+	}
 	for i, raw := range values {
 		if raw != nil {
 			d.field(fields[i].Name, raw)
@@ -173,6 +222,10 @@ func (r Record) MarshalJSON() ([]byte, error) {
 }
 
 func invalid(p Problem) error { return &InvalidError{Problems: []Problem{p}} }
+
+func tooManyFields() Problem {
+	return Problem{Code: CodeTooManyFields, Message: fmt.Sprintf("more than %d unknown keys", MaxUnknownFields)}
+}
 
 // decoder fills a Record from raw JSON values, noting type problems per field.
 type decoder struct {
@@ -248,7 +301,19 @@ func (d *decoder) field(key string, raw json.RawMessage) bool {
 			r.UpstreamMS = &v
 		}
 	case FieldClientIP:
-		r.ClientIP, _ = d.str(key, raw)
+		// Canonical form (RFC 5952 for IPv6, IPv4-mapped unmapped), so one
+		// client is one value for unique_clients: 2001:0db8:0000::1 is 2001:db8::1.
+		if s, ok := d.str(key, raw); ok {
+			a, err := netip.ParseAddr(s)
+			switch {
+			case err != nil:
+				d.add(key, CodeInvalidFormat, "must be an IPv4 or IPv6 address")
+			case a.Zone() != "":
+				d.add(key, CodeInvalidFormat, "must not carry an IPv6 zone")
+			default:
+				r.ClientIP = a.Unmap().String()
+			}
+		}
 	case FieldUserAgent:
 		r.UserAgent, _ = d.str(key, raw)
 	case FieldEdge:
@@ -366,20 +431,23 @@ func (r *Record) check(skip fieldSet) []Problem {
 		}
 	}
 	if r.ClientIP != "" {
-		if _, err := netip.ParseAddr(r.ClientIP); err != nil {
+		if a, err := netip.ParseAddr(r.ClientIP); err != nil {
 			add(FieldClientIP, CodeInvalidFormat, "must be an IPv4 or IPv6 address")
+		} else if a.Zone() != "" {
+			add(FieldClientIP, CodeInvalidFormat, "must not carry an IPv6 zone")
 		}
 	}
 
-	if r.BytesIn < 0 {
-		add(FieldBytesIn, CodeOutOfRange, "must be >= 0")
+	checkBytes := func(field string, v int64) {
+		if v < 0 || v > MaxBytes {
+			add(field, CodeOutOfRange, "must be 0-1099511627776 (1 TiB)")
+		}
 	}
-	if r.BytesOut < 0 {
-		add(FieldBytesOut, CodeOutOfRange, "must be >= 0")
-	}
+	checkBytes(FieldBytesIn, r.BytesIn)
+	checkBytes(FieldBytesOut, r.BytesOut)
 	checkMS := func(field string, v float64) {
-		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			add(field, CodeOutOfRange, "must be a finite number >= 0")
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > MaxMillis {
+			add(field, CodeOutOfRange, "must be a finite number 0-86400000 (one day in ms)")
 		}
 	}
 	checkMS(FieldDurationMS, r.DurationMS)

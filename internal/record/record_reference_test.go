@@ -28,6 +28,9 @@ func decodeReference(data []byte) (Record, []string, error) {
 			unknown = append(unknown, key)
 		}
 	}
+	if len(unknown) > MaxUnknownFields {
+		d.problems = append(d.problems, tooManyFields())
+	}
 	for _, f := range fields {
 		if f.Required && !d.bad.has(f.Name) && !d.present.has(f.Name) {
 			d.add(f.Name, CodeMissing, "required field is missing")

@@ -8,8 +8,10 @@ import (
 // eachMember calls fn with the key and the raw value of every member of a
 // JSON object, in order. data must be a valid JSON object (json.Valid and
 // starting with '{'): the scanner relies on that and checks nothing itself.
-// Keys are unescaped exactly as encoding/json unescapes them.
-func eachMember(data []byte, fn func(key string, value []byte)) {
+// Keys are unescaped exactly as encoding/json unescapes them; a key without
+// escapes is a slice of data (valid only during the call), so looking it up
+// in a map costs no allocation.
+func eachMember(data []byte, fn func(key []byte, value []byte)) {
 	i := skipSpace(data, 1)
 	for i < len(data) && data[i] != '}' {
 		keyEnd, escaped := stringEnd(data, i)
@@ -17,7 +19,7 @@ func eachMember(data []byte, fn func(key string, value []byte)) {
 		i = skipSpace(data, keyEnd+1)
 		i = skipSpace(data, i+1) // the ':'
 		valueEnd := valueEnd(data, i)
-		fn(keyString(key, escaped), data[i:valueEnd])
+		fn(keyBytes(key, escaped), data[i:valueEnd])
 		i = skipSpace(data, valueEnd)
 		if i < len(data) && data[i] == ',' {
 			i = skipSpace(data, i+1)
@@ -25,14 +27,14 @@ func eachMember(data []byte, fn func(key string, value []byte)) {
 	}
 }
 
-// keyString turns a quoted key into its string value.
-func keyString(quoted []byte, escaped bool) string {
+// keyBytes turns a quoted key into its string value.
+func keyBytes(quoted []byte, escaped bool) []byte {
 	if !escaped && utf8.Valid(quoted) {
-		return string(quoted[1 : len(quoted)-1])
+		return quoted[1 : len(quoted)-1]
 	}
 	var s string
 	_ = json.Unmarshal(quoted, &s) // valid JSON string: cannot fail
-	return s
+	return []byte(s)
 }
 
 func skipSpace(data []byte, i int) int {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +30,7 @@ const (
 	CodeSinkUnavailable  = "sink_unavailable"
 	CodeTenantMismatch   = "tenant_mismatch"
 	CodeMethod           = "method_not_allowed"
+	CodeOverloaded       = "overloaded" // 503: concurrent requests or in-flight bytes over their bound
 )
 
 // requestError is a request-level failure: an HTTP status and a reason code.
@@ -46,7 +46,24 @@ func reqErr(status int, code, format string, args ...any) *requestError {
 	return &requestError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-var errInflatedTooLarge = errors.New("inflated body over its limit")
+var (
+	errInflatedTooLarge = errors.New("inflated body over its limit")
+	errBadGzip          = errors.New("corrupt gzip body")
+)
+
+// gzipReader marks every error of the gzip stream itself (corrupt data,
+// truncation) as errBadGzip, and lets the body's own errors (its size limit)
+// through unchanged.
+type gzipReader struct{ gz *gzip.Reader }
+
+func (g gzipReader) Read(p []byte) (int, error) {
+	n, err := g.gz.Read(p)
+	var mbe *http.MaxBytesError
+	if err != nil && err != io.EOF && !errors.As(err, &mbe) {
+		err = fmt.Errorf("%w: %w", errBadGzip, err)
+	}
+	return n, err
+}
 
 // cappedReader fails with errInflatedTooLarge as soon as more than n bytes
 // were read: a gzip bomb stops at the limit instead of inflating on.
@@ -70,9 +87,12 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	return k, err
 }
 
-// readRecords reads the body of POST /v1/logs into one byte slice per
-// record, enforcing every limit of cfg while reading.
-func readRecords(w http.ResponseWriter, r *http.Request, cfg Config) ([][]byte, *requestError) {
+// readRecords streams the body of POST /v1/logs and calls take with each
+// record as it is read, enforcing every limit of cfg on the way. The slice
+// passed to take is only valid during the call: the body is never held whole,
+// inflated or not; one line buffer of MaxLineBytes is the only buffer that
+// grows with input. It returns the number of records read.
+func readRecords(w http.ResponseWriter, r *http.Request, cfg Config, take func([]byte) *requestError) (int, *requestError) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		mt = ""
@@ -83,38 +103,39 @@ func readRecords(w http.ResponseWriter, r *http.Request, cfg Config) ([][]byte, 
 	case "application/json":
 		array = true
 	default:
-		return nil, reqErr(http.StatusUnsupportedMediaType, CodeUnsupportedType,
+		return 0, reqErr(http.StatusUnsupportedMediaType, CodeUnsupportedType,
 			"Content-Type %q: use application/x-ndjson (one record per line) or application/json (an array)", r.Header.Get("Content-Type"))
 	}
 
 	body := io.Reader(http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes))
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
-	case "gzip":
+	case "gzip", "x-gzip":
 		gz, err := gzip.NewReader(body)
 		if err != nil {
-			return nil, classify(err, cfg, reqErr(http.StatusBadRequest, CodeBadGzip, "body is not gzip: %v", err))
+			return 0, classify(err, cfg, reqErr(http.StatusBadRequest, CodeBadGzip, "body is not gzip: %v", err))
 		}
 		defer gz.Close()
-		body = &cappedReader{r: gz, n: cfg.MaxInflatedBytes}
+		gz.Multistream(true)
+		body = &cappedReader{r: gzipReader{gz}, n: cfg.MaxInflatedBytes}
 	default:
-		return nil, reqErr(http.StatusUnsupportedMediaType, CodeUnsupportedEnc, "Content-Encoding %q: only gzip is supported", enc)
+		return 0, reqErr(http.StatusUnsupportedMediaType, CodeUnsupportedEnc, "Content-Encoding %q: only gzip is supported", enc)
 	}
 
-	var recs [][]byte
+	var n int
 	var rerr *requestError
 	if array {
-		recs, rerr = readArray(body, cfg)
+		n, rerr = readArray(body, cfg, take)
 	} else {
-		recs, rerr = readNDJSON(body, cfg)
+		n, rerr = readNDJSON(body, cfg, take)
 	}
 	if rerr != nil {
-		return nil, rerr
+		return n, rerr
 	}
-	if len(recs) == 0 {
-		return nil, reqErr(http.StatusBadRequest, CodeEmptyBody, "the body holds no record")
+	if n == 0 {
+		return 0, reqErr(http.StatusBadRequest, CodeEmptyBody, "the body holds no record")
 	}
-	return recs, nil
+	return n, nil
 }
 
 // classify turns a read error into the limit it hit, or fallback.
@@ -125,72 +146,191 @@ func classify(err error, cfg Config, fallback *requestError) *requestError {
 		return reqErr(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "body over %d bytes", cfg.MaxBodyBytes)
 	case errors.Is(err, errInflatedTooLarge):
 		return reqErr(http.StatusRequestEntityTooLarge, CodeInflatedTooLarge, "decompressed body over %d bytes", cfg.MaxInflatedBytes)
-	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader), errors.Is(err, io.ErrUnexpectedEOF) && fallback.code == CodeBadGzip:
+	case errors.Is(err, errBadGzip), errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader),
+		errors.Is(err, io.ErrUnexpectedEOF) && fallback.code == CodeBadGzip:
 		return reqErr(http.StatusBadRequest, CodeBadGzip, "corrupt gzip body: %v", err)
 	}
 	return fallback
 }
 
-func readNDJSON(body io.Reader, cfg Config) ([][]byte, *requestError) {
+func lineTooLong(i int, cfg Config) *requestError {
+	return reqErr(http.StatusRequestEntityTooLarge, CodeLineTooLong, "record %d is over %d bytes", i, cfg.MaxLineBytes)
+}
+
+func tooManyRecords(cfg Config) *requestError {
+	return reqErr(http.StatusRequestEntityTooLarge, CodeTooManyRecords, "more than %d records", cfg.MaxRecords)
+}
+
+func readNDJSON(body io.Reader, cfg Config, take func([]byte) *requestError) (int, *requestError) {
 	br := bufio.NewReaderSize(body, cfg.MaxLineBytes+2) // room for \r\n
-	var recs [][]byte
+	n := 0
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			return nil, reqErr(http.StatusRequestEntityTooLarge, CodeLineTooLong, "record %d is over %d bytes", len(recs), cfg.MaxLineBytes)
+			return n, lineTooLong(n, cfg)
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, classify(err, cfg, reqErr(http.StatusBadRequest, CodeMalformedBody, "reading body: %v", err))
+			return n, classify(err, cfg, reqErr(http.StatusBadRequest, CodeMalformedBody, "reading body: %v", err))
 		}
 		if t := bytes.TrimSpace(line); len(t) > 0 {
 			if len(t) > cfg.MaxLineBytes {
-				return nil, reqErr(http.StatusRequestEntityTooLarge, CodeLineTooLong, "record %d is over %d bytes", len(recs), cfg.MaxLineBytes)
+				return n, lineTooLong(n, cfg)
 			}
-			if len(recs) == cfg.MaxRecords {
-				return nil, reqErr(http.StatusRequestEntityTooLarge, CodeTooManyRecords, "more than %d records", cfg.MaxRecords)
+			if n == cfg.MaxRecords {
+				return n, tooManyRecords(cfg)
 			}
-			recs = append(recs, bytes.Clone(t))
+			if rerr := take(t); rerr != nil {
+				return n, rerr
+			}
+			n++
 		}
 		if errors.Is(err, io.EOF) {
-			return recs, nil
+			return n, nil
 		}
 	}
 }
 
-func readArray(body io.Reader, cfg Config) ([][]byte, *requestError) {
-	dec := json.NewDecoder(body)
-	malformed := func(err error) *requestError {
-		return classify(err, cfg, reqErr(http.StatusBadRequest, CodeMalformedBody, "not a JSON array of records: %v", err))
+// readArray splits a JSON array into its elements without decoding them:
+// each element goes to take as raw bytes (record.Decode judges it), and no
+// element may grow past MaxLineBytes, so a huge element fails at the limit
+// instead of being buffered whole (as encoding/json's Decoder would).
+func readArray(body io.Reader, cfg Config, take func([]byte) *requestError) (int, *requestError) {
+	s := arrayScanner{br: bufio.NewReaderSize(body, 32<<10), max: cfg.MaxLineBytes}
+	malformed := func(format string, args ...any) *requestError {
+		return reqErr(http.StatusBadRequest, CodeMalformedBody, "not a JSON array of records: "+format, args...)
 	}
-	tok, err := dec.Token()
+	readErr := func(err error) *requestError {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return classify(err, cfg, malformed("%v", err))
+	}
+	c, err := s.next()
 	if errors.Is(err, io.EOF) {
-		return nil, nil
+		return 0, nil // empty body
 	}
 	if err != nil {
-		return nil, malformed(err)
+		return 0, readErr(err)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return nil, reqErr(http.StatusBadRequest, CodeMalformedBody, "application/json bodies must be an array of records")
+	if c != '[' {
+		return 0, reqErr(http.StatusBadRequest, CodeMalformedBody, "application/json bodies must be an array of records")
 	}
-	var recs [][]byte
-	for dec.More() {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, malformed(err)
+	n := 0
+	if c, err = s.next(); err != nil {
+		return n, readErr(err)
+	}
+	for c != ']' {
+		if c == ',' {
+			return n, malformed("empty element at %d", n)
 		}
-		if len(raw) > cfg.MaxLineBytes {
-			return nil, reqErr(http.StatusRequestEntityTooLarge, CodeLineTooLong, "record %d is over %d bytes", len(recs), cfg.MaxLineBytes)
+		elem, err := s.value(c)
+		if errors.Is(err, errElementTooLarge) {
+			return n, lineTooLong(n, cfg)
 		}
-		if len(recs) == cfg.MaxRecords {
-			return nil, reqErr(http.StatusRequestEntityTooLarge, CodeTooManyRecords, "more than %d records", cfg.MaxRecords)
+		if err != nil {
+			return n, readErr(err)
 		}
-		recs = append(recs, raw)
+		if n == cfg.MaxRecords {
+			return n, tooManyRecords(cfg)
+		}
+		if rerr := take(elem); rerr != nil {
+			return n, rerr
+		}
+		n++
+		if c, err = s.next(); err != nil {
+			return n, readErr(err)
+		}
+		switch c {
+		case ',':
+			if c, err = s.next(); err != nil {
+				return n, readErr(err)
+			}
+			if c == ']' {
+				return n, malformed("trailing comma")
+			}
+		case ']':
+		default:
+			return n, malformed("expected , or ] after element %d, found %q", n-1, c)
+		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing ]
-		return nil, malformed(err)
+	if _, err := s.next(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return n, readErr(err)
+		}
+		return n, malformed("data after the closing ]")
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, reqErr(http.StatusBadRequest, CodeMalformedBody, "data after the closing ]")
+	return n, nil
+}
+
+var errElementTooLarge = errors.New("array element over its limit")
+
+// arrayScanner reads JSON structure byte by byte from a buffered reader.
+type arrayScanner struct {
+	br  *bufio.Reader
+	buf []byte // the current element; reused
+	max int
+}
+
+// next returns the next byte that is not JSON whitespace.
+func (s *arrayScanner) next() (byte, error) {
+	for {
+		c, err := s.br.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return c, nil
+		}
 	}
-	return recs, nil
+}
+
+// value reads the rest of the value that starts with c and returns its bytes
+// (valid until the next call). It finds where the value ends (strings,
+// nesting) and leaves checking its syntax to the record decoder.
+func (s *arrayScanner) value(c byte) ([]byte, error) {
+	s.buf = append(s.buf[:0], c)
+	depth, inString, escaped := 0, false, false
+	switch c {
+	case '"':
+		inString = true
+	case '{', '[':
+		depth = 1
+	default: // a scalar: up to the next delimiter
+		for {
+			c, err := s.br.ReadByte()
+			if err != nil {
+				return nil, err
+			}
+			if c == ',' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+				_ = s.br.UnreadByte()
+				return s.buf, nil
+			}
+			if s.buf = append(s.buf, c); len(s.buf) > s.max {
+				return nil, errElementTooLarge
+			}
+		}
+	}
+	for inString || depth > 0 {
+		c, err := s.br.ReadByte()
+		if err != nil {
+			return nil, err
+		}
+		if s.buf = append(s.buf, c); len(s.buf) > s.max {
+			return nil, errElementTooLarge
+		}
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped = c == '\\'
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return s.buf, nil
 }

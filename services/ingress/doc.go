@@ -25,7 +25,43 @@
 //	413 Too Large       body, decompressed body, a line, or the record count over its limit
 //	415 Unsupported     Content-Type or Content-Encoding not supported
 //	429 Too Many        the tenant's rate limit; Retry-After says when to retry
-//	503 Unavailable     the sink cannot take data now; Retry-After; nothing was accepted
+//	503 Unavailable     sink_unavailable: the sink cannot take data now; overloaded: more
+//	                    than MaxConcurrent requests, or MaxInflightBytes held; Retry-After;
+//	                    nothing was accepted
+//
+// Per-record codes are internal/record's (malformed_json, not_object,
+// invalid_utf8, missing, wrong_type, out_of_range, invalid_format, too_long,
+// too_many_fields) plus tenant_mismatch.
+//
+// # Event time
+//
+// A record whose timestamp is more than MaxFuture (default 5m) after the
+// ingress clock, or more than MaxPast (default 7 days) before it, is rejected
+// per record with out_of_range on field timestamp (record.TimeBounds). One
+// Spark watermark serves every tenant of a metric: watermark = max event time −
+// allowed lateness, so a single record further in the future than the
+// lateness would make every tenant's current records late. MaxFuture must stay
+// below the catalog's smallest allowed lateness (10m).
+//
+// # Resource bounds
+//
+// Checked in this order, everything before the body first:
+//
+//   - method, API key (headers only);
+//   - the tenant's rate limit: admitted while the tenant's token bucket holds
+//     at least one token; the records are charged once counted (after
+//     decoding) and may take the bucket into debt by up to MaxRecords, which
+//     the next requests wait out (429, Retry-After = time until one token is
+//     back). Charging by an estimate before reading (Content-Length) was
+//     rejected: chunked bodies have none and gzip hides the record count;
+//   - MaxConcurrent requests past this point (default 64), else 503 overloaded;
+//   - the body, streamed: NDJSON line by line, arrays element by element
+//     without decoding the array first, each record decoded as it arrives.
+//     A request holds one line buffer (MaxLineBytes) plus, per record, its
+//     canonical encoding (accepted) or the line as received (rejected, for the
+//     DLQ); all of that is charged to MaxInflightBytes shared by all requests
+//     (default 256 MiB), else 503 overloaded. The inflated body itself is never
+//     held, so its size (MaxInflatedBytes) bounds CPU, not memory.
 //
 // # Durability
 //

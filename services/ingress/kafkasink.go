@@ -67,8 +67,8 @@ func NewKafkaSink(ctx context.Context, cfg KafkaSinkConfig) (*KafkaSink, error) 
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_ = kafkaadmin.EnsureTopics(cctx, s.client,
-		kafkaadmin.Topic{Name: cfg.Topic, Partitions: cfg.Partitions}, kafkaadmin.Topic{Name: cfg.DLQTopic, Partitions: 3})
+	// Best effort: Ready reports a topic that still does not exist.
+	_ = topology.Ensure(cctx, cfg.Brokers, topology.Topic{Name: cfg.Topic, Partitions: cfg.Partitions}, topology.DLQ(cfg.DLQTopic))
 	return s, nil
 }
 

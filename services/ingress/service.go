@@ -9,10 +9,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
-
 	"github.com/hourglass-io/hourglass/internal/filewatch"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Service is the intake HTTP server.
@@ -43,7 +41,7 @@ func New(cfg Config, sink Sink, log *slog.Logger, reg prometheus.Registerer) (*S
 	}
 	s := &Service{cfg: cfg, log: log.With("component", "ingress"), keys: keys, sink: sink, ln: ln,
 		reload: make(chan struct{}, 1), m: newMetrics(reg)}
-	h := &handler{cfg: cfg, keys: keys, sink: sink, log: s.log, metrics: s.m, limiters: map[string]*rate.Limiter{}}
+	h := newLogsHandler(cfg, keys, sink, s.log, s.m)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/logs", h)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
