@@ -35,6 +35,9 @@ func runLogpeek(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Deadline, "deadline", cfg.Deadline, "longest time one request may take")
 	fs.IntVar(&cfg.DefaultLimit, "default-limit", cfg.DefaultLimit, "records per answer when limit is not given")
 	fs.IntVar(&cfg.MaxLimit, "max-limit", cfg.MaxLimit, "largest limit accepted")
+	fs.Int64Var(&cfg.MaxResponseBytes, "max-response-bytes", cfg.MaxResponseBytes, "most record bytes in one /v1/logs answer (a cursor continues it)")
+	fs.IntVar(&cfg.MaxConcurrent, "max-concurrent", cfg.MaxConcurrent, "most requests reading the archive at once (more get 503 overloaded)")
+	fs.DurationVar(&cfg.CursorTTL, "cursor-ttl", cfg.CursorTTL, "how long a cursor is accepted after it was issued")
 	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9106", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass logpeek [flags]", logpeekHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {

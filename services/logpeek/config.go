@@ -19,6 +19,15 @@ type Config struct {
 	Deadline     time.Duration
 	DefaultLimit int // records per response when limit is not given
 	MaxLimit     int // largest limit accepted
+	// MaxResponseBytes bounds the record bytes of one /v1/logs answer (and
+	// so the records a request holds in memory); an answer that reaches it
+	// ends with a cursor. The first record of an answer is always sent.
+	MaxResponseBytes int64
+	// MaxConcurrent bounds the requests reading the archive at once; more
+	// get 503 overloaded.
+	MaxConcurrent int
+	// CursorTTL is how long a cursor is accepted after it was issued.
+	CursorTTL time.Duration
 }
 
 // DefaultConfig returns the production defaults.
@@ -31,6 +40,9 @@ func DefaultConfig() Config {
 		Deadline:          30 * time.Second,
 		DefaultLimit:      100,
 		MaxLimit:          10_000,
+		MaxResponseBytes:  16 << 20,
+		MaxConcurrent:     8,
+		CursorTTL:         24 * time.Hour,
 	}
 }
 
@@ -54,6 +66,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxLimit < 1 || c.DefaultLimit < 1 || c.DefaultLimit > c.MaxLimit {
 		errs = append(errs, fmt.Errorf("default-limit %d, max-limit %d: want 1 <= default <= max", c.DefaultLimit, c.MaxLimit))
+	}
+	if c.MaxResponseBytes < 1<<10 {
+		errs = append(errs, fmt.Errorf("max-response-bytes %d: must be >= 1 KiB", c.MaxResponseBytes))
+	}
+	if c.MaxConcurrent < 1 {
+		errs = append(errs, fmt.Errorf("max-concurrent %d: must be >= 1", c.MaxConcurrent))
+	}
+	if c.CursorTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("cursor-ttl %s: must be >= 1m", c.CursorTTL))
 	}
 	return errors.Join(errs...)
 }

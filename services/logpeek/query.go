@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -34,6 +35,10 @@ const (
 	CodeArchiveUnavailable = "archive_unavailable"
 	CodeNotFound           = "not_found"
 	CodeMethodNotAllowed   = "method_not_allowed"
+	CodeInvalidQuery       = "invalid_query"
+	CodeTooManyParameters  = "too_many_parameters"
+	CodeParameterTooLong   = "parameter_too_long"
+	CodeOverloaded         = "overloaded"
 )
 
 // apiError is an error answer: {"error": {"code": ..., "message": ..., "parameter": ...}}.
@@ -80,18 +85,94 @@ var (
 	logsParams       = []string{"tenant", "from", "to", "status", "method", "path_prefix", "min_duration_ms", "request_id", "q", "limit", "cursor"}
 )
 
-const maxQLen = 1 << 10
+// Bounds of a query string. maxParams is the number of distinct parameters
+// of /v1/logs: a query with more pairs repeats or invents one.
+const (
+	maxParams   = 11
+	maxValueLen = 1 << 10 // every value not listed in valueLimit
+)
 
-// parseSpan reads tenant, from and to, and refuses unknown parameters.
-func parseSpan(v url.Values, allowed []string, maxSpan time.Duration) (span, *apiError) {
-	for k := range v {
-		if !slices.Contains(allowed, k) {
-			return span{}, badParam(k, CodeUnknownParameter, "unknown parameter %q; known: %s", k, strings.Join(allowed, ", "))
-		}
-		if len(v[k]) > 1 {
-			return span{}, badParam(k, CodeInvalidParameter, "%s given %d times; give it once (lists are comma-separated)", k, len(v[k]))
-		}
+// valueLimit is the longest value, in bytes after percent-decoding, of the
+// parameters whose bound is not maxValueLen.
+var valueLimit = map[string]int{
+	"path_prefix": record.MaxPathLen,
+	"request_id":  record.MaxRequestIDLen,
+}
+
+func limitOf(name string) int {
+	if n, ok := valueLimit[name]; ok {
+		return n
 	}
+	return maxValueLen
+}
+
+// quoteTrunc quotes s for an error message, cut to 64 bytes.
+func quoteTrunc(s string) string {
+	if len(s) > 64 {
+		return strconv.Quote(s[:64]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// parseQuery parses a raw query string strictly: unlike url.ParseQuery as
+// net/http uses it (r.URL.Query() drops the pairs it cannot parse), every
+// pair must decode, be one of allowed, appear once and fit its bound. The
+// first problem, in the order of the pairs, is the answer.
+func parseQuery(raw string, allowed []string) (url.Values, *apiError) {
+	v := url.Values{}
+	n := 0
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		if n++; n > maxParams {
+			return nil, &apiError{Status: http.StatusBadRequest, Code: CodeTooManyParameters,
+				Message: fmt.Sprintf("more than %d query parameters", maxParams)}
+		}
+		if strings.Contains(pair, ";") {
+			return nil, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery,
+				Message: fmt.Sprintf("query pair %s contains ';': separate pairs with '&' and percent-encode ';' as %%3B", quoteTrunc(pair))}
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		k, err := url.QueryUnescape(rawKey)
+		if err != nil {
+			return nil, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery,
+				Message: fmt.Sprintf("query pair %s: the name is not percent-encoded correctly", quoteTrunc(pair))}
+		}
+		if !slices.Contains(allowed, k) {
+			return nil, badParam(truncate(k, 64), CodeUnknownParameter, "unknown parameter %s; known: %s", quoteTrunc(k), strings.Join(allowed, ", "))
+		}
+		if v.Has(k) {
+			return nil, badParam(k, CodeInvalidParameter, "%s given more than once; give it once (lists are comma-separated)", k)
+		}
+		limit := limitOf(k)
+		if len(rawValue) > 3*limit { // cannot decode to limit bytes or less
+			return nil, badParam(k, CodeParameterTooLong, "%s is at most %d bytes", k, limit)
+		}
+		val, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			return nil, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery, Param: k,
+				Message: fmt.Sprintf("query pair %s: the value is not percent-encoded correctly", quoteTrunc(pair))}
+		}
+		if len(val) > limit {
+			return nil, badParam(k, CodeParameterTooLong, "%s is at most %d bytes", k, limit)
+		}
+		v.Set(k, val)
+	}
+	return v, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// parseSpan reads tenant, from and to from a query parsed by parseQuery.
+func parseSpan(v url.Values, maxSpan time.Duration) (span, *apiError) {
 	var s span
 	s.tenant = v.Get("tenant")
 	if s.tenant == "" {
@@ -124,8 +205,8 @@ func parseSpan(v url.Values, allowed []string, maxSpan time.Duration) (span, *ap
 }
 
 // parseLogs reads and validates every parameter of GET /v1/logs.
-func parseLogs(v url.Values, cfg Config) (*logsQuery, *apiError) {
-	s, aerr := parseSpan(v, logsParams, cfg.MaxSpan)
+func parseLogs(v url.Values, cfg Config, now time.Time) (*logsQuery, *apiError) {
+	s, aerr := parseSpan(v, cfg.MaxSpan)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -154,8 +235,8 @@ func parseLogs(v url.Values, cfg Config) (*logsQuery, *apiError) {
 		}
 	}
 	if raw := v.Get("path_prefix"); raw != "" {
-		if raw[0] != '/' || len(raw) > record.MaxPathLen {
-			return nil, badParam("path_prefix", CodeInvalidParameter, "path_prefix must start with '/' (at most 8 KiB)")
+		if raw[0] != '/' {
+			return nil, badParam("path_prefix", CodeInvalidParameter, "path_prefix must start with '/'")
 		}
 		q.pathPrefix = raw
 	}
@@ -167,16 +248,10 @@ func parseLogs(v url.Values, cfg Config) (*logsQuery, *apiError) {
 		q.minDuration = d
 	}
 	if raw := v.Get("request_id"); raw != "" {
-		if len(raw) > record.MaxRequestIDLen {
-			return nil, badParam("request_id", CodeInvalidParameter, "request_id is at most %d bytes", record.MaxRequestIDLen)
-		}
-		q.requestID = raw
+		q.requestID = raw // at most record.MaxRequestIDLen bytes (parseQuery)
 	}
 	if raw := v.Get("q"); raw != "" {
-		if len(raw) > maxQLen {
-			return nil, badParam("q", CodeInvalidParameter, "q is at most %d bytes", maxQLen)
-		}
-		q.q = []byte(raw)
+		q.q = []byte(raw) // at most maxValueLen bytes (parseQuery)
 	}
 	if raw := v.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
@@ -187,12 +262,11 @@ func parseLogs(v url.Values, cfg Config) (*logsQuery, *apiError) {
 	}
 	if raw := v.Get("cursor"); raw != "" {
 		c, err := decodeCursor(raw)
-		if err != nil || c.Query != q.fingerprint() {
-			msg := "cursor is malformed"
-			if err == nil {
-				msg = "cursor belongs to a query with other parameters; repeat the query's tenant, from, to and filters with it"
-			}
-			return nil, badParam("cursor", CodeInvalidCursor, "%s", msg)
+		if err == nil {
+			err = q.checkCursor(c, cfg.CursorTTL, now)
+		}
+		if err != nil {
+			return nil, badParam("cursor", CodeInvalidCursor, "%s", err)
 		}
 		q.cursor = &c
 	}
@@ -271,34 +345,66 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
-// cursor is where a continued query resumes: after Key.
+// cursor is where a continued query resumes: after Key. It is not a
+// credential: the token is checked against the tenant on every request, and
+// a cursor only moves the position within the query it was issued for.
 type cursor struct {
-	V     int    `json:"v"`
-	Query uint64 `json:"q"`
-	Key   key    `json:"k"`
+	V      int    `json:"v"`
+	Query  uint64 `json:"q"` // fingerprint of the query
+	Key    key    `json:"k"`
+	Issued int64  `json:"i"` // unix seconds
 }
+
+const (
+	cursorVersion = 2
+	// cursorSkew is how far in the future a cursor's issue time may be
+	// (clocks of replicas differ).
+	cursorSkew = 5 * time.Minute
+)
 
 // startOfHour is a key before every record of hour h.
 func startOfHour(h time.Time) key { return key{Hour: h.Unix(), TS: math.MinInt64} }
 
-func encodeCursor(q *logsQuery, k key) string {
-	b, _ := json.Marshal(cursor{V: 1, Query: q.fingerprint(), Key: k})
+func encodeCursor(q *logsQuery, k key, issued time.Time) string {
+	b, _ := json.Marshal(cursor{V: cursorVersion, Query: q.fingerprint(), Key: k, Issued: issued.Unix()})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func decodeCursor(s string) (cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return cursor{}, err
+		return cursor{}, errors.New("cursor is malformed: not base64url")
 	}
 	var c cursor
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return cursor{}, err
+	if err := dec.Decode(&c); err != nil || dec.More() {
+		return cursor{}, errors.New("cursor is malformed: not a cursor object")
 	}
-	if c.V != 1 || c.Key.Hour%3600 != 0 {
-		return cursor{}, fmt.Errorf("unsupported cursor")
+	if c.V != cursorVersion {
+		return cursor{}, fmt.Errorf("cursor version %d is not supported (this server issues version %d); repeat the query without it", c.V, cursorVersion)
+	}
+	if c.Key.Hour%3600 != 0 || c.Key.Line < 0 {
+		return cursor{}, errors.New("cursor is malformed: bad position")
 	}
 	return c, nil
+}
+
+// checkCursor accepts a cursor issued for this very query (tenant, range,
+// filters), within ttl of now, whose position lies in the query's range.
+func (q *logsQuery) checkCursor(c cursor, ttl time.Duration, now time.Time) error {
+	if c.Query != q.fingerprint() {
+		return errors.New("cursor belongs to a query with other parameters; repeat the query's tenant, from, to and filters with it")
+	}
+	issued := time.Unix(c.Issued, 0)
+	if issued.After(now.Add(cursorSkew)) {
+		return errors.New("cursor is malformed: issued in the future")
+	}
+	if now.Sub(issued) > ttl {
+		return fmt.Errorf("cursor expired: issued %s ago, cursors live %s; repeat the query without it", now.Sub(issued).Truncate(time.Second), ttl)
+	}
+	if first := q.from.Truncate(time.Hour).Unix(); c.Key.Hour < first || c.Key.Hour >= q.to.Unix() {
+		return errors.New("cursor is malformed: its position is outside from-to")
+	}
+	return nil
 }

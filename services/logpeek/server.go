@@ -9,9 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -30,6 +33,9 @@ type Server struct {
 	log    *slog.Logger
 	m      *metrics
 	mux    *http.ServeMux
+	// scans holds one token per request reading the archive (MaxConcurrent).
+	scans chan struct{}
+	now   func() time.Time
 }
 
 // New builds the API over the archive fsys.
@@ -40,10 +46,11 @@ func New(cfg Config, fsys archive.FS, tokens *Tokens, log *slog.Logger, reg prom
 	if fsys == nil || tokens == nil {
 		return nil, errors.New("logpeek: an archive and a tokens file are required")
 	}
-	s := &Server{cfg: cfg, fs: fsys, log: log.With("component", "logpeek"), m: newMetrics(reg), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, fs: fsys, log: log.With("component", "logpeek"), m: newMetrics(reg), mux: http.NewServeMux(),
+		scans: make(chan struct{}, cfg.MaxConcurrent), now: time.Now}
 	s.tokens.Store(tokens)
-	s.mux.HandleFunc("/v1/partitions", s.endpoint("/v1/partitions", s.partitions))
-	s.mux.HandleFunc("/v1/logs", s.endpoint("/v1/logs", s.logs))
+	s.mux.HandleFunc("/v1/partitions", s.endpoint("/v1/partitions", partitionsParams, s.partitions))
+	s.mux.HandleFunc("/v1/logs", s.endpoint("/v1/logs", logsParams, s.logs))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint; see /v1/partitions and /v1/logs"})
 	})
@@ -81,7 +88,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("logpeek: listen %s: %w", s.cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxHeaderBytes}
 	s.log.Info("serving", "addr", ln.Addr().String(), "archive", s.fs.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -98,9 +105,17 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
+// maxHeaderBytes bounds the request line and headers (net/http answers 431
+// above it); every parameter is bounded well below it.
+const maxHeaderBytes = 64 << 10
+
+// overloadRetryAfter is the Retry-After, in seconds, of a 503 overloaded.
+const overloadRetryAfter = 2
+
 // outcome is what one request did, for its log line and metrics.
 type outcome struct {
 	who, role string
+	params    string
 	status    int
 	code      string
 	records   int
@@ -108,12 +123,13 @@ type outcome struct {
 	stopped   string
 }
 
-// endpoint authenticates the request, runs fn, and logs who asked for what.
-func (s *Server) endpoint(name string, fn func(http.ResponseWriter, *http.Request, Principal, *outcome)) http.HandlerFunc {
+// endpoint authenticates the request, parses its query strictly (allowed
+// names only), runs fn, and logs who asked for what.
+func (s *Server) endpoint(name string, allowed []string, fn func(http.ResponseWriter, *http.Request, url.Values, Principal, *outcome)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		s.m.inflight.Inc()
-		o := &outcome{who: "anonymous", status: http.StatusOK, code: "ok"}
+		o := &outcome{who: "anonymous", status: http.StatusOK, code: "ok", params: loggedRaw(r.URL.RawQuery)}
 		defer func() {
 			s.m.inflight.Dec()
 			s.m.requests.WithLabelValues(name, o.code).Inc()
@@ -125,7 +141,7 @@ func (s *Server) endpoint(name string, fn func(http.ResponseWriter, *http.Reques
 				level = slog.LevelWarn
 			}
 			s.log.Log(r.Context(), level, "query", "who", o.who, "role", o.role, "endpoint", name,
-				"params", loggedParams(r), "remote", r.RemoteAddr, "status", o.status, "code", o.code,
+				"params", o.params, "remote", r.RemoteAddr, "status", o.status, "code", o.code,
 				"records", o.records, "scanned_bytes", o.scanned, "stopped", o.stopped,
 				"duration_ms", time.Since(start).Milliseconds())
 		}()
@@ -134,12 +150,12 @@ func (s *Server) endpoint(name string, fn func(http.ResponseWriter, *http.Reques
 			writeError(w, e)
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET")
+			w.Header().Set("Allow", "GET, HEAD")
 			fail(&apiError{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "use GET"})
 			return
 		}
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || strings.TrimSpace(token) == "" {
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" { // the scheme is case-insensitive (RFC 9110)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass-logpeek"`)
 			fail(&apiError{Status: http.StatusUnauthorized, Code: CodeMissingToken, Message: "send Authorization: Bearer <token>"})
 			return
@@ -151,17 +167,46 @@ func (s *Server) endpoint(name string, fn func(http.ResponseWriter, *http.Reques
 			return
 		}
 		o.who, o.role = p.Name, p.Role
-		fn(w, r, p, o)
+		v, aerr := parseQuery(r.URL.RawQuery, allowed)
+		if aerr != nil {
+			fail(aerr)
+			return
+		}
+		o.params = loggedParams(v)
+		fn(w, r, v, p, o)
 	}
 }
 
-// loggedParams is the request's query without the (long, opaque) cursor.
-func loggedParams(r *http.Request) string {
-	v := r.URL.Query()
+// admit takes one of the MaxConcurrent scan slots, or answers 503
+// overloaded. The caller calls release when its archive work is done.
+func (s *Server) admit(w http.ResponseWriter, o *outcome) (release func(), ok bool) {
+	select {
+	case s.scans <- struct{}{}:
+		return func() { <-s.scans }, true
+	default:
+		w.Header().Set("Retry-After", strconv.Itoa(overloadRetryAfter))
+		o.status, o.code = http.StatusServiceUnavailable, CodeOverloaded
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: CodeOverloaded,
+			Message: fmt.Sprintf("%d requests are reading the archive, this server's limit; retry after %ds", cap(s.scans), overloadRetryAfter)})
+		return nil, false
+	}
+}
+
+// loggedParams is a parsed query without the (long, opaque) cursor.
+func loggedParams(v url.Values) string {
 	if v.Has("cursor") {
+		v = maps.Clone(v)
 		v.Set("cursor", "…")
 	}
 	return v.Encode()
+}
+
+// loggedRaw is a query string that was not parsed (yet), cut to 512 bytes.
+func loggedRaw(raw string) string {
+	if len(raw) > 512 {
+		return raw[:512] + "…"
+	}
+	return raw
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
@@ -199,8 +244,8 @@ type partitionInfo struct {
 	Bytes int64     `json:"bytes"`
 }
 
-func (s *Server) partitions(w http.ResponseWriter, r *http.Request, p Principal, o *outcome) {
-	sp, aerr := parseSpan(r.URL.Query(), partitionsParams, s.cfg.MaxPartitionsSpan)
+func (s *Server) partitions(w http.ResponseWriter, r *http.Request, v url.Values, p Principal, o *outcome) {
+	sp, aerr := parseSpan(v, s.cfg.MaxPartitionsSpan)
 	if aerr == nil {
 		aerr = authorize(p, sp.tenant)
 	}
@@ -209,6 +254,11 @@ func (s *Server) partitions(w http.ResponseWriter, r *http.Request, p Principal,
 		writeError(w, aerr)
 		return
 	}
+	release, ok := s.admit(w, o)
+	if !ok {
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Deadline)
 	defer cancel()
 	fail := func(err error) {
@@ -245,10 +295,11 @@ func (s *Server) partitions(w http.ResponseWriter, r *http.Request, p Principal,
 // meta is the last line of a /v1/logs answer.
 type meta struct {
 	Records      int       `json:"records"`
+	Bytes        int64     `json:"bytes"` // record bytes sent, newlines included
 	ScannedBytes int64     `json:"scanned_bytes"`
 	Complete     bool      `json:"complete"`
 	NextCursor   string    `json:"next_cursor,omitempty"`
-	Stopped      string    `json:"stopped,omitempty"` // limit, scan_limit, deadline, error
+	Stopped      string    `json:"stopped,omitempty"` // limit, size_limit, scan_limit, deadline, error
 	Error        *apiError `json:"error,omitempty"`
 }
 
@@ -258,8 +309,10 @@ type match struct {
 	line []byte
 }
 
-func (s *Server) logs(w http.ResponseWriter, r *http.Request, p Principal, o *outcome) {
-	q, aerr := parseLogs(r.URL.Query(), s.cfg)
+func (m match) size() int64 { return int64(len(m.line)) + 1 }
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request, v url.Values, p Principal, o *outcome) {
+	q, aerr := parseLogs(v, s.cfg, s.now())
 	if aerr == nil {
 		aerr = authorize(p, q.tenant)
 	}
@@ -268,6 +321,11 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, p Principal, o *ou
 		writeError(w, aerr)
 		return
 	}
+	release, ok := s.admit(w, o)
+	if !ok {
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Deadline)
 	defer cancel()
 
@@ -307,7 +365,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, p Principal, o *ou
 			o.code = aerr.Code
 		}
 		if !m.Complete {
-			m.NextCursor = encodeCursor(q, next)
+			m.NextCursor = encodeCursor(q, next, s.now())
 		}
 		o.stopped = stopped
 		b, _ := json.Marshal(map[string]meta{"_meta": m})
@@ -356,8 +414,8 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, p Principal, o *ou
 				Message: fmt.Sprintf("hour %s alone holds %d compressed bytes, over this server's scan limit of %d per request", h.Start.Format(time.RFC3339), size, s.cfg.MaxScanBytes)})
 			return
 		}
-		need := q.limit - m.Records
-		matches, scanned, err := s.scanHour(ctx, q, parts, after, need)
+		sel := newSelection(q.limit-m.Records, s.cfg.MaxResponseBytes-m.Bytes, m.Records == 0)
+		scanned, err := s.scanHour(ctx, q, parts, after, sel)
 		m.ScannedBytes += scanned
 		if err != nil {
 			if r.Context().Err() != nil {
@@ -368,14 +426,24 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, p Principal, o *ou
 			finish(stopReason(ctx), resume, archiveError(ctx, err))
 			return
 		}
+		matches := sel.sorted()
 		for _, mt := range matches {
 			start()
 			_, _ = bw.Write(mt.line)
 			_ = bw.WriteByte('\n')
 			m.Records++
+			m.Bytes += mt.size()
 		}
-		if m.Records >= q.limit {
+		switch {
+		case m.Records >= q.limit:
 			finish("limit", matches[len(matches)-1].k, nil)
+			return
+		case sel.truncated():
+			last := resume
+			if len(matches) > 0 {
+				last = matches[len(matches)-1].k
+			}
+			finish("size_limit", last, nil)
 			return
 		}
 		progress = true
@@ -393,37 +461,108 @@ func stopReason(ctx context.Context) string {
 	return "error"
 }
 
-// scanHour reads the part files of one hour and returns, in key order, the
-// first need records after `after` that match q, with the bytes it read.
-func (s *Server) scanHour(ctx context.Context, q *logsQuery, parts []archive.PartFile, after key, need int) ([]match, int64, error) {
-	var (
-		out     []match
-		scanned int64
-	)
-	trim := func() {
-		slices.SortFunc(out, func(a, b match) int { return a.k.compare(b.k) })
-		if len(out) > need {
-			out = out[:need]
-		}
+// selection keeps the first records, in key order, of those offered: at
+// most need records of at most budget bytes in all (one record over the
+// budget when first: an answer always makes progress). It never holds more,
+// whatever the order of the offers: a max-heap by key, and a bound below
+// which every later offer must fall.
+type selection struct {
+	heap   []match // max-heap by key
+	bytes  int64
+	need   int
+	budget int64
+	first  bool // the answer has no record yet: keep one whatever its size
+	bound  *key // smallest key dropped; nothing at or after it may enter
+}
+
+func newSelection(need int, budget int64, first bool) *selection {
+	return &selection{need: need, budget: budget, first: first}
+}
+
+// wants reports whether a record at k could enter (before it is copied).
+func (s *selection) wants(k key) bool { return s.bound == nil || k.compare(*s.bound) < 0 }
+
+// offer adds a record at k whose line is line (copied if it enters).
+func (s *selection) offer(k key, line []byte) {
+	if !s.wants(k) {
+		return
 	}
+	s.push(match{k: k, line: bytes.Clone(line)})
+	for {
+		overCount := len(s.heap) > s.need
+		overBytes := s.bytes > s.budget && !(s.first && len(s.heap) == 1)
+		if !overCount && !overBytes {
+			return
+		}
+		dropped := s.pop()
+		s.bound = &dropped.k
+	}
+}
+
+func (s *selection) push(m match) {
+	s.heap = append(s.heap, m)
+	s.bytes += m.size()
+	for i := len(s.heap) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if s.heap[parent].k.compare(s.heap[i].k) >= 0 {
+			break
+		}
+		s.heap[parent], s.heap[i] = s.heap[i], s.heap[parent]
+		i = parent
+	}
+}
+
+func (s *selection) pop() match {
+	top := s.heap[0]
+	n := len(s.heap) - 1
+	s.heap[0] = s.heap[n]
+	s.heap[n] = match{}
+	s.heap = s.heap[:n]
+	s.bytes -= top.size()
+	for i := 0; ; {
+		l, largest := 2*i+1, i
+		if l < n && s.heap[l].k.compare(s.heap[largest].k) > 0 {
+			largest = l
+		}
+		if r := l + 1; r < n && s.heap[r].k.compare(s.heap[largest].k) > 0 {
+			largest = r
+		}
+		if largest == i {
+			break
+		}
+		s.heap[i], s.heap[largest] = s.heap[largest], s.heap[i]
+		i = largest
+	}
+	return top
+}
+
+// truncated reports whether records were left out for the byte budget
+// (rather than for need, which stops the answer by limit).
+func (s *selection) truncated() bool { return s.bound != nil && len(s.heap) < s.need }
+
+// sorted returns the records kept, in key order.
+func (s *selection) sorted() []match {
+	out := slices.Clone(s.heap)
+	slices.SortFunc(out, func(a, b match) int { return a.k.compare(b.k) })
+	return out
+}
+
+// scanHour reads the part files of one hour into sel: the records after
+// `after` that match q. It returns the bytes it read.
+func (s *Server) scanHour(ctx context.Context, q *logsQuery, parts []archive.PartFile, after key, sel *selection) (int64, error) {
+	var scanned int64
 	for _, f := range parts {
-		n, err := s.scanFile(ctx, q, f, after, func(mt match) {
-			out = append(out, mt)
-			if len(out) >= 2*need+1024 {
-				trim()
-			}
-		})
+		n, err := s.scanFile(ctx, q, f, after, sel)
 		scanned += n
 		if err != nil {
-			return nil, scanned, err
+			return scanned, err
 		}
 	}
-	trim()
-	return out, scanned, nil
+	return scanned, nil
 }
 
 // scanFile streams one part file through the filters.
-func (s *Server) scanFile(ctx context.Context, q *logsQuery, f archive.PartFile, after key, emit func(match)) (int64, error) {
+func (s *Server) scanFile(ctx context.Context, q *logsQuery, f archive.PartFile, after key, sel *selection) (int64, error) {
 	rc, err := s.fs.Open(ctx, f.Path())
 	if err != nil {
 		return 0, err
@@ -434,7 +573,7 @@ func (s *Server) scanFile(ctx context.Context, q *logsQuery, f archive.PartFile,
 		return f.Size, fmt.Errorf("logpeek: %s: %w", f.Path(), err)
 	}
 	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
 	name := f.Part.Name()
 	hour := f.Hour.Start.Unix()
 	for line := 0; sc.Scan(); line++ {
@@ -456,7 +595,7 @@ func (s *Server) scanFile(ctx context.Context, q *logsQuery, f archive.PartFile,
 		if k.compare(after) <= 0 {
 			continue
 		}
-		emit(match{k: k, line: bytes.Clone(raw)})
+		sel.offer(k, raw)
 	}
 	if err := sc.Err(); err != nil {
 		if ctx.Err() != nil {
@@ -466,3 +605,7 @@ func (s *Server) scanFile(ctx context.Context, q *logsQuery, f archive.PartFile,
 	}
 	return f.Size, nil
 }
+
+// maxLine is the longest archived line logpeek reads (a record is far
+// smaller: internal/record bounds every field).
+const maxLine = 1 << 20
