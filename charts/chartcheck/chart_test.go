@@ -103,7 +103,8 @@ func TestDefaultValues(t *testing.T) {
 		components = append(components, d.Labels["app.kubernetes.io/component"])
 	}
 	require.ElementsMatch(t, []string{"ingress", "router", "archiver", "indexer", "lagmon", "logpeek"}, components)
-	require.Len(t, objs.Services, 6)
+	require.Len(t, objs.Services, 8, "ingress and logpeek public, six admin")
+	checkAdminPortsPrivate(t, objs)
 	require.Len(t, objs.HPAs, 1)
 	require.Equal(t, "hg-hourglass-ingress", objs.HPAs[0].Spec.ScaleTargetRef.Name)
 	require.Nil(t, objs.Deployments[deployment(t, objs, "ingress")].Spec.Replicas, "the HPA owns the ingress's replicas")
@@ -161,10 +162,8 @@ func TestProductionValues(t *testing.T) {
 	require.Len(t, objs.ServiceMonitors, 1)
 	require.Equal(t, "hourglass.io/job", objs.ServiceMonitors[0].Spec.JobLabel)
 	require.Equal(t, "admin", objs.ServiceMonitors[0].Spec.Endpoints[0].Port)
-	for _, s := range objs.Services {
-		require.Equal(t, "hourglass-"+s.Labels["app.kubernetes.io/component"], s.Labels["hourglass.io/job"])
-		require.True(t, slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "admin" }))
-	}
+	require.Equal(t, "true", objs.ServiceMonitors[0].Spec.Selector.MatchLabels["hourglass.io/admin"])
+	checkAdminPortsPrivate(t, objs)
 
 	// PrometheusRule = lag-monitor/rules.yml; with the monitor sending its
 	// status alerts itself (alertmanagerURL set), without the status group.
@@ -194,6 +193,26 @@ func TestPrometheusRuleCarriesEveryRuleByDefault(t *testing.T) {
 	objs := render(t, loadChart(t), map[string]any{"monitoring": map[string]any{"prometheusRule": map[string]any{"enabled": true}}})
 	require.Len(t, objs.PrometheusRules, 1)
 	require.Equal(t, rulesGroups(t), objs.PrometheusRules[0].Spec.Groups)
+}
+
+// checkAdminPortsPrivate: admin ports (/metrics, the lag monitor's status
+// page and /v1/status, which list tenant names) are only on ClusterIP
+// "-admin" Services, one per component; public Services carry no admin port.
+func checkAdminPortsPrivate(t *testing.T, objs *Objects) {
+	t.Helper()
+	admins := 0
+	for _, s := range objs.Services {
+		hasAdmin := slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "admin" })
+		if s.Labels["hourglass.io/admin"] == "true" {
+			admins++
+			require.True(t, hasAdmin, s.Name)
+			require.Equal(t, corev1.ServiceTypeClusterIP, s.Spec.Type, "admin Service %s is cluster-internal", s.Name)
+			require.Equal(t, "hourglass-"+s.Labels["app.kubernetes.io/component"], s.Labels["hourglass.io/job"])
+			continue
+		}
+		require.False(t, hasAdmin, "public Service %s must not expose an admin port", s.Name)
+	}
+	require.Equal(t, 6, admins, "one admin Service per component")
 }
 
 // checkWiring: each Service selects the pods of one Deployment and targets a
