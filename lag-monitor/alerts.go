@@ -83,14 +83,16 @@ func fingerprint(labels map[string]string) string {
 }
 
 var alertNames = map[status.Status]string{
-	status.DataLoss: "HourglassConsumerDataLoss",
-	status.Breach:   "HourglassSLABreach",
-	status.Stop:     "HourglassConsumerStopped",
-	status.Stall:    "HourglassConsumerStalled",
-	status.AtRisk:   "HourglassSLAAtRisk",
-	status.Rewind:   "HourglassConsumerRewind",
-	status.Warn:     "HourglassConsumerLagGrowing",
-	status.NoData:   "HourglassNoData",
+	status.DataLoss:    "HourglassConsumerDataLoss",
+	status.Breach:      "HourglassSLABreach",
+	status.Stop:        "HourglassConsumerStopped",
+	status.Stall:       "HourglassConsumerStalled",
+	status.Uncommitted: "HourglassConsumerUncommitted",
+	status.AtRisk:      "HourglassSLAAtRisk",
+	status.Unknown:     "HourglassConsumerLagUnknown",
+	status.Rewind:      "HourglassConsumerRewind",
+	status.Warn:        "HourglassConsumerLagGrowing",
+	status.NoData:      "HourglassNoData",
 }
 
 func severity(s status.Status) string {
@@ -110,8 +112,14 @@ func desired(cfg Config, snap *Snapshot) []Alert {
 		if !on(g.Status) {
 			continue
 		}
-		desc := fmt.Sprintf("group %s: %s; lag %d records (max %d per partition), time lag %.0fs, SLA %.0fs",
-			g.Group, g.Status, g.Lag, g.MaxLag, g.TimeLag.D.Seconds(), g.SLA.D.Seconds())
+		lag, timeLag := "unknown ("+g.LagUnknownReason+")", "unknown ("+g.TimeLagUnknownReason+")"
+		if g.Lag.Known {
+			lag = fmt.Sprintf("%d records (max %d per partition)", g.Lag.N, g.MaxLag.N)
+		}
+		if g.TimeLag.Known {
+			timeLag = fmt.Sprintf("%.0fs", g.TimeLag.D.Seconds())
+		}
+		desc := fmt.Sprintf("group %s: %s; lag %s, time lag %s, SLA %.0fs", g.Group, g.Status, lag, timeLag, g.SLA.D.Seconds())
 		if g.Forecast.Crosses {
 			desc += fmt.Sprintf("; forecast: SLA crossed in %.0fs", g.Forecast.CrossIn.Seconds())
 		}

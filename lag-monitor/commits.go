@@ -74,8 +74,8 @@ func (t *commitTracker) update(ctx context.Context, client *kafka.Client, metada
 		return err
 	}
 	tm, ok := meta[offsetsTopic]
-	if !ok {
-		return fmt.Errorf("metadata of %s: topic not available", offsetsTopic)
+	if !ok || tm.Err != nil || len(tm.Partitions) == 0 {
+		return fmt.Errorf("metadata of %s: topic not available (%v)", offsetsTopic, tm.Err)
 	}
 	parts := tm.Partitions
 	t.n = len(parts)

@@ -38,6 +38,14 @@ type Config struct {
 	// SLAOverrides set the time-lag SLA of the groups matching a pattern;
 	// the first match wins over the catalog's freshness SLA and the default.
 	SLAOverrides []SLAOverride `yaml:"sla_overrides"`
+	// AutoOffsetReset is where a group starts reading a partition it never
+	// committed (Kafka's auto.offset.reset): earliest (the default; every
+	// Hourglass consumer starts there) or latest. It decides the lag of such
+	// a partition: end − log start for earliest, unknown for latest.
+	// AutoOffsetResetOverrides set it for the groups matching a pattern
+	// (first match wins).
+	AutoOffsetReset          status.Reset    `yaml:"auto_offset_reset"`
+	AutoOffsetResetOverrides []ResetOverride `yaml:"auto_offset_reset_overrides"`
 
 	ESURLs            []string      `yaml:"es_urls"`            // Elasticsearch/OpenSearch; empty: no freshness
 	FreshnessInterval time.Duration `yaml:"freshness_interval"` // how often freshness and job runs are read
@@ -61,6 +69,13 @@ type SLAOverride struct {
 	SLA   time.Duration `yaml:"sla"`
 }
 
+// ResetOverride sets the start position of the groups matching Group (a
+// regular expression).
+type ResetOverride struct {
+	Group string       `yaml:"group"`
+	Reset status.Reset `yaml:"auto_offset_reset"`
+}
+
 // DefaultConfig returns the production defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -70,6 +85,7 @@ func DefaultConfig() Config {
 		Window:            5 * time.Minute,
 		SLA:               time.Hour,
 		Horizon:           30 * time.Minute,
+		AutoOffsetReset:   status.Earliest,
 		FreshnessInterval: time.Minute,
 		JobRunsIndex:      "hourglass-jobruns",
 		JobPeriod:         time.Hour,
@@ -128,6 +144,14 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("sla_overrides %q: sla %s must be > 0", o.Group, o.SLA))
 		}
 	}
+	for _, o := range c.AutoOffsetResetOverrides {
+		if _, err := regexp.Compile(o.Group); err != nil {
+			errs = append(errs, fmt.Errorf("auto_offset_reset_overrides group %q: %w", o.Group, err))
+		}
+	}
+	if c.AutoOffsetReset != status.Earliest && c.AutoOffsetReset != status.Latest {
+		errs = append(errs, fmt.Errorf("auto-offset-reset %s: want earliest or latest", c.AutoOffsetReset))
+	}
 	for _, u := range append(append(append([]string{}, c.ESURLs...), c.AlertmanagerURLs...), c.WebhookURLs...) {
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			errs = append(errs, fmt.Errorf("URL %q: want http(s)://host[:port][/path]", u))
@@ -155,6 +179,13 @@ func (c Config) Validate() error {
 type groupFilter struct {
 	allow, deny []*regexp.Regexp
 	slas        []compiledSLA
+	resets      []compiledReset
+	reset       status.Reset
+}
+
+type compiledReset struct {
+	re    *regexp.Regexp
+	reset status.Reset
 }
 
 type compiledSLA struct {
@@ -163,7 +194,14 @@ type compiledSLA struct {
 }
 
 func compileFilter(c Config) (groupFilter, error) {
-	var f groupFilter
+	f := groupFilter{reset: c.AutoOffsetReset}
+	for _, o := range c.AutoOffsetResetOverrides {
+		re, err := regexp.Compile(o.Group)
+		if err != nil {
+			return f, fmt.Errorf("auto_offset_reset_overrides %q: %w", o.Group, err)
+		}
+		f.resets = append(f.resets, compiledReset{re, o.Reset})
+	}
 	for _, p := range c.Allow {
 		re, err := regexp.Compile(p)
 		if err != nil {
@@ -213,4 +251,14 @@ func (f groupFilter) sla(group string) (time.Duration, bool) {
 		}
 	}
 	return 0, false
+}
+
+// startAt returns where group starts on a partition it never committed.
+func (f groupFilter) startAt(group string) status.Reset {
+	for _, o := range f.resets {
+		if o.re.MatchString(group) {
+			return o.reset
+		}
+	}
+	return f.reset
 }

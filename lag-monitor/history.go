@@ -61,8 +61,12 @@ func (h *history) add(snap *Snapshot, span time.Duration) {
 	live := map[string]bool{}
 	for _, g := range snap.Groups {
 		live[g.Group] = true
-		put(h.timeLag, g.Group, g.TimeLag.D.Seconds())
-		put(h.lag, g.Group, float64(g.Lag))
+		if g.TimeLag.Known { // unknown is a gap in the chart, not a 0
+			put(h.timeLag, g.Group, g.TimeLag.D.Seconds())
+		}
+		if g.Lag.Known {
+			put(h.lag, g.Group, float64(g.Lag.N))
+		}
 	}
 	for _, k := range keysOf(h.timeLag) {
 		if !live[k] {

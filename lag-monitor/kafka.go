@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,15 +16,146 @@ import (
 	"github.com/hourglass-io/hourglass/lag-monitor/status"
 )
 
+// brokerReader is every read a poll makes of Kafka, in the order it makes
+// them. kafkaReader is the real one; unit tests fake it to inject failed
+// and racing reads. A poll that cannot read something reports it unknown
+// (null with a reason), never 0.
+type brokerReader interface {
+	// ListGroups lists the broker's consumer groups.
+	ListGroups(ctx context.Context) ([]string, error)
+	// Committed returns a group's committed offsets by topic and partition
+	// (offset -1: none); a partition answered with an error carries it.
+	Committed(ctx context.Context, group string) (map[string]map[int]committedOffset, error)
+	// DescribeGroups returns the state and members of the groups the broker
+	// answered.
+	DescribeGroups(ctx context.Context, groups []string) (map[string]groupInfo, error)
+	// Metadata returns partitions and leaders, uncached; topics the broker
+	// does not know are absent, topics answered with another error carry it.
+	Metadata(ctx context.Context, topics []string) (map[string]kafkawire.TopicMeta, error)
+	// ListOffsets asks a partition leader for offsets, as kafkawire does.
+	ListOffsets(ctx context.Context, leader, topic string, partitions []int, which int64, readCommitted bool) (map[int]int64, map[int]error, error)
+	// Fetch reads records, as kafkawire does.
+	Fetch(ctx context.Context, leader, topic string, partition int, offset int64, maxBytes int32) (*kafkawire.Partition, error)
+}
+
+// committedOffset is one partition of an OffsetFetch answer.
+type committedOffset struct {
+	offset int64 // -1: never committed
+	err    error
+}
+
+// groupInfo is what DescribeGroups says about one group.
+type groupInfo struct {
+	state   string
+	members int
+	topics  []string // assigned to its members or subscribed by them
+}
+
+// kafkaReader reads group data with kafka-go and metadata, offsets and
+// records with kafkawire (uncached, from the partition leaders).
+type kafkaReader struct {
+	brokers func() []string
+	client  *kafka.Client
+	fetcher *kafkawire.Fetcher
+}
+
+func (r *kafkaReader) ListGroups(ctx context.Context) ([]string, error) {
+	res, err := r.client.ListGroups(ctx, &kafka.ListGroupsRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	if res.Error != nil {
+		return nil, fmt.Errorf("list groups: %w", res.Error)
+	}
+	out := make([]string, 0, len(res.Groups))
+	for _, g := range res.Groups {
+		out = append(out, g.GroupID)
+	}
+	return out, nil
+}
+
+func (r *kafkaReader) Committed(ctx context.Context, group string) (map[string]map[int]committedOffset, error) {
+	res, err := r.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group})
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets of %s: %w", group, err)
+	}
+	if res.Error != nil {
+		return nil, fmt.Errorf("committed offsets of %s: %w", group, res.Error)
+	}
+	out := map[string]map[int]committedOffset{}
+	for topic, parts := range res.Topics {
+		out[topic] = map[int]committedOffset{}
+		for _, p := range parts {
+			out[topic][p.Partition] = committedOffset{offset: p.CommittedOffset, err: p.Error}
+		}
+	}
+	return out, nil
+}
+
+func (r *kafkaReader) DescribeGroups(ctx context.Context, groups []string) (map[string]groupInfo, error) {
+	res, err := r.client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: groups})
+	if err != nil {
+		return nil, fmt.Errorf("describe groups: %w", err)
+	}
+	out := map[string]groupInfo{}
+	for _, d := range res.Groups {
+		if d.Error != nil {
+			continue
+		}
+		gi := groupInfo{state: d.GroupState, members: len(d.Members)}
+		add := func(t string) {
+			if t != "" && !slices.Contains(gi.topics, t) {
+				gi.topics = append(gi.topics, t)
+			}
+		}
+		for _, mem := range d.Members {
+			// Subscriptions count too: a member that joined before its topic
+			// existed is assigned nothing, but the topic is its work.
+			for _, t := range mem.MemberMetadata.Topics {
+				add(t)
+			}
+			for _, t := range mem.MemberAssignments.Topics {
+				add(t.Topic)
+			}
+		}
+		out[d.GroupID] = gi
+	}
+	return out, nil
+}
+
+// Metadata asks the bootstrap brokers in turn (uncached, never auto-creating).
+func (r *kafkaReader) Metadata(ctx context.Context, topics []string) (map[string]kafkawire.TopicMeta, error) {
+	var errs []error
+	for _, b := range r.brokers() {
+		meta, err := r.fetcher.Metadata(ctx, b, topics)
+		if err == nil {
+			return meta, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("metadata: %w", errors.Join(errs...))
+}
+
+func (r *kafkaReader) ListOffsets(ctx context.Context, leader, topic string, partitions []int, which int64, readCommitted bool) (map[int]int64, map[int]error, error) {
+	return r.fetcher.ListOffsets(ctx, leader, topic, partitions, which, readCommitted)
+}
+
+func (r *kafkaReader) Fetch(ctx context.Context, leader, topic string, partition int, offset int64, maxBytes int32) (*kafkawire.Partition, error) {
+	return r.fetcher.Fetch(ctx, leader, topic, partition, offset, maxBytes)
+}
+
 // groupSpec is one group to watch.
 type groupSpec struct {
 	name, source, metric string
-	topics               []string // topics it must consume (catalog); more come from its commits
+	topics               []string // topics it must consume (catalog); more come from its commits and members
 	sla                  time.Duration
+	reset                status.Reset // where it starts on a partition it never committed
 }
 
 // watchedGroups lists the catalog's groups and the broker's groups the
-// patterns allow, minus the denied ones, in name order.
+// patterns allow, minus the denied ones, in name order. When the broker's
+// list cannot be read, the groups it listed last time are kept (reported
+// unknown rather than dropped) and the error is returned with them.
 func (m *Monitor) watchedGroups(ctx context.Context, st *state) ([]groupSpec, error) {
 	specs := map[string]groupSpec{}
 	if st.cat != nil {
@@ -38,17 +170,19 @@ func (m *Monitor) watchedGroups(ctx context.Context, st *state) ([]groupSpec, er
 			specs[tp.ConsumerGroup] = groupSpec{name: tp.ConsumerGroup, source: "catalog", metric: tp.Metric, topics: []string{tp.Topic}, sla: sla}
 		}
 	}
+	var listErr error
 	if len(st.filter.allow) > 0 {
-		res, err := m.client.ListGroups(ctx, &kafka.ListGroupsRequest{})
+		listed, err := m.reads.ListGroups(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list groups: %w", err)
+			m.readError("groups")
+			listErr = err
+			listed = m.listed
+		} else {
+			m.listed = listed
 		}
-		if res.Error != nil {
-			return nil, fmt.Errorf("list groups: %w", res.Error)
-		}
-		for _, g := range res.Groups {
-			if _, ok := specs[g.GroupID]; !ok && st.filter.allowed(g.GroupID) {
-				specs[g.GroupID] = groupSpec{name: g.GroupID, source: "config", sla: st.cfg.SLA}
+		for _, g := range listed {
+			if _, ok := specs[g]; !ok && st.filter.allowed(g) {
+				specs[g] = groupSpec{name: g, source: "config", sla: st.cfg.SLA}
 			}
 		}
 	}
@@ -60,27 +194,18 @@ func (m *Monitor) watchedGroups(ctx context.Context, st *state) ([]groupSpec, er
 		if sla, ok := st.filter.sla(s.name); ok {
 			s.sla = sla
 		}
+		s.reset = st.filter.startAt(s.name)
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b groupSpec) int {
-		if a.name < b.name {
-			return -1
-		}
-		if a.name > b.name {
-			return 1
-		}
-		return 0
-	})
-	return out, nil
+	slices.SortFunc(out, func(a, b groupSpec) int { return strings.Compare(a.name, b.name) })
+	return out, listErr
 }
 
 // groupOffsets is what the broker says about one group.
 type groupOffsets struct {
-	committed map[string]map[int]int64 // topic → partition → offset (-1: none)
-	state     string
-	members   int
-	assigned  []string // topics assigned to members
-	err       error
+	committed map[string]map[int]committedOffset // topic → partition → offset
+	info      groupInfo
+	err       error // the committed offsets could not be read
 }
 
 // topicOffsets is what the broker says about one topic.
@@ -88,6 +213,24 @@ type topicOffsets struct {
 	partitions                []int
 	leaders                   map[int]string
 	logStart, end, lastStable map[int]int64
+	// unread: partitions whose offsets were not all read, or read
+	// inconsistently, this poll (their lag is unknown).
+	unread map[int]unreadErr
+	// err: the topic's metadata could not be read; its partitions are unknown.
+	err error
+}
+
+// unreadErr says why an offset is unknown this poll.
+type unreadErr struct {
+	reason string // ReasonReadError or ReasonInconsistent
+	err    error
+}
+
+// readError counts one failed or inconsistent offset read.
+func (m *Monitor) readError(kind string) {
+	if m.metrics != nil {
+		m.metrics.offsetReadErrors.WithLabelValues(kind).Inc()
+	}
 }
 
 // readGroups fetches committed offsets, then the groups' states. It runs
@@ -104,23 +247,15 @@ func (m *Monitor) readGroups(ctx context.Context, specs []groupSpec) map[string]
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			g := &groupOffsets{committed: map[string]map[int]int64{}}
-			res, err := m.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: s.name})
-			switch {
-			case err != nil:
-				g.err = fmt.Errorf("committed offsets of %s: %w", s.name, err)
-			case res.Error != nil:
-				g.err = fmt.Errorf("committed offsets of %s: %w", s.name, res.Error)
-			default:
-				for topic, parts := range res.Topics {
-					for _, p := range parts {
-						if p.Error != nil {
-							continue
-						}
-						if g.committed[topic] == nil {
-							g.committed[topic] = map[int]int64{}
-						}
-						g.committed[topic][p.Partition] = p.CommittedOffset
+			g := &groupOffsets{}
+			g.committed, g.err = m.reads.Committed(ctx, s.name)
+			if g.err != nil {
+				m.readError("committed")
+			}
+			for _, parts := range g.committed {
+				for _, c := range parts {
+					if c.err != nil {
+						m.readError("committed")
 					}
 				}
 			}
@@ -138,41 +273,47 @@ func (m *Monitor) readGroups(ctx context.Context, specs []groupSpec) map[string]
 	for i, s := range specs {
 		ids[i] = s.name
 	}
-	res, err := m.client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: ids})
+	infos, err := m.reads.DescribeGroups(ctx, ids)
 	if err != nil {
-		m.log.Warn("describe groups failed; member counts unknown this poll", "error", err)
-		return out
+		// Members and their topics as last seen: a group known only by its
+		// members must not lose its topics (and look idle) for a poll.
+		m.readError("describe")
+		m.log.Warn("describe groups failed; members as of the previous poll", "error", err)
+		infos = m.described
+	} else {
+		m.described = infos
 	}
-	for _, d := range res.Groups {
-		g := out[d.GroupID]
-		if g == nil || d.Error != nil {
-			continue
-		}
-		g.state, g.members = d.GroupState, len(d.Members)
-		for _, mem := range d.Members {
-			for _, t := range mem.MemberAssignments.Topics {
-				if !slices.Contains(g.assigned, t.Topic) {
-					g.assigned = append(g.assigned, t.Topic)
-				}
-			}
-		}
+	for name, g := range out {
+		g.info = infos[name]
 	}
 	return out
 }
 
-// readTopics fetches partitions and leaders, then log start, high watermark
-// and last stable offsets of topics. Topics that do not exist are absent.
-func (m *Monitor) readTopics(ctx context.Context, topics []string) (map[string]*topicOffsets, error) {
+// readTopics fetches partitions and leaders, then log start, last stable
+// and high watermark offsets of topics, in that order: each read is at
+// least the one before it, so log start ≤ last stable ≤ end unless a read
+// raced or failed. Topics that do not exist are absent; topics whose
+// metadata failed carry err; partitions not fully read are in unread.
+func (m *Monitor) readTopics(ctx context.Context, topics []string) map[string]*topicOffsets {
 	out := map[string]*topicOffsets{}
 	if len(topics) == 0 {
-		return out, nil
+		return out
 	}
-	meta, err := m.metadata(ctx, topics)
+	meta, err := m.reads.Metadata(ctx, topics)
 	if err != nil {
-		return nil, err
+		m.readError("metadata")
+		for _, t := range topics {
+			out[t] = &topicOffsets{err: err}
+		}
+		return out
 	}
 	for _, t := range meta { // deleted or never created topics are absent: not watched this poll
-		to := &topicOffsets{leaders: map[int]string{}, logStart: map[int]int64{}, end: map[int]int64{}, lastStable: map[int]int64{}}
+		to := &topicOffsets{leaders: map[int]string{}, logStart: map[int]int64{}, end: map[int]int64{}, lastStable: map[int]int64{},
+			unread: map[int]unreadErr{}, err: t.Err}
+		if t.Err != nil {
+			m.readError("metadata")
+			to.err = fmt.Errorf("metadata of %s: %w", t.Name, t.Err)
+		}
 		for _, p := range t.Partitions {
 			to.partitions = append(to.partitions, p.ID)
 			to.leaders[p.ID] = p.Leader
@@ -181,67 +322,72 @@ func (m *Monitor) readTopics(ctx context.Context, topics []string) (map[string]*
 	}
 	// One request per topic, leader and kind, sent to the leader itself.
 	type query struct {
+		kind          string
 		which         int64
 		readCommitted bool
-		set           func(*topicOffsets, int, int64)
+		got           func(*topicOffsets) map[int]int64
 	}
 	queries := []query{
-		{kafkawire.Earliest, false, func(t *topicOffsets, p int, o int64) { t.logStart[p] = o }},
-		{kafkawire.Latest, false, func(t *topicOffsets, p int, o int64) { t.end[p] = o }},
-		{kafkawire.Latest, true, func(t *topicOffsets, p int, o int64) { t.lastStable[p] = o }},
+		{"log_start", kafkawire.Earliest, false, func(t *topicOffsets) map[int]int64 { return t.logStart }},
+		{"last_stable", kafkawire.Latest, true, func(t *topicOffsets) map[int]int64 { return t.lastStable }},
+		{"end", kafkawire.Latest, false, func(t *topicOffsets) map[int]int64 { return t.end }},
+	}
+	fail := func(to *topicOffsets, p int, kind string, err error) {
+		if _, already := to.unread[p]; !already {
+			m.readError(kind)
+			to.unread[p] = unreadErr{ReasonReadError, err}
+		}
 	}
 	var errs []error
 	for name, to := range out {
+		if to.err != nil {
+			continue
+		}
 		byLeader := map[string][]int{}
 		for _, p := range to.partitions {
+			if to.leaders[p] == "" {
+				fail(to, p, "metadata", fmt.Errorf("%s/%d has no leader", name, p))
+				continue
+			}
 			byLeader[to.leaders[p]] = append(byLeader[to.leaders[p]], p)
 		}
 		for leader, parts := range byLeader {
-			if leader == "" {
-				continue // no leader: offsets unknown this poll
-			}
 			for _, q := range queries {
-				res, err := m.fetcher.ListOffsets(ctx, leader, name, parts, q.which, q.readCommitted)
+				res, failed, err := m.reads.ListOffsets(ctx, leader, name, parts, q.which, q.readCommitted)
 				if err != nil {
 					errs = append(errs, err)
+					for _, p := range parts {
+						fail(to, p, q.kind, err)
+					}
 					continue
 				}
-				for p, o := range res {
-					q.set(to, p, o)
+				for _, p := range parts {
+					o, ok := res[p]
+					switch {
+					case failed[p] != nil:
+						fail(to, p, q.kind, fmt.Errorf("%s of %s/%d: %w", q.kind, name, p, failed[p]))
+					case !ok:
+						fail(to, p, q.kind, fmt.Errorf("%s of %s/%d: missing from the answer", q.kind, name, p))
+					default:
+						q.got(to)[p] = o
+					}
 				}
+			}
+		}
+		for _, p := range to.partitions {
+			if _, bad := to.unread[p]; bad {
+				continue
+			}
+			if ls, lso, end := to.logStart[p], to.lastStable[p], to.end[p]; ls > end || lso > end {
+				m.readError("inconsistent")
+				to.unread[p] = unreadErr{ReasonInconsistent, fmt.Errorf("%s/%d: log start %d, last stable %d, end %d read out of order", name, p, ls, lso, end)}
 			}
 		}
 	}
 	if len(errs) > 0 {
-		m.log.Warn("some offsets could not be read; those partitions are left out of this poll", "error", errors.Join(errs...))
+		m.log.Warn("some offsets could not be read; those partitions are unknown this poll", "error", errors.Join(errs...))
 	}
-	// A partition whose offsets could not all be read is left out this poll.
-	for name, to := range out {
-		to.partitions = slices.DeleteFunc(to.partitions, func(p int) bool {
-			_, a := to.logStart[p]
-			_, b := to.end[p]
-			_, c := to.lastStable[p]
-			return !(a && b && c)
-		})
-		if len(to.partitions) == 0 {
-			delete(out, name)
-		}
-	}
-	return out, nil
-}
-
-// metadata asks the bootstrap brokers in turn for the metadata of topics
-// (uncached, never auto-creating).
-func (m *Monitor) metadata(ctx context.Context, topics []string) (map[string]kafkawire.TopicMeta, error) {
-	var errs []error
-	for _, b := range m.st.Load().cfg.Brokers {
-		meta, err := m.fetcher.Metadata(ctx, b, topics)
-		if err == nil {
-			return meta, nil
-		}
-		errs = append(errs, err)
-	}
-	return nil, fmt.Errorf("metadata: %w", errors.Join(errs...))
+	return out
 }
 
 // tsKey is a record position.
@@ -277,7 +423,7 @@ func (m *Monitor) recordTime(ctx context.Context, leader, topic string, partitio
 	}
 	pos := offset
 	for range 8 {
-		fr, err := m.fetcher.Fetch(ctx, leader, topic, partition, pos, 1<<20)
+		fr, err := m.reads.Fetch(ctx, leader, topic, partition, pos, 1<<20)
 		if err != nil {
 			m.metrics.tsFetches.WithLabelValues("error").Inc()
 			return time.Time{}, false, err
@@ -317,6 +463,38 @@ type ringKey struct {
 	partition    int
 }
 
+// unknownRank orders the reasons a group's lag is unknown, the one to name first.
+func unknownRank(reason string) int {
+	switch reason {
+	case ReasonReadError:
+		return 4
+	case ReasonInconsistent:
+		return 3
+	case ReasonTimestampReadError:
+		return 2
+	case ReasonNeverCommitted:
+		return 1
+	}
+	return 0
+}
+
+func worse(a, b string) string {
+	if unknownRank(b) > unknownRank(a) {
+		return b
+	}
+	return a
+}
+
+// unreadPartition is a partition whose offsets this poll could not use.
+func unreadPartition(topic string, p int, reason string, err error) PartitionLag {
+	pl := PartitionLag{Topic: topic, Partition: p, CommittedUnknownReason: reason, OffsetsUnknownReason: reason,
+		LagUnknownReason: reason, TimeLagUnknownReason: reason}
+	if err != nil {
+		pl.Error = err.Error()
+	}
+	return pl
+}
+
 // pollKafka reads every watched group and computes its status.
 // It returns the time of the observation: the moment after the offsets
 // were read, against which time lags are computed.
@@ -324,7 +502,7 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 	var errs []error
 	specs, err := m.watchedGroups(ctx, st)
 	if err != nil {
-		return nil, m.now(), []error{err}
+		errs = append(errs, err)
 	}
 	groups := m.readGroups(ctx, specs) // committed offsets first...
 	names := make([]string, 0, len(specs))
@@ -341,21 +519,25 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 		for t := range g.committed {
 			topicSet[t] = true
 		}
-		for _, t := range g.assigned {
+		for _, t := range g.info.topics {
 			topicSet[t] = true
 		}
 	}
-	if err := m.commits.update(ctx, m.client, m.metadata, names); err != nil {
-		m.log.Debug("commit times not available; STOP and STALL fall back to offsets only", "error", err)
+	if m.commits != nil {
+		if err := m.commits.update(ctx, m.client, m.reads.Metadata, names); err != nil {
+			m.log.Debug("commit times not available; STOP and STALL fall back to offsets only", "error", err)
+		}
 	}
 	topicNames := make([]string, 0, len(topicSet))
 	for t := range topicSet {
 		topicNames = append(topicNames, t)
 	}
 	slices.Sort(topicNames)
-	topics, err := m.readTopics(ctx, topicNames) // ...then end offsets
-	if err != nil {
-		return nil, m.now(), append(errs, err)
+	topics := m.readTopics(ctx, topicNames) // ...then end offsets
+	for _, t := range topicNames {
+		if to := topics[t]; to != nil && to.err != nil {
+			errs = append(errs, to.err)
+		}
 	}
 	now := m.now()
 
@@ -363,6 +545,7 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 		return status.Params{Window: st.cfg.Window, SLA: s.sla, Horizon: st.cfg.Horizon}
 	}
 	out := make([]GroupStatus, 0, len(specs))
+	groupErrs := make([][]string, 0, len(specs)) // per group: what could not be read beyond its partitions
 	seen := map[ringKey]bool{}
 	type job struct {
 		gi, pi int
@@ -373,42 +556,122 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 	var jobs []job
 	for _, s := range specs {
 		g := groups[s.name]
+		gs := GroupStatus{Group: s.name, Source: s.source, Metric: s.metric, State: g.info.state, Members: g.info.members,
+			SLA: Seconds{s.sla, true}, Reset: s.reset}
+		var gErrs []string
 		if g.err != nil {
-			continue // not reported this poll; its series stay absent until it answers
+			// Committed offsets unknown: every partition seen before is
+			// unknown this poll (its earlier samples still count).
+			gErrs = append(gErrs, g.err.Error())
+			var keys []ringKey
+			for k := range m.rings {
+				if k.group == s.name {
+					keys = append(keys, k)
+				}
+			}
+			slices.SortFunc(keys, func(a, b ringKey) int {
+				if c := strings.Compare(a.topic, b.topic); c != 0 {
+					return c
+				}
+				return a.partition - b.partition
+			})
+			for _, k := range keys {
+				gs.Partitions = append(gs.Partitions, unreadPartition(k.topic, k.partition, ReasonReadError, g.err))
+			}
+			out = append(out, gs)
+			groupErrs = append(groupErrs, gErrs)
+			continue
 		}
-		gs := GroupStatus{Group: s.name, Source: s.source, Metric: s.metric, State: g.state, Members: g.members, SLA: Seconds{s.sla, true}}
 		var gTopics []string
 		for t := range topicSet {
 			if _, ok := topics[t]; !ok {
-				continue
+				continue // does not exist
 			}
 			_, committed := g.committed[t]
-			if committed || slices.Contains(s.topics, t) || slices.Contains(g.assigned, t) {
+			if committed || slices.Contains(s.topics, t) || slices.Contains(g.info.topics, t) {
 				gTopics = append(gTopics, t)
 			}
 		}
 		slices.Sort(gTopics)
 		for _, t := range gTopics {
 			to := topics[t]
+			if to.err != nil {
+				// Partitions unknown: the ones it committed are unread; if it
+				// committed none, the group as a whole is unknown.
+				var parts []int
+				for p := range g.committed[t] {
+					parts = append(parts, p)
+				}
+				slices.Sort(parts)
+				for _, p := range parts {
+					gs.Partitions = append(gs.Partitions, unreadPartition(t, p, ReasonReadError, to.err))
+				}
+				if len(parts) == 0 {
+					gErrs = append(gErrs, to.err.Error())
+				}
+				continue
+			}
 			for _, p := range to.partitions {
-				pl := PartitionLag{Topic: t, Partition: p, LogStart: to.logStart[p], End: to.end[p], LastStable: to.lastStable[p]}
-				c, ok := g.committed[t][p]
-				if ok && c >= 0 {
-					pl.Committed = Known(c)
-					pl.Lag = Known(max(0, pl.End-c))
-					pl.TimeLag = Seconds{0, true}
-					pos := max(c, pl.LogStart) // below the log start the consumer resumes at the log start
-					if pos < pl.LastStable {
-						jobs = append(jobs, job{gi: len(out), pi: len(gs.Partitions), leader: to.leaders[p], offset: pos, lso: pl.LastStable})
+				pl := PartitionLag{Topic: t, Partition: p}
+				var bad *unreadErr
+				co, hasEntry := g.committed[t][p]
+				switch {
+				case hasEntry && co.err != nil:
+					bad = &unreadErr{ReasonReadError, fmt.Errorf("committed offset of %s/%d: %w", t, p, co.err)}
+				case hasEntry && co.offset >= 0:
+					pl.Committed = Known(co.offset)
+				default:
+					pl.CommittedUnknownReason = ReasonNeverCommitted
+				}
+				if u, ok := to.unread[p]; ok && bad == nil {
+					bad = &u
+				}
+				if bad == nil {
+					pl.LogStart, pl.End, pl.LastStable = Known(to.logStart[p]), Known(to.end[p]), Known(to.lastStable[p])
+					if pl.Committed.Known && pl.Committed.N > pl.End.N {
+						// Committed is read before the end, and the end only
+						// grows: a commit past it means one of the reads is
+						// wrong (a stale leader, a recreated topic).
+						m.readError("inconsistent")
+						bad = &unreadErr{ReasonInconsistent, fmt.Errorf("%s/%d: committed %d past the end %d", t, p, pl.Committed.N, pl.End.N)}
 					}
 				}
-				if ts, ok := m.commits.lastCommit(s.name, t, p); ok {
+				if bad != nil {
+					committed, why := pl.Committed, pl.CommittedUnknownReason
+					pl = unreadPartition(t, p, bad.reason, bad.err)
+					switch {
+					case committed.Known: // the commit was read; the rest was not
+						pl.Committed, pl.CommittedUnknownReason = committed, ""
+					case why == ReasonNeverCommitted:
+						pl.CommittedUnknownReason = why
+					}
+				} else {
+					pos := int64(-1) // where the group reads next
+					switch {
+					case pl.Committed.Known:
+						pos = max(pl.Committed.N, pl.LogStart.N) // below the log start the consumer resumes there
+						pl.Lag = Known(max(0, pl.End.N-pl.Committed.N))
+					case s.reset == status.Earliest:
+						pos = pl.LogStart.N
+						pl.Lag = Known(max(0, pl.End.N-pl.LogStart.N))
+					default:
+						pl.LagUnknownReason, pl.TimeLagUnknownReason = ReasonNeverCommitted, ReasonNeverCommitted
+					}
+					if pos >= 0 {
+						pl.TimeLag = Seconds{0, true}
+						if pos < pl.LastStable.N {
+							jobs = append(jobs, job{gi: len(out), pi: len(gs.Partitions), leader: to.leaders[p], offset: pos, lso: pl.LastStable.N})
+						}
+					}
+				}
+				if ts, ok := m.commitTime(s.name, t, p); ok {
 					pl.LastCommit = &ts
 				}
 				gs.Partitions = append(gs.Partitions, pl)
 			}
 		}
 		out = append(out, gs)
+		groupErrs = append(groupErrs, gErrs)
 	}
 
 	// Time lags, fetched concurrently (cached when the offset did not move).
@@ -425,7 +688,7 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 			ts, found, err := m.recordTime(ctx, j.leader, pl.Topic, pl.Partition, j.offset, j.lso, poll)
 			switch {
 			case err != nil:
-				pl.TimeLag = Seconds{}
+				pl.TimeLag, pl.TimeLagUnknownReason = Seconds{}, ReasonTimestampReadError
 				pl.Error = fmt.Sprintf("read record at %d: %v", j.offset, err)
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("time lag of %s %s/%d: %w", out[j.gi].Group, pl.Topic, pl.Partition, err))
@@ -443,46 +706,107 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 		gs := &out[gi]
 		spec := specs[slices.IndexFunc(specs, func(s groupSpec) bool { return s.name == gs.Group })]
 		var results []status.Result
+		var sum, largest int64
+		var timeLag time.Duration
+		var lagWhy, timeWhy string
 		for pi := range gs.Partitions {
 			pl := &gs.Partitions[pi]
 			key := ringKey{gs.Group, pl.Topic, pl.Partition}
 			seen[key] = true
-			smp := status.Sample{At: now, Committed: pl.Committed.N, HasCommit: pl.Committed.Known, LogStart: pl.LogStart, End: pl.End, TimeLag: pl.TimeLag.D}
-			if pl.LastCommit != nil {
-				smp.LastCommit = *pl.LastCommit
-			}
 			ring := m.rings[key]
-			if n := len(ring); n > 0 && smp.End < ring[n-1].End {
-				ring = nil // the partition was recreated or truncated: start over
+			var r status.Result
+			if pl.OffsetsUnknownReason != "" || pl.LagUnknownReason == ReasonReadError || pl.LagUnknownReason == ReasonInconsistent {
+				// Nothing read this poll: no sample, and never OK.
+				ring = trimRing(ring, now, st.cfg.Window)
+				m.rings[key] = ring
+				r = status.Unread(ring, params(spec))
+			} else {
+				smp := status.Sample{At: now, Committed: pl.Committed.N, HasCommit: pl.Committed.Known, Reset: spec.reset,
+					LogStart: pl.LogStart.N, End: pl.End.N, TimeLag: pl.TimeLag.D, TimeLagUnknown: pl.TimeLagUnknownReason == ReasonTimestampReadError}
+				if !smp.HasCommit && spec.reset == status.Latest {
+					// A latest-starting group's work: records that arrived since
+					// the monitor first saw the partition uncommitted.
+					b, ok := m.base[key]
+					if !ok || smp.End < b {
+						b = smp.End
+						m.base[key] = b
+					}
+					smp.Start = b
+				} else {
+					delete(m.base, key)
+				}
+				if pl.LastCommit != nil {
+					smp.LastCommit = *pl.LastCommit
+				}
+				if n := len(ring); n > 0 && smp.End < ring[n-1].End {
+					ring = nil // the partition was recreated or truncated: start over
+				}
+				ring = trimRing(append(ring, smp), now, st.cfg.Window)
+				m.rings[key] = ring
+				r = status.Evaluate(ring, params(spec))
 			}
-			ring = trimRing(append(ring, smp), now, st.cfg.Window)
-			m.rings[key] = ring
-			r := status.Evaluate(ring, params(spec))
 			pl.Status, pl.Conditions, pl.Lost, pl.Forecast = r.Status, r.Conditions, r.Lost, r.Forecast
 			results = append(results, r)
 			if pl.Lag.Known {
-				gs.Lag += pl.Lag.N
-				gs.MaxLag = max(gs.MaxLag, pl.Lag.N)
-				if pl.TimeLag.Known {
-					gs.TimeLag = Seconds{max(gs.TimeLag.D, pl.TimeLag.D), true}
-				}
+				sum += pl.Lag.N
+				largest = max(largest, pl.Lag.N)
 			} else {
 				gs.UnknownPartitions++
+				lagWhy = worse(lagWhy, pl.LagUnknownReason)
 			}
+			if pl.TimeLag.Known {
+				timeLag = max(timeLag, pl.TimeLag.D)
+			} else {
+				timeWhy = worse(timeWhy, pl.TimeLagUnknownReason)
+			}
+		}
+		if len(groupErrs[gi]) > 0 {
+			// Something the group needs could not be read at all.
+			gs.Error = strings.Join(groupErrs[gi], "; ")
+			lagWhy, timeWhy = worse(lagWhy, ReasonReadError), worse(timeWhy, ReasonReadError)
+			results = append(results, status.Unread(nil, params(spec)))
+		}
+		if lagWhy == "" {
+			gs.Lag, gs.MaxLag = Known(sum), Known(largest)
+		} else {
+			gs.LagUnknownReason = lagWhy
+		}
+		if timeWhy == "" {
+			gs.TimeLag = Seconds{timeLag, true}
+		} else {
+			gs.TimeLagUnknownReason = timeWhy
 		}
 		cg := status.Combine(results)
 		gs.Status, gs.Conditions, gs.Lost, gs.Forecast = cg.Status, cg.Conditions, cg.Lost, cg.Forecast
 		if gs.Conditions == nil {
 			gs.Conditions = []status.Status{}
 		}
-		gs.Advice = status.Advise(cg.Forecast, gs.Lag, gs.TimeLag.D, spec.sla, gs.Members, len(gs.Partitions))
+		if gs.Partitions == nil {
+			gs.Partitions = []PartitionLag{}
+		}
+		if gs.Lag.Known && gs.TimeLag.Known {
+			gs.Advice = status.Advise(cg.Forecast, gs.Lag.N, gs.TimeLag.D, spec.sla, gs.Members, len(gs.Partitions))
+		}
 	}
 	for k := range m.rings {
 		if !seen[k] {
 			delete(m.rings, k) // the group, topic or partition is gone
 		}
 	}
+	for k := range m.base {
+		if !seen[k] {
+			delete(m.base, k)
+		}
+	}
 	return out, now, errs
+}
+
+// commitTime is when group last committed topic/partition, when known.
+func (m *Monitor) commitTime(group, topic string, partition int) (time.Time, bool) {
+	if m.commits == nil {
+		return time.Time{}, false
+	}
+	return m.commits.lastCommit(group, topic, partition)
 }
 
 // trimRing keeps the samples inside the window plus the newest one at or

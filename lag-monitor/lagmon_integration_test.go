@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -241,8 +242,9 @@ func kafkaDescribe(t *testing.T, brokers, group string) map[int][3]string {
 }
 
 // Offset parity: three partitions committed at known offsets and one never
-// committed; lag per partition, sum and max equal Kafka's own tool, and the
-// uncommitted partition is "unknown".
+// committed; lag per partition equals Kafka's own tool, and the uncommitted
+// partition (which Kafka's tool leaves blank) counts its records from the
+// log start and is UNCOMMITTED.
 func TestOffsetParityWithKafkaTool(t *testing.T) {
 	e := newEnv(t, "poll_interval: 200ms\nwindow: 1s\n")
 	topic := e.createTopic("parity", 4)
@@ -263,10 +265,14 @@ func TestOffsetParityWithKafkaTool(t *testing.T) {
 	for _, p := range g.Partitions {
 		row, printed := kafkaRows[p.Partition]
 		if p.Partition == 3 {
+			// Never committed: committed null, and the lag counts its 40
+			// records from the log start (the group starts at earliest).
 			require.False(t, p.Committed.Known)
-			require.False(t, p.Lag.Known)
-			b, _ := json.Marshal(p.Lag)
-			require.Equal(t, `"unknown"`, string(b))
+			require.Equal(t, lagmon.ReasonNeverCommitted, p.CommittedUnknownReason)
+			require.Equal(t, lagmon.Known(40), p.Lag)
+			require.Equal(t, status.Uncommitted, p.Status)
+			b, _ := json.Marshal(p.Committed)
+			require.Equal(t, `null`, string(b))
 			if printed { // printed only while a member owns it; then as "-"
 				require.Equal(t, "-", row[0])
 			}
@@ -274,16 +280,17 @@ func TestOffsetParityWithKafkaTool(t *testing.T) {
 		}
 		require.True(t, printed, "kafka does not print partition %d", p.Partition)
 		require.Equal(t, row[0], strconv.FormatInt(p.Committed.N, 10), "current offset of %d", p.Partition)
-		require.Equal(t, row[1], strconv.FormatInt(p.End, 10), "log end offset of %d", p.Partition)
+		require.Equal(t, row[1], strconv.FormatInt(p.End.N, 10), "log end offset of %d", p.Partition)
 		require.Equal(t, row[2], strconv.FormatInt(p.Lag.N, 10), "lag of %d", p.Partition)
 		lag, _ := strconv.ParseInt(row[2], 10, 64)
 		kSum += lag
 		kMax = max(kMax, lag)
 	}
-	require.Equal(t, kSum, g.Lag)
-	require.Equal(t, kMax, g.MaxLag)
-	require.Equal(t, int64(7+0+23), g.Lag)
-	require.Equal(t, 1, g.UnknownPartitions)
+	require.Equal(t, lagmon.Known(kSum+40), g.Lag, "Kafka's sum plus the never-committed partition's 40")
+	require.Equal(t, lagmon.Known(max(kMax, 40)), g.MaxLag)
+	require.Equal(t, int64(7+0+23+40), g.Lag.N)
+	require.Equal(t, 0, g.UnknownPartitions)
+	require.Equal(t, status.Uncommitted, g.Status)
 
 	// Prometheus: lag series for the committed partitions only, the unknown
 	// one flagged.
@@ -299,8 +306,9 @@ func TestOffsetParityWithKafkaTool(t *testing.T) {
 			}
 		}
 	}
-	require.Equal(t, 3, found["hourglass_consumer_lag_records"])
+	require.Equal(t, 4, found["hourglass_consumer_lag_records"])
 	require.Equal(t, 1, found["hourglass_consumer_uncommitted_partition"])
+	require.Zero(t, found["hourglass_consumer_lag_unknown"])
 }
 
 // Exact time lag on the first poll: records stamped 90 minutes ago, the
@@ -322,7 +330,7 @@ func TestExactTimeLagFirstPollCreateTime(t *testing.T) {
 	require.True(t, p.TimeLag.Known)
 	require.InDelta(t, want.Seconds(), p.TimeLag.D.Seconds(), 0.5, "time lag of the record at offset 50")
 	require.Equal(t, status.Breach, g.Status)
-	require.Equal(t, int64(50), g.Lag)
+	require.Equal(t, lagmon.Known(50), g.Lag)
 }
 
 // Same with LogAppendTime: the timestamp that counts is the broker's append
@@ -411,7 +419,7 @@ func TestBurstThenIdle(t *testing.T) {
 				wall := s.At.Sub(prev.At)
 				require.LessOrEqual(t, grew, wall+5*time.Millisecond, "time lag grew %s in %s of wall clock", grew, wall)
 			}
-			if g != nil && predAt.IsZero() && g.Lag > 0 && g.Lag < 2400 && g.Forecast.Known && g.Forecast.Drains {
+			if g != nil && predAt.IsZero() && g.Lag.Known && g.Lag.N > 0 && g.Lag.N < 2400 && g.Forecast.Known && g.Forecast.Drains {
 				predAt, predETA = s.At, g.Forecast.DrainETA
 			}
 		}
@@ -425,8 +433,8 @@ func TestBurstThenIdle(t *testing.T) {
 	// Within one poll of the catch-up (the poll in flight may predate it).
 	s := e.waitSnap(5*time.Second, "poll after catch-up", func(s *lagmon.Snapshot) bool { return s.Poll >= pollsAtCatchUp.Load()+2 })
 	g := groupOf(s, group)
-	require.Equal(t, time.Duration(0), g.TimeLag.D)
-	require.Equal(t, int64(0), g.Lag)
+	require.Equal(t, lagmon.Seconds{D: 0, Known: true}, g.TimeLag)
+	require.Equal(t, lagmon.Known(0), g.Lag)
 }
 
 // amReceiver is an Alertmanager-compatible test receiver (POST
@@ -785,4 +793,186 @@ func TestPrometheusRules(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	out, err = exec.Command(promtool, "test", "rules", "rules_test.yml").CombinedOutput()
 	require.NoError(t, err, "%s", out)
+}
+
+// joinIdle makes one member join group subscribed to topic (which need not
+// exist), be assigned nothing and never commit, heartbeating until the test
+// ends: the archiver of the demo that joined before its topic existed.
+func (e *env) joinIdle(group, topic string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sub := kafka.GroupProtocolSubscription{Topics: []string{topic}}
+	// join once: JoinGroup (again with the id the broker hands out, KIP-394),
+	// then SyncGroup as the leader with an empty assignment.
+	join := func() (*kafka.JoinGroupResponse, error) {
+		req := &kafka.JoinGroupRequest{GroupID: group, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second,
+			ProtocolType: "consumer", Protocols: []kafka.GroupProtocol{{Name: "range", Metadata: sub}}}
+		res, err := e.client.JoinGroup(ctx, req)
+		if err == nil && errors.Is(res.Error, kafka.MemberIDRequired) {
+			req.MemberID = res.MemberID
+			res, err = e.client.JoinGroup(ctx, req)
+		}
+		if err == nil {
+			err = res.Error
+		}
+		if err != nil {
+			return nil, fmt.Errorf("join %s: %w", group, err)
+		}
+		sync, err := e.client.SyncGroup(ctx, &kafka.SyncGroupRequest{GroupID: group, GenerationID: res.GenerationID, MemberID: res.MemberID,
+			ProtocolType: "consumer", ProtocolName: res.ProtocolName,
+			Assignments: []kafka.SyncGroupRequestAssignment{{MemberID: res.MemberID, Assignment: kafka.GroupProtocolAssignment{AssignedPartitions: map[string][]int{}}}}})
+		if err == nil {
+			err = sync.Error
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sync %s: %w", group, err)
+		}
+		return res, nil
+	}
+	// A fresh group may answer the first attempts with a retriable error
+	// (a rebalance in progress, a member id from an earlier round): like a
+	// consumer, join again.
+	var res *kafka.JoinGroupResponse
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		if res, err = join(); err == nil {
+			break
+		}
+		e.t.Logf("attempt %d: %v", attempt, err)
+		time.Sleep(300 * time.Millisecond)
+	}
+	require.NoError(e.t, err)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _ = e.client.Heartbeat(hctx, &kafka.HeartbeatRequest{GroupID: group, GenerationID: int32(res.GenerationID), MemberID: res.MemberID})
+			hcancel()
+		}
+	}()
+	e.t.Cleanup(func() {
+		close(stop)
+		<-done
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = e.client.LeaveGroup(ctx, &kafka.LeaveGroupRequest{GroupID: group, Members: []kafka.LeaveGroupRequestMember{{ID: res.MemberID}}})
+		_, _ = e.client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}})
+	})
+}
+
+// Issue 12, finding 3: a consumer group that joined and reads but never
+// commits, 300 records waiting. Kafka's own tool shows "-"; the monitor
+// says UNCOMMITTED (never OK) with lag 300, counted from the log start.
+func TestNeverCommittedGroupIsNotOK(t *testing.T) {
+	e := newEnv(t, "poll_interval: 200ms\nwindow: 30s\nsla: 1h\n")
+	topic := e.createTopic("nocommit", 2)
+	e.produce(topic, 0, 180, nil)
+	e.produce(topic, 1, 120, nil)
+	group := e.group("nocommit")
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{e.brokers}, GroupID: group, Topic: topic,
+		StartOffset: kafka.FirstOffset, HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second})
+	t.Cleanup(func() {
+		require.NoError(t, r.Close())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = e.client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}})
+	})
+	// It joins and fetches (never reading from the reader, never committing).
+	e.start()
+	s := e.waitSnap(60*time.Second, "the group with a member and both partitions", func(s *lagmon.Snapshot) bool {
+		g := groupOf(s, group)
+		return g != nil && g.Members == 1 && len(g.Partitions) == 2
+	})
+	g := groupOf(s, group)
+	require.NotEqual(t, status.OK, g.Status)
+	require.Equal(t, status.Uncommitted, g.Status)
+	require.Equal(t, lagmon.Known(300), g.Lag)
+	require.Equal(t, 0, g.UnknownPartitions)
+	for _, p := range g.Partitions {
+		require.False(t, p.Committed.Known)
+		require.Equal(t, lagmon.ReasonNeverCommitted, p.CommittedUnknownReason)
+		require.Equal(t, status.Uncommitted, p.Status)
+		require.True(t, p.TimeLag.Known, "time lag of the record at the log start")
+	}
+	// Kafka's tool: the partitions are owned by the member, with no offset.
+	for p, row := range kafkaDescribe(t, e.brokers, group) {
+		require.Equal(t, "-", row[0], "current offset of %d", p)
+		require.Equal(t, "-", row[2], "lag of %d", p)
+	}
+	// /v1/status: null with a reason for committed; numbers for the lag.
+	rr := httptest.NewRecorder()
+	e.mon.Handler().ServeHTTP(rr, httptest.NewRequest(http.MethodGet, "/v1/status", nil))
+	require.Contains(t, rr.Body.String(), `"committed_unknown_reason": "never_committed"`)
+	require.NotContains(t, rr.Body.String(), `"unknown"`)
+}
+
+// A group that joined before its topic existed (subscribed, assigned
+// nothing, never committing): OK while there is no topic, not OK once the
+// topic exists and holds records.
+func TestGroupCreatedBeforeItsTopic(t *testing.T) {
+	e := newEnv(t, "poll_interval: 200ms\nwindow: 30s\nsla: 1h\n")
+	group := e.group("early")
+	topic := e.topic("late")
+	e.joinIdle(group, topic)
+	e.start()
+	e.waitSnap(20*time.Second, "the group, no topic yet", func(s *lagmon.Snapshot) bool {
+		g := groupOf(s, group)
+		return g != nil && g.Members == 1 && len(g.Partitions) == 0
+	})
+	e.createTopic("late", 3)
+	e.produce(topic, 0, 120, nil)
+	e.produce(topic, 2, 80, nil)
+	want := e.endOffsets(topic)
+	require.Equal(t, int64(200), want[0]+want[1]+want[2])
+	s := e.waitSnap(20*time.Second, "the topic's records counted", func(s *lagmon.Snapshot) bool {
+		g := groupOf(s, group)
+		return g != nil && len(g.Partitions) == 3 && g.Lag.Known && g.Lag.N == 200
+	})
+	g := groupOf(s, group)
+	require.Equal(t, status.Uncommitted, g.Status)
+	require.Equal(t, int64(120), g.MaxLag.N)
+	for _, p := range g.Partitions {
+		if p.Partition == 1 {
+			require.Equal(t, status.OK, p.Status, "an empty partition owes nothing")
+			continue
+		}
+		require.Equal(t, status.Uncommitted, p.Status)
+	}
+}
+
+// A group that never committed on a topic with no records: nothing is
+// waiting, so OK with lag 0 (and it stays OK).
+func TestNeverCommittedEmptyTopicIsOK(t *testing.T) {
+	e := newEnv(t, "poll_interval: 200ms\nwindow: 1s\nsla: 1h\n")
+	topic := e.createTopic("empty", 2)
+	group := e.group("empty")
+	e.joinIdle(group, topic)
+	e.start()
+	s := e.waitSnap(20*time.Second, "the group with both partitions", func(s *lagmon.Snapshot) bool {
+		g := groupOf(s, group)
+		return g != nil && len(g.Partitions) == 2
+	})
+	// Over more than a window: OK, lag 0, never STOP.
+	until := s.Poll + 10
+	for s.Poll < until {
+		g := groupOf(s, group)
+		require.NotNil(t, g)
+		require.Equal(t, status.OK, g.Status, "conditions %v", g.Conditions)
+		require.Equal(t, lagmon.Known(0), g.Lag)
+		require.Equal(t, lagmon.Seconds{D: 0, Known: true}, g.TimeLag)
+		for _, p := range g.Partitions {
+			require.Equal(t, lagmon.ReasonNeverCommitted, p.CommittedUnknownReason)
+		}
+		s = e.waitSnap(5*time.Second, "the next poll", func(n *lagmon.Snapshot) bool { return n.Poll > s.Poll })
+	}
 }

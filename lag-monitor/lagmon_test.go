@@ -47,6 +47,16 @@ func TestExampleConfigLoads(t *testing.T) {
 	require.NoError(t, os.WriteFile(p, []byte("windw: 1m\n"), 0o644))
 	_, err = LoadFile(p, DefaultConfig())
 	require.ErrorContains(t, err, "windw", "unknown keys are refused")
+	require.NoError(t, os.WriteFile(p, []byte("auto_offset_reset: none\n"), 0o644))
+	_, err = LoadFile(p, DefaultConfig())
+	require.ErrorContains(t, err, "earliest or latest", "the start position is earliest or latest")
+	require.NoError(t, os.WriteFile(p, []byte("auto_offset_reset_overrides: [{group: \"^x\", auto_offset_reset: latest}]\n"), 0o644))
+	cfg, err = LoadFile(p, DefaultConfig())
+	require.NoError(t, err)
+	f, err := compileFilter(cfg)
+	require.NoError(t, err)
+	require.Equal(t, status.Latest, f.startAt("x1"))
+	require.Equal(t, status.Earliest, f.startAt("hourglass-archiver"), "default: earliest")
 	require.NoError(t, os.WriteFile(p, nil, 0o644))
 	cfg, err = LoadFile(p, DefaultConfig())
 	require.NoError(t, err, "an empty file sets nothing")
@@ -191,8 +201,8 @@ func TestStatusPageRenders(t *testing.T) {
 	t0 := time.Now()
 	for i := range 5 {
 		s := &Snapshot{At: t0.Add(time.Duration(i) * time.Second), Poll: uint64(i + 1), Groups: []GroupStatus{{
-			Group: "g<script>", Status: status.Warn, SLA: Seconds{time.Hour, true}, TimeLag: Seconds{time.Duration(i) * time.Second, true}, Lag: int64(i),
-			Partitions: []PartitionLag{{Topic: "t", Partition: 0, Lag: Count{}, Committed: Count{}}},
+			Group: "g<script>", Status: status.Warn, SLA: Seconds{time.Hour, true}, TimeLag: Seconds{time.Duration(i) * time.Second, true}, Lag: Known(int64(i)),
+			Partitions: []PartitionLag{{Topic: "t", Partition: 0, Lag: Count{}, LagUnknownReason: ReasonReadError, Committed: Count{}, CommittedUnknownReason: ReasonNeverCommitted}},
 		}}}
 		m.snap.Store(s)
 		m.history.add(s, 10*time.Second)
@@ -212,5 +222,7 @@ func TestStatusPageRenders(t *testing.T) {
 	var back Snapshot
 	require.NoError(t, json.Unmarshal(rr.Body.Bytes(), &back))
 	require.False(t, back.Groups[0].Partitions[0].Lag.Known)
-	require.True(t, strings.Contains(rr.Body.String(), `"lag": "unknown"`))
+	require.True(t, strings.Contains(rr.Body.String(), `"lag": null`))
+	require.True(t, strings.Contains(rr.Body.String(), `"lag_unknown_reason": "offset_read_error"`))
+	require.NotContains(t, rr.Body.String(), `"unknown"`, "no string in a numeric field")
 }

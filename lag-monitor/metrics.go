@@ -17,7 +17,12 @@ type metrics struct {
 	tsFetches   *prometheus.CounterVec // by result: cached, fetched, error
 	reloads     *prometheus.CounterVec // by result
 	alerts      *prometheus.CounterVec // by receiver kind and result
+	// offsetReadErrors: reads whose values are unknown this poll, by kind.
+	offsetReadErrors *prometheus.CounterVec
 }
+
+// offsetReadKinds are the kinds of hourglass_lagmon_offset_read_errors_total.
+var offsetReadKinds = []string{"groups", "committed", "describe", "metadata", "log_start", "last_stable", "end", "inconsistent"}
 
 func newMetrics(reg prometheus.Registerer, m *Monitor) *metrics {
 	mt := &metrics{
@@ -33,7 +38,14 @@ func newMetrics(reg prometheus.Registerer, m *Monitor) *metrics {
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hourglass_lagmon_notifications_total", Help: "Alert notifications sent, by receiver (alertmanager, webhook) and result (ok, error)."}, []string{"receiver", "result"}),
 	}
-	reg.MustRegister(mt.polls, mt.pollSeconds, mt.tsFetches, mt.reloads, mt.alerts, &snapshotCollector{m: m})
+	mt.offsetReadErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hourglass_lagmon_offset_read_errors_total",
+		Help: "Offset reads that failed or contradicted each other, by kind (groups, committed, describe, metadata, log_start, last_stable, end, inconsistent); the partitions concerned are reported unknown for that poll, never 0."},
+		[]string{"kind"})
+	for _, k := range offsetReadKinds {
+		mt.offsetReadErrors.WithLabelValues(k)
+	}
+	reg.MustRegister(mt.polls, mt.pollSeconds, mt.tsFetches, mt.reloads, mt.alerts, mt.offsetReadErrors, &snapshotCollector{m: m})
 	return mt
 }
 
@@ -42,13 +54,15 @@ var (
 	groupLabels = []string{"group"}
 
 	descLagRecords = prometheus.NewDesc("hourglass_consumer_lag_records",
-		"Offset lag (high watermark minus committed offset, floored at 0). Absent for partitions the group never committed.", partLabels, nil)
+		"Offset lag: high watermark minus committed offset, floored at 0; for a partition never committed by a group starting at earliest, high watermark minus log start. Absent when unknown (see hourglass_consumer_lag_unknown).", partLabels, nil)
+	descLagUnknown = prometheus.NewDesc("hourglass_consumer_lag_unknown",
+		"1 for a partition whose lag is unknown this poll, with the reason (never_committed, offset_read_error, inconsistent_read).", append(append([]string{}, partLabels...), "reason"), nil)
 	descLagSeconds = prometheus.NewDesc("hourglass_consumer_lag_seconds",
 		"Time lag: now minus the timestamp (CreateTime or LogAppendTime, as the batch says) of the record at the committed offset; 0 when caught up.", partLabels, nil)
 	descCommitted = prometheus.NewDesc("hourglass_consumer_committed_offset",
 		"Committed offset. Absent for partitions the group never committed.", partLabels, nil)
 	descUncommitted = prometheus.NewDesc("hourglass_consumer_uncommitted_partition",
-		"1 for a partition of a watched topic the group never committed (lag unknown).", partLabels, nil)
+		"1 for a partition of a watched topic the group never committed (status UNCOMMITTED when it holds records past the group's start position).", partLabels, nil)
 	descEnd = prometheus.NewDesc("hourglass_consumer_end_offset",
 		"High watermark of the partition, read after the committed offset.", partLabels, nil)
 	descLogStart = prometheus.NewDesc("hourglass_consumer_log_start_offset",
@@ -56,7 +70,7 @@ var (
 	descLost = prometheus.NewDesc("hourglass_consumer_lost_records",
 		"Records deleted before the group read them (DATA_LOSS), over the window.", partLabels, nil)
 	descPartStatus = prometheus.NewDesc("hourglass_consumer_partition_status",
-		"Status of the partition as a severity code: 0 OK, 2 WARN, 3 REWIND, 4 AT_RISK, 5 STALL, 6 STOP, 7 BREACH, 8 DATA_LOSS.", partLabels, nil)
+		"Status of the partition as a severity code: 0 OK, 2 UNKNOWN, 3 WARN, 4 REWIND, 5 AT_RISK, 6 UNCOMMITTED, 7 STALL, 8 STOP, 9 BREACH, 10 DATA_LOSS.", partLabels, nil)
 
 	descSLAStatus = prometheus.NewDesc("hourglass_sla_status",
 		"1 for the current status of a consumer group, metric or job (scope), 0 for the others.", []string{"scope", "name", "status"}, nil)
@@ -94,7 +108,7 @@ var (
 type snapshotCollector struct{ m *Monitor }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLagRecords, descLagSeconds, descCommitted, descUncommitted, descEnd, descLogStart,
+	for _, d := range []*prometheus.Desc{descLagRecords, descLagUnknown, descLagSeconds, descCommitted, descUncommitted, descEnd, descLogStart,
 		descLost, descPartStatus, descSLAStatus, descProduceRate, descConsumeRate, descDrainETA, descCrossing, descSLA,
 		descNeeded, descScale, descMembers, descPartBound, descFreshness, descJobDuration, descJobOverrun} {
 		ch <- d
@@ -118,17 +132,25 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, g := range snap.Groups {
 		for _, p := range g.Partitions {
 			l := []string{g.Group, p.Topic, strconv.Itoa(p.Partition)}
-			if p.Committed.Known {
+			// A value not read this poll has no series: absent, never 0.
+			if p.Lag.Known {
 				gauge(descLagRecords, float64(p.Lag.N), l...)
+			}
+			if p.Committed.Known {
 				gauge(descCommitted, float64(p.Committed.N), l...)
-			} else {
+			} else if p.CommittedUnknownReason == ReasonNeverCommitted {
 				gauge(descUncommitted, 1, l...)
+			}
+			if !p.Lag.Known {
+				gauge(descLagUnknown, 1, append(l, p.LagUnknownReason)...)
 			}
 			if p.TimeLag.Known {
 				gauge(descLagSeconds, p.TimeLag.D.Seconds(), l...)
 			}
-			gauge(descEnd, float64(p.End), l...)
-			gauge(descLogStart, float64(p.LogStart), l...)
+			if p.End.Known {
+				gauge(descEnd, float64(p.End.N), l...)
+				gauge(descLogStart, float64(p.LogStart.N), l...)
+			}
 			gauge(descLost, float64(p.Lost), l...)
 			gauge(descPartStatus, float64(p.Status), l...)
 		}

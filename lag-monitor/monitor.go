@@ -40,15 +40,19 @@ type Monitor struct {
 
 	client  *kafka.Client
 	fetcher *kafkawire.Fetcher
-	commits *commitTracker
+	reads   brokerReader   // every read a poll makes
+	commits *commitTracker // nil: commit times unknown
 
 	st     atomic.Pointer[state]
 	reload chan struct{}
 
-	// Poll-loop state (only the poll goroutine touches rings and commits).
-	rings   map[ringKey][]status.Sample
-	tsMu    sync.Mutex
-	tsCache map[tsKey]tsEntry
+	// Poll-loop state (only the poll goroutine touches these and commits).
+	rings     map[ringKey][]status.Sample
+	base      map[ringKey]int64    // latest-starting groups: the end when first seen uncommitted
+	listed    []string             // the broker's groups as last listed
+	described map[string]groupInfo // the groups as last described
+	tsMu      sync.Mutex
+	tsCache   map[tsKey]tsEntry
 
 	esMu      sync.Mutex
 	es        *esclient.Client
@@ -73,6 +77,7 @@ func New(load LoadFunc, log *slog.Logger, reg prometheus.Registerer) (*Monitor, 
 		now:     time.Now,
 		reload:  make(chan struct{}, 1),
 		rings:   map[ringKey][]status.Sample{},
+		base:    map[ringKey]int64{},
 		tsCache: map[tsKey]tsEntry{},
 	}
 	st, err := m.loadState()
@@ -82,6 +87,7 @@ func New(load LoadFunc, log *slog.Logger, reg prometheus.Registerer) (*Monitor, 
 	m.st.Store(st)
 	m.client = &kafka.Client{Addr: kafka.TCP(st.cfg.Brokers...), Timeout: 10 * time.Second}
 	m.fetcher = &kafkawire.Fetcher{ClientID: "hourglass-lagmon", Timeout: 10 * time.Second}
+	m.reads = &kafkaReader{brokers: func() []string { return m.st.Load().cfg.Brokers }, client: m.client, fetcher: m.fetcher}
 	m.commits = newCommitTracker(m.fetcher)
 	m.metrics = newMetrics(reg, m)
 	m.history = newHistory()

@@ -126,7 +126,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 		switch {
 		case s >= status.Stop:
 			return "bad"
-		case s >= status.Warn:
+		case s >= status.Unknown:
 			return "warn"
 		}
 		return "ok"
@@ -161,8 +161,8 @@ h2{margin-top:1.2em}small{color:#666}
 {{range .Snap.Errors}}<p class="bad">{{.}}</p>{{end}}
 <h2>Consumer groups</h2>
 <table><tr><th>group</th><th>status</th><th>conditions</th><th>lag</th><th>time lag</th><th>SLA</th><th>members</th><th>forecast</th><th>advice</th></tr>
-{{range .Snap.Groups}}<tr><td>{{.Group}}</td><td class="{{class .Status}}">{{.Status}}</td><td>{{range .Conditions}}{{.}} {{end}}</td>
-<td>{{.Lag}}{{if .UnknownPartitions}} (+{{.UnknownPartitions}} unknown){{end}}</td><td>{{secs .TimeLag}}</td><td>{{secs .SLA}}</td><td>{{.Members}}</td>
+{{range .Snap.Groups}}<tr><td>{{.Group}}{{with .Error}}<br><small>{{.}}</small>{{end}}</td><td class="{{class .Status}}">{{.Status}}</td><td>{{range .Conditions}}{{.}} {{end}}</td>
+<td>{{count .Lag}}{{with .LagUnknownReason}} ({{.}}){{end}}{{if .UnknownPartitions}} ({{.UnknownPartitions}} partitions unknown){{end}}</td><td>{{secs .TimeLag}}{{with .TimeLagUnknownReason}} ({{.}}){{end}}</td><td>{{secs .SLA}}</td><td>{{.Members}}</td>
 <td>{{forecast .Forecast}}</td><td>{{if .Advice.Known}}{{.Advice.ConsumersNeeded}} consumers (x{{.Advice.ScaleFactor}}){{if .Advice.PartitionBound}}; needs more partitions{{end}}{{else}}unknown{{end}}</td></tr>
 {{end}}</table>
 {{range .Charts}}<h2>{{.Title}}</h2>{{.SVG}}{{end}}
@@ -178,7 +178,7 @@ h2{margin-top:1.2em}small{color:#666}
 <h2>Partitions</h2>
 <table><tr><th>group</th><th>topic</th><th>partition</th><th>status</th><th>committed</th><th>log start</th><th>end</th><th>lag</th><th>time lag</th><th>lost</th></tr>
 {{range .Snap.Groups}}{{$g := .}}{{range .Partitions}}<tr><td>{{$g.Group}}</td><td>{{.Topic}}</td><td>{{.Partition}}</td><td class="{{class .Status}}">{{.Status}}</td>
-<td>{{count .Committed}}</td><td>{{.LogStart}}</td><td>{{.End}}</td><td>{{count .Lag}}</td><td>{{secs .TimeLag}}</td><td>{{.Lost}}</td></tr>
+<td>{{count .Committed}}{{with .CommittedUnknownReason}} ({{.}}){{end}}</td><td>{{count .LogStart}}</td><td>{{count .End}}</td><td>{{count .Lag}}{{with .LagUnknownReason}} ({{.}}){{end}}</td><td>{{secs .TimeLag}}</td><td>{{.Lost}}</td></tr>
 {{end}}{{end}}</table>
 </body></html>
 `))

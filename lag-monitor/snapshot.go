@@ -2,6 +2,7 @@ package lagmon
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -20,8 +21,9 @@ type Snapshot struct {
 	Config    map[string]float64 `json:"config_seconds"` // poll interval, window, horizon
 }
 
-// Count is an offset or a lag that may be unknown (a partition the group
-// never committed). It is written to JSON as a number or "unknown".
+// Count is an offset or a lag that may be unknown. It is written to JSON as
+// a number, or null when unknown; the field beside it named
+// <field>_unknown_reason says why (one of the Reason* values).
 type Count struct {
 	N     int64
 	Known bool
@@ -30,56 +32,74 @@ type Count struct {
 // Known returns a known count.
 func Known(n int64) Count { return Count{N: n, Known: true} }
 
-// MarshalJSON writes the number or "unknown".
+// MarshalJSON writes the number or null.
 func (c Count) MarshalJSON() ([]byte, error) {
 	if !c.Known {
-		return []byte(`"unknown"`), nil
+		return []byte("null"), nil
 	}
 	return []byte(strconv.FormatInt(c.N, 10)), nil
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
 func (c *Count) UnmarshalJSON(b []byte) error {
-	if string(b) == `"unknown"` {
+	if string(b) == "null" {
 		*c = Count{}
 		return nil
 	}
 	var n int64
 	if err := json.Unmarshal(b, &n); err != nil {
-		return err
+		return fmt.Errorf("count: want an integer or null: %w", err)
 	}
 	*c = Known(n)
 	return nil
 }
 
-// Seconds is a duration written to JSON in seconds; Known=false writes
-// "unknown".
+// Seconds is a duration written to JSON in seconds, or null when unknown
+// (Known false); the field beside it named <field>_unknown_reason says why.
 type Seconds struct {
 	D     time.Duration
 	Known bool
 }
 
-// MarshalJSON writes seconds or "unknown".
+// MarshalJSON writes seconds or null.
 func (s Seconds) MarshalJSON() ([]byte, error) {
 	if !s.Known {
-		return []byte(`"unknown"`), nil
+		return []byte("null"), nil
 	}
 	return json.Marshal(s.D.Seconds())
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
 func (s *Seconds) UnmarshalJSON(b []byte) error {
-	if string(b) == `"unknown"` {
+	if string(b) == "null" {
 		*s = Seconds{}
 		return nil
 	}
 	var f float64
 	if err := json.Unmarshal(b, &f); err != nil {
-		return err
+		return fmt.Errorf("seconds: want a number or null: %w", err)
 	}
 	*s = Seconds{D: time.Duration(f * float64(time.Second)), Known: true}
 	return nil
 }
+
+// Why a value is null in /v1/status (the *_unknown_reason fields).
+const (
+	// ReasonNeverCommitted: the group never committed the partition and
+	// starts at the latest offset, so its position is unknown; or, for
+	// "committed", simply that there is no commit.
+	ReasonNeverCommitted = "never_committed"
+	// ReasonReadError: an offset read failed this poll (request error, a
+	// partition missing from the answer or answered with an error code).
+	ReasonReadError = "offset_read_error"
+	// ReasonInconsistent: the reads of this poll contradict each other
+	// (committed past the end, log start past the end, last stable past
+	// the end), so none of them is trusted.
+	ReasonInconsistent = "inconsistent_read"
+	// ReasonTimestampReadError: the record whose timestamp gives the time
+	// lag could not be read this poll.
+	ReasonTimestampReadError = "timestamp_read_error"
+)
 
 // GroupStatus is one consumer group.
 type GroupStatus struct {
@@ -89,35 +109,47 @@ type GroupStatus struct {
 	State      string          `json:"state"` // the broker's group state; "" for a group it does not know
 	Members    int             `json:"members"`
 	SLA        Seconds         `json:"sla_seconds"`
+	Reset      status.Reset    `json:"auto_offset_reset"` // where it starts on a partition it never committed
 	Status     status.Status   `json:"status"`
 	Conditions []status.Status `json:"conditions"`
-	// Lag is the sum over partitions with a commit; MaxLag the largest.
-	Lag               int64           `json:"lag"`
-	MaxLag            int64           `json:"max_lag"`
-	UnknownPartitions int             `json:"unknown_partitions"`
-	TimeLag           Seconds         `json:"time_lag_seconds"` // the largest
-	Lost              int64           `json:"lost_records"`
-	Forecast          status.Forecast `json:"forecast"`
-	Advice            status.Advice   `json:"advice"`
-	Partitions        []PartitionLag  `json:"partitions"`
+	// Lag is the sum over its partitions, MaxLag the largest; both null when
+	// any partition's lag is unknown (a partial sum is not the lag).
+	Lag               Count  `json:"lag"`
+	LagUnknownReason  string `json:"lag_unknown_reason,omitempty"`
+	MaxLag            Count  `json:"max_lag"`
+	UnknownPartitions int    `json:"unknown_partitions"`
+	// TimeLag is the largest; null when any partition's is unknown.
+	TimeLag              Seconds         `json:"time_lag_seconds"`
+	TimeLagUnknownReason string          `json:"time_lag_unknown_reason,omitempty"`
+	Lost                 int64           `json:"lost_records"`
+	Forecast             status.Forecast `json:"forecast"`
+	Advice               status.Advice   `json:"advice"`
+	Partitions           []PartitionLag  `json:"partitions"`
+	Error                string          `json:"error,omitempty"` // what could not be read this poll
 }
 
 // PartitionLag is one partition of one group.
 type PartitionLag struct {
-	Topic      string          `json:"topic"`
-	Partition  int             `json:"partition"`
-	Committed  Count           `json:"committed"`
-	LogStart   int64           `json:"log_start"`
-	End        int64           `json:"end"`
-	LastStable int64           `json:"last_stable"`
-	Lag        Count           `json:"lag"`
-	TimeLag    Seconds         `json:"time_lag_seconds"`
-	LastCommit *time.Time      `json:"last_commit,omitempty"`
-	Status     status.Status   `json:"status"`
-	Conditions []status.Status `json:"conditions"`
-	Lost       int64           `json:"lost_records"`
-	Forecast   status.Forecast `json:"forecast"`
-	Error      string          `json:"error,omitempty"`
+	Topic                  string `json:"topic"`
+	Partition              int    `json:"partition"`
+	Committed              Count  `json:"committed"`
+	CommittedUnknownReason string `json:"committed_unknown_reason,omitempty"`
+	// LogStart, End and LastStable are null together when this poll could
+	// not read them; OffsetsUnknownReason says why.
+	LogStart             Count           `json:"log_start"`
+	End                  Count           `json:"end"`
+	LastStable           Count           `json:"last_stable"`
+	OffsetsUnknownReason string          `json:"offsets_unknown_reason,omitempty"`
+	Lag                  Count           `json:"lag"`
+	LagUnknownReason     string          `json:"lag_unknown_reason,omitempty"`
+	TimeLag              Seconds         `json:"time_lag_seconds"`
+	TimeLagUnknownReason string          `json:"time_lag_unknown_reason,omitempty"`
+	LastCommit           *time.Time      `json:"last_commit,omitempty"`
+	Status               status.Status   `json:"status"`
+	Conditions           []status.Status `json:"conditions"`
+	Lost                 int64           `json:"lost_records"`
+	Forecast             status.Forecast `json:"forecast"`
+	Error                string          `json:"error,omitempty"`
 }
 
 // MetricFreshness is the freshness of one metric's documents.

@@ -17,8 +17,9 @@ import (
 const lagmonHelp = `Watches the consumer groups of the pipeline (from the catalog) and any group
 the --allow patterns match: offset lag and exact time lag per partition (from
 the timestamp of the record at the committed offset), rates, drain and SLA
-forecasts, a status per partition and group (OK, WARN, STALL, STOP, REWIND,
-DATA_LOSS, AT_RISK, BREACH; rules in lag-monitor/README.md), scaling advice,
+forecasts, a status per partition and group (OK, UNKNOWN, WARN, REWIND,
+AT_RISK, UNCOMMITTED, STALL, STOP, BREACH, DATA_LOSS; rules in
+lag-monitor/README.md), scaling advice,
 and the freshness of every metric in Elasticsearch. Exports Prometheus metrics
 on /metrics, the latest state on GET /v1/status, a status page on /status, and
 sends alerts to Alertmanager (v2 API) and JSON webhooks.
@@ -38,6 +39,7 @@ func runLagmon(ctx context.Context, args []string, _, stderr io.Writer) error {
 	window := fs.Duration("window", def.Window, "status and rate window")
 	sla := fs.Duration("sla", def.SLA, "time-lag SLA of groups that are not metric jobs")
 	horizon := fs.Duration("at-risk-horizon", def.Horizon, "AT_RISK when the SLA is forecast to be crossed within this")
+	reset := fs.String("auto-offset-reset", def.AutoOffsetReset.String(), "where a group starts on a partition it never committed: earliest (its lag counts every record) or latest (lag unknown until it commits)")
 	allow := fs.String("allow", "", "regular expressions of more groups to watch, comma-separated")
 	deny := fs.String("deny", "", "regular expressions of groups never to watch, comma-separated")
 	esURL := fs.String("es-url", "", "Elasticsearch/OpenSearch URLs for freshness and job runs, comma-separated")
@@ -77,6 +79,11 @@ func runLagmon(ctx context.Context, args []string, _, stderr io.Writer) error {
 		override("window", func() { cfg.Window = *window })
 		override("sla", func() { cfg.SLA = *sla })
 		override("at-risk-horizon", func() { cfg.Horizon = *horizon })
+		var resetErr error
+		override("auto-offset-reset", func() { resetErr = cfg.AutoOffsetReset.UnmarshalText([]byte(*reset)) })
+		if resetErr != nil {
+			return cfg, fmt.Errorf("--auto-offset-reset: %w", resetErr)
+		}
 		override("allow", func() { cfg.Allow = splitList(*allow) })
 		override("deny", func() { cfg.Deny = splitList(*deny) })
 		override("es-url", func() { cfg.ESURLs = splitList(*esURL) })

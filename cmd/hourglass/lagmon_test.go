@@ -21,4 +21,8 @@ func TestLagmonUsage(t *testing.T) {
 	err := runLagmon(context.Background(), []string{"--catalog", "", "--poll-interval", "1ms", "--allow", "("}, &out, &errOut)
 	require.ErrorContains(t, err, "poll-interval")
 	require.ErrorContains(t, err, "group pattern")
+
+	err = runLagmon(context.Background(), []string{"--catalog", "", "--auto-offset-reset", "none"}, &out, &errOut)
+	require.ErrorContains(t, err, "auto-offset-reset")
+	require.ErrorContains(t, err, "earliest or latest")
 }

@@ -153,10 +153,14 @@ func newestWindow(ctx context.Context, es *esclient.Client, metric, tenant strin
 // sre prints the lag monitor's status of every watched group and metric.
 func sre(ctx context.Context, base string, w io.Writer) error {
 	var st struct {
+		// lag and time_lag_seconds are a number, or null with the reason
+		// in *_unknown_reason (lag-monitor/README.md, "/v1/status").
 		Groups []struct {
 			Group, Metric, Status string
-			Lag                   int64   `json:"lag"`
-			TimeLag               float64 `json:"time_lag_seconds"`
+			Lag                   *int64   `json:"lag"`
+			LagUnknownReason      string   `json:"lag_unknown_reason"`
+			TimeLag               *float64 `json:"time_lag_seconds"`
+			TimeLagUnknownReason  string   `json:"time_lag_unknown_reason"`
 		} `json:"groups"`
 		Freshness []struct {
 			Metric, Status string
@@ -170,8 +174,15 @@ func sre(ctx context.Context, base string, w io.Writer) error {
 	fmt.Fprintln(tw, "GROUP\tSTATUS\tLAG (records)\tTIME LAG")
 	var bad []string
 	for _, g := range st.Groups {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1fs\n", g.Group, g.Status, g.Lag, g.TimeLag)
-		if g.Status != "OK" {
+		lag, timeLag := "unknown ("+g.LagUnknownReason+")", "unknown ("+g.TimeLagUnknownReason+")"
+		if g.Lag != nil {
+			lag = fmt.Sprint(*g.Lag)
+		}
+		if g.TimeLag != nil {
+			timeLag = fmt.Sprintf("%.1fs", *g.TimeLag)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Group, g.Status, lag, timeLag)
+		if g.Status != "OK" || g.Lag == nil {
 			bad = append(bad, g.Group+"="+g.Status)
 		}
 	}

@@ -204,11 +204,14 @@ func fetchBody(topic string, partition int32, offset int64, maxBytes int32) []by
 	return b
 }
 
-// TopicMeta is the metadata of one existing topic.
+// TopicMeta is the metadata of one existing topic. Err is set when the
+// broker answered the topic with an error other than "unknown topic" (say,
+// LEADER_NOT_AVAILABLE): it exists, but its partitions are not known now.
 type TopicMeta struct {
 	Name       string
 	Internal   bool
 	Partitions []PartitionMeta
+	Err        error
 }
 
 // PartitionMeta is one partition and the address of its leader ("" when
@@ -221,7 +224,8 @@ type PartitionMeta struct {
 // Metadata asks the broker at addr for the metadata of topics, never
 // creating them (Metadata v4, allow_auto_topic_creation=false) and never
 // answering from a cache: a deleted topic is absent from the answer at once.
-// Topics the broker does not know are left out.
+// Topics the broker does not know are left out; topics it answered with
+// another error are returned with Err set.
 func (f *Fetcher) Metadata(ctx context.Context, addr string, topics []string) (map[string]TopicMeta, error) {
 	var b []byte
 	b = binary.BigEndian.AppendUint32(b, uint32(len(topics)))
@@ -261,8 +265,12 @@ func (f *Fetcher) Metadata(ctx context.Context, addr string, topics []string) (m
 			}
 			tm.Partitions = append(tm.Partitions, PartitionMeta{ID: int(id), Leader: brokers[leader]})
 		}
-		if code == 0 && len(tm.Partitions) > 0 {
+		switch {
+		case code == 0 && len(tm.Partitions) > 0:
 			slices.SortFunc(tm.Partitions, func(a, b PartitionMeta) int { return a.ID - b.ID })
+			out[tm.Name] = tm
+		case code != 0 && kafka.Error(code) != kafka.UnknownTopicOrPartition:
+			tm.Partitions, tm.Err = nil, kafka.Error(code)
 			out[tm.Name] = tm
 		}
 	}
@@ -546,9 +554,10 @@ const (
 
 // ListOffsets asks the leader at addr for one offset (Earliest or Latest)
 // of each of topic's partitions, uncached (ListOffsets v2). readCommitted
-// makes Latest the last stable offset. Partitions answering with an error
-// are left out of the result.
-func (f *Fetcher) ListOffsets(ctx context.Context, addr, topic string, partitions []int, which int64, readCommitted bool) (map[int]int64, error) {
+// makes Latest the last stable offset. A partition the broker answered with
+// an error code is in failed (a kafka.Error) instead; a partition it did not
+// answer at all is in neither: the caller must treat both as unread.
+func (f *Fetcher) ListOffsets(ctx context.Context, addr, topic string, partitions []int, which int64, readCommitted bool) (offsets map[int]int64, failed map[int]error, err error) {
 	var b []byte
 	b = binary.BigEndian.AppendUint32(b, 0xffffffff) // replica id -1
 	iso := byte(0)
@@ -565,11 +574,12 @@ func (f *Fetcher) ListOffsets(ctx context.Context, addr, topic string, partition
 	}
 	body, err := f.call(ctx, addr, 2, 2, b)
 	if err != nil {
-		return nil, fmt.Errorf("kafkawire: list offsets of %s from %s: %w", topic, addr, err)
+		return nil, nil, fmt.Errorf("kafkawire: list offsets of %s from %s: %w", topic, addr, err)
 	}
 	r := &reader{b: body}
 	r.i32() // throttle
 	out := map[int]int64{}
+	failed = map[int]error{}
 	for nt := r.i32(); nt > 0 && r.err == nil; nt-- {
 		name := r.str()
 		for np := r.i32(); np > 0 && r.err == nil; np-- {
@@ -577,13 +587,17 @@ func (f *Fetcher) ListOffsets(ctx context.Context, addr, topic string, partition
 			code := r.i16()
 			r.i64() // timestamp
 			off := r.i64()
-			if name == topic && code == 0 {
+			switch {
+			case name != topic:
+			case code != 0:
+				failed[int(id)] = kafka.Error(code)
+			default:
 				out[int(id)] = off
 			}
 		}
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("kafkawire: list offsets of %s: decode: %w", topic, r.err)
+		return nil, nil, fmt.Errorf("kafkawire: list offsets of %s: decode: %w", topic, r.err)
 	}
-	return out, nil
+	return out, failed, nil
 }

@@ -19,18 +19,25 @@ import (
 type Status int
 
 const (
-	OK Status = iota
-	NoData
+	OK     Status = iota
+	NoData        // freshness only: no documents yet
+	// Unknown: this poll could not read (or read inconsistent) offsets or
+	// the record timestamp the rules need. Never OK: a lag that was not read
+	// is not 0.
+	Unknown
 	Warn
 	Rewind
 	AtRisk
+	// Uncommitted: records wait in a partition the group never committed,
+	// counted from its start position (see Reset).
+	Uncommitted
 	Stall
 	Stop
 	Breach
 	DataLoss
 )
 
-var names = [...]string{"OK", "NO_DATA", "WARN", "REWIND", "AT_RISK", "STALL", "STOP", "BREACH", "DATA_LOSS"}
+var names = [...]string{"OK", "NO_DATA", "UNKNOWN", "WARN", "REWIND", "AT_RISK", "UNCOMMITTED", "STALL", "STOP", "BREACH", "DATA_LOSS"}
 
 // All lists every status, least severe first.
 func All() []Status {
@@ -62,28 +69,95 @@ func (s *Status) UnmarshalText(b []byte) error {
 	return fmt.Errorf("unknown status %q", b)
 }
 
-// Sample is one observation of one partition of one group.
+// Reset is where a group starts reading a partition it has never committed
+// (Kafka's auto.offset.reset).
+type Reset int
+
+const (
+	// Earliest: at the log start offset. Every record in the partition is
+	// the group's work; its lag is end − log start until it commits.
+	Earliest Reset = iota
+	// Latest: at the high watermark when it first fetches, which the monitor
+	// cannot see. The lag is unknown until it commits; records that arrive
+	// while it is watched are its work.
+	Latest
+)
+
+var resetNames = [...]string{"earliest", "latest"}
+
+func (r Reset) String() string {
+	if r < 0 || int(r) >= len(resetNames) {
+		return fmt.Sprintf("Reset(%d)", int(r))
+	}
+	return resetNames[r]
+}
+
+// MarshalText writes the reset by name.
+func (r Reset) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads "earliest" or "latest".
+func (r *Reset) UnmarshalText(b []byte) error {
+	for i, n := range resetNames {
+		if n == string(b) {
+			*r = Reset(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown start position %q: want earliest or latest", b)
+}
+
+// Sample is one observation of one partition of one group. A poll that could
+// not read the partition's offsets makes no sample (see Unread).
 type Sample struct {
 	At time.Time
 	// Committed is the group's committed offset; meaningful when HasCommit.
 	Committed int64
 	HasCommit bool
+	// Reset is where the group starts when it has no commit. Start is, for
+	// Latest, the high watermark when the monitor first saw the partition
+	// uncommitted: records past it arrived while it was watched.
+	Reset Reset
+	Start int64
 	// LogStart and End are the partition's log start offset and high watermark.
 	LogStart, End int64
-	// TimeLag is now minus the timestamp of the record at the committed offset,
-	// 0 when caught up. Meaningful when HasCommit.
-	TimeLag time.Duration
+	// TimeLag is now minus the timestamp of the record the group reads next
+	// (at the committed offset, or at the log start for an Earliest group
+	// without a commit), 0 when caught up. TimeLagUnknown: it could not be
+	// read this poll.
+	TimeLag        time.Duration
+	TimeLagUnknown bool
 	// LastCommit is when the group last committed this partition (the append
 	// time of its commit record); zero when unknown.
 	LastCommit time.Time
 }
 
-// Lag is the offset lag, floored at 0; ok is false when nothing was committed.
+// Lag is the offset lag, floored at 0: end − committed, or for a partition
+// never committed by an Earliest group end − log start. ok is false for a
+// Latest group that never committed (its position is unknown).
 func (s Sample) Lag() (lag int64, ok bool) {
-	if !s.HasCommit {
-		return 0, false
+	switch {
+	case s.HasCommit:
+		return max(0, s.End-s.Committed), true
+	case s.Reset == Earliest:
+		return max(0, s.End-s.LogStart), true
 	}
-	return max(0, s.End-s.Committed), true
+	return 0, false
+}
+
+// pending is the number of records the group has not committed: the lag,
+// or for a Latest group without a commit the records that arrived since the
+// monitor first saw it.
+func (s Sample) pending() int64 {
+	if l, ok := s.Lag(); ok {
+		return l
+	}
+	return max(0, s.End-max(s.Start, s.LogStart))
+}
+
+// timeLagKnown: the time lag is meaningful and was read.
+func (s Sample) timeLagKnown() bool {
+	_, ok := s.Lag()
+	return ok && !s.TimeLagUnknown
 }
 
 // Params are the thresholds of the rules.
@@ -167,11 +241,23 @@ func Evaluate(ring []Sample, p Params) Result {
 	add := func(s Status) { res.Conditions = append(res.Conditions, s) }
 
 	if !last.HasCommit {
-		// Never committed: STOP only when records kept arriving for a whole
-		// window and the group still committed nothing.
-		first := ring[0]
-		if covered && last.End > first.End && !slices.ContainsFunc(ring, func(s Sample) bool { return s.HasCommit }) {
-			add(Stop)
+		// Never committed: records waiting are UNCOMMITTED at once, and STOP
+		// once they have waited a whole window with no commit at all.
+		if last.pending() > 0 {
+			add(Uncommitted)
+			pendingAll := covered && !slices.ContainsFunc(win, func(s Sample) bool { return s.HasCommit || s.pending() == 0 })
+			if pendingAll && !slices.ContainsFunc(ring, func(s Sample) bool { return s.HasCommit }) {
+				add(Stop)
+			}
+		}
+		if last.timeLagKnown() && last.TimeLag > p.SLA {
+			add(Breach)
+		}
+		if last.TimeLagUnknown && last.pending() > 0 {
+			add(Unknown)
+		}
+		if !slices.Contains(res.Conditions, Breach) && res.Forecast.Crosses && res.Forecast.CrossIn <= p.Horizon {
+			add(AtRisk)
 		}
 		return finish(res)
 	}
@@ -185,8 +271,11 @@ func Evaluate(ring []Sample, p Params) Result {
 	if res.Lost > 0 {
 		add(DataLoss)
 	}
-	if last.TimeLag > p.SLA {
+	if last.timeLagKnown() && last.TimeLag > p.SLA {
 		add(Breach)
+	}
+	if lag, _ := last.Lag(); last.TimeLagUnknown && lag > 0 {
+		add(Unknown) // BREACH cannot be judged without the time lag
 	}
 
 	lagAll := covered && len(win) > 0 && !slices.ContainsFunc(win, func(s Sample) bool {
@@ -269,6 +358,15 @@ func trendingUp(win []Sample) bool {
 	return median > 0
 }
 
+// Unread is the result of a partition whose offsets this poll could not read
+// (or read inconsistently): the rules over its earlier samples, which were
+// read, plus UNKNOWN. It is never OK.
+func Unread(ring []Sample, p Params) Result {
+	res := Evaluate(ring, p)
+	res.Conditions = append(res.Conditions, Unknown)
+	return finish(res)
+}
+
 func finish(res Result) Result {
 	slices.SortStableFunc(res.Conditions, func(a, b Status) int { return int(b) - int(a) })
 	res.Conditions = slices.Compact(res.Conditions)
@@ -286,7 +384,7 @@ func Predict(ring []Sample, p Params) Forecast {
 		return f
 	}
 	last := ring[len(ring)-1]
-	if last.HasCommit && last.TimeLag >= p.SLA {
+	if last.timeLagKnown() && last.TimeLag >= p.SLA {
 		f.Crosses = true // already there; no rates needed
 	}
 	if len(ring) < 2 {
@@ -317,6 +415,9 @@ func Predict(ring []Sample, p Params) Forecast {
 	case cr > pr:
 		f.Drains = true
 		f.DrainETA = seconds(float64(lag) / (cr - pr))
+	}
+	if last.TimeLagUnknown {
+		return f // no SLA crossing from a time lag that was not read
 	}
 
 	left := p.SLA - last.TimeLag

@@ -18,6 +18,7 @@ type pt struct {
 	tl     int
 	commit bool
 	start  int64 // log start offset
+	tlu    bool  // time lag not read this poll
 }
 
 // ring builds samples 10 s apart. Commit times come from the points: the
@@ -32,7 +33,7 @@ func ring(noCommitTimes bool, pts ...pt) []Sample {
 		if p.commit || (moved && i > 0) {
 			lastCommit = at
 		}
-		s := Sample{At: at, End: p.e, LogStart: p.start, TimeLag: time.Duration(p.tl) * time.Second}
+		s := Sample{At: at, End: p.e, LogStart: p.start, TimeLag: time.Duration(p.tl) * time.Second, TimeLagUnknown: p.tlu}
 		if p.c >= 0 {
 			s.Committed, s.HasCommit = p.c, true
 		}
@@ -51,6 +52,7 @@ func TestEvaluate(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		noTimes    bool
+		latest     bool // the group starts at the latest offset: Start is the first sample's end
 		pts        []pt
 		want       Status
 		conditions []Status
@@ -115,13 +117,38 @@ func TestEvaluate(t *testing.T) {
 			{c: 700, e: 1000, tl: 10}, {c: 1000, e: 1000}}},
 		{name: "never committed, no records: OK", want: OK, pts: []pt{
 			{c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}}},
-		{name: "never committed, old records only: OK", want: OK, pts: []pt{
+		{name: "never committed, records waiting: UNCOMMITTED on the first poll", want: Uncommitted, conditions: []Status{Uncommitted}, pts: []pt{
+			{c: -1, e: 50, tl: 60}}},
+		{name: "never committed, old records waiting for a whole window: STOP and UNCOMMITTED", want: Stop, conditions: []Status{Stop, Uncommitted}, pts: []pt{
 			{c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}}},
-		{name: "never committed while records keep arriving for a window: STOP", want: Stop, pts: []pt{
+		{name: "never committed while records keep arriving for a window: STOP", want: Stop, conditions: []Status{Stop, Uncommitted}, pts: []pt{
 			{c: -1, e: 50}, {c: -1, e: 60}, {c: -1, e: 70}, {c: -1, e: 80}, {c: -1, e: 90}, {c: -1, e: 100}, {c: -1, e: 110}, {c: -1, e: 120}}},
+		{name: "never committed, every record deleted by retention (log start = end): OK", want: OK, pts: []pt{
+			{c: -1, e: 50, start: 50}, {c: -1, e: 50, start: 50}, {c: -1, e: 50, start: 50}, {c: -1, e: 50, start: 50},
+			{c: -1, e: 50, start: 50}, {c: -1, e: 50, start: 50}, {c: -1, e: 50, start: 50}, {c: -1, e: 50, start: 50}}},
+		{name: "never committed, the oldest waiting record is over the SLA: BREACH", want: Breach, pts: []pt{
+			{c: -1, e: 50, tl: 3700}}},
+		{name: "never committed, starts at latest, old records only: OK", latest: true, want: OK, pts: []pt{
+			{c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 50}}},
+		{name: "never committed, starts at latest, records arrived while watched: UNCOMMITTED", latest: true, want: Uncommitted, pts: []pt{
+			{c: -1, e: 50}, {c: -1, e: 50}, {c: -1, e: 60}}},
+		{name: "never committed, starts at latest, records arriving for a window: STOP", latest: true, want: Stop, conditions: []Status{Stop, Uncommitted}, pts: []pt{
+			{c: -1, e: 50}, {c: -1, e: 60}, {c: -1, e: 70}, {c: -1, e: 80}, {c: -1, e: 90}, {c: -1, e: 100}, {c: -1, e: 110}, {c: -1, e: 120}}},
+		{name: "lagging, time lag not read this poll: UNKNOWN, not OK", want: Unknown, conditions: []Status{Unknown}, pts: []pt{
+			{c: 100, e: 110, tl: 1}, {c: 200, e: 210, tl: 1}, {c: 300, e: 310, tlu: true}}},
+		{name: "caught up, time lag not read: OK (caught up means 0 s)", want: OK, pts: []pt{
+			{c: 300, e: 300, tlu: true}}},
+		{name: "never committed, records waiting, time lag not read: UNCOMMITTED and UNKNOWN", want: Uncommitted, conditions: []Status{Uncommitted, Unknown}, pts: []pt{
+			{c: -1, e: 50, tlu: true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := Evaluate(ring(tc.noTimes, tc.pts...), params)
+			r := ring(tc.noTimes, tc.pts...)
+			if tc.latest {
+				for i := range r {
+					r[i].Reset, r[i].Start = Latest, r[0].End
+				}
+			}
+			res := Evaluate(r, params)
 			require.Equal(t, tc.want, res.Status, "conditions %v", res.Conditions)
 			if tc.conditions != nil {
 				require.Equal(t, tc.conditions, res.Conditions)
@@ -129,6 +156,32 @@ func TestEvaluate(t *testing.T) {
 			require.Equal(t, tc.lost, res.Lost)
 		})
 	}
+}
+
+// A poll that could not read a partition's offsets is UNKNOWN at least,
+// whatever the earlier samples said; worse conditions from them stay.
+func TestUnread(t *testing.T) {
+	res := Unread(nil, params)
+	require.Equal(t, Unknown, res.Status)
+	res = Unread(ring(false, pt{c: 100, e: 100}, pt{c: 100, e: 100}), params)
+	require.Equal(t, Unknown, res.Status, "caught up before is no proof now")
+	require.Equal(t, []Status{Unknown}, res.Conditions)
+	stopped := ring(false, pt{c: 500, e: 510, tl: 1}, pt{c: 500, e: 520, tl: 11}, pt{c: 500, e: 530, tl: 21}, pt{c: 500, e: 540, tl: 31},
+		pt{c: 500, e: 550, tl: 41}, pt{c: 500, e: 560, tl: 51}, pt{c: 500, e: 570, tl: 61}, pt{c: 500, e: 580, tl: 71})
+	res = Unread(stopped, params)
+	require.Equal(t, Stop, res.Status, "one failed read does not resolve a STOP")
+	require.Contains(t, res.Conditions, Unknown)
+	require.Greater(t, Unknown, OK)
+	require.Greater(t, Uncommitted, AtRisk)
+}
+
+func TestResetText(t *testing.T) {
+	var r Reset
+	require.NoError(t, r.UnmarshalText([]byte("latest")))
+	require.Equal(t, Latest, r)
+	b, _ := r.MarshalText()
+	require.Equal(t, "latest", string(b))
+	require.ErrorContains(t, r.UnmarshalText([]byte("none")), "earliest or latest")
 }
 
 func TestAtRiskWithinHorizon(t *testing.T) {
