@@ -251,14 +251,22 @@ func TestAggregator(t *testing.T) {
 }
 
 // TestSinkRecordsFitAggregator sends a raw and a DLQ entry through the
-// ingress's Fluentd sink to the Go forward server and checks that every
+// ingress's Fluentd sink to the Go forward server (over TLS, after the
+// shared-key handshake) and checks that every
 // record field the aggregator config reads is there.
 func TestSinkRecordsFitAggregator(t *testing.T) {
+	// As shipped: TLS and the shared key.
+	pki, err := forwardtest.NewPKI("127.0.0.1")
+	require.NoError(t, err)
+	ca, err := pki.WriteCA(t.TempDir(), "ca.crt")
+	require.NoError(t, err)
 	store := forwardtest.NewStore()
-	srv, err := forwardtest.Start("127.0.0.1:0", store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := forwardtest.Start("127.0.0.1:0", store, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		forwardtest.WithTLS(pki.ServerTLS()), forwardtest.WithSharedKey("aggregator", "k"))
 	require.NoError(t, err)
 	defer srv.Close()
-	sink, err := ingress.NewFluentdSink(ingress.FluentdSinkConfig{Addr: srv.Addr(), Conns: 1})
+	sink, err := ingress.NewFluentdSink(ingress.FluentdSinkConfig{Addr: srv.Addr(), Conns: 1,
+		TLS: true, CAFile: ca, SharedKey: "k", SelfHostname: "ingress"})
 	require.NoError(t, err)
 	defer sink.Close()
 	raw, err := json.Marshal(record.Record{Timestamp: time.Now(), Tenant: "acme", Method: "GET", Status: 200})
@@ -286,4 +294,151 @@ func TestSinkRecordsFitAggregator(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, store.Len())
+}
+
+// sharedKeyFromSecret: the shared key comes from the environment or a
+// mounted secret file, never a literal in a shipped file.
+func sharedKeyFromSecret(v string) bool {
+	return strings.HasPrefix(v, "#{") && strings.Contains(v, "ENV['FLUENTD_SHARED_KEY']") &&
+		strings.Contains(v, "File.read(ENV['FLUENTD_SHARED_KEY_FILE']")
+}
+
+// securityProblems lists what makes a config's forward hop writable by
+// anyone who reaches it: every forward input needs <transport tls> (a
+// certificate, TLS 1.2 at least) and <security> (self_hostname and a shared
+// key from a secret); every forward output needs transport tls with the CA,
+// host name verification, and the same <security>.
+func securityProblems(conf *section) []string {
+	var out []string
+	security := func(where string, s *section) {
+		sec := s.child("security")
+		if sec == nil {
+			out = append(out, where+": no <security> (shared key)")
+			return
+		}
+		if sec.params["self_hostname"] == "" {
+			out = append(out, where+": <security> without self_hostname")
+		}
+		if !sharedKeyFromSecret(sec.params["shared_key"]) {
+			out = append(out, where+": shared_key is not read from FLUENTD_SHARED_KEY / FLUENTD_SHARED_KEY_FILE")
+		}
+		if sec.params["user_auth"] == "true" {
+			out = append(out, where+": user_auth (the ingress's sink does not support it)")
+		}
+	}
+	for _, s := range conf.all("source") {
+		if s.params["@type"] != "forward" {
+			continue
+		}
+		where := "<source " + s.params["@id"] + ">"
+		security(where, s)
+		tr := s.child("transport")
+		if tr == nil || tr.arg != "tls" {
+			out = append(out, where+": no <transport tls>")
+			continue
+		}
+		for _, k := range []string{"cert_path", "private_key_path"} {
+			if tr.params[k] == "" {
+				out = append(out, where+": <transport tls> without "+k)
+			}
+		}
+		if v := tr.params["min_version"]; v != "TLS1_2" && v != "TLS1_3" {
+			out = append(out, where+": min_version "+v+", want TLS1_2 or later")
+		}
+		if (tr.params["min_version"] == "") != (tr.params["max_version"] == "") {
+			out = append(out, where+": min_version and max_version go together")
+		}
+		if tr.params["insecure"] == "true" {
+			out = append(out, where+": insecure TLS")
+		}
+	}
+	for _, m := range conf.all("match") {
+		if m.params["@type"] != "forward" {
+			continue
+		}
+		where := "<match " + m.arg + ">"
+		security(where, m)
+		if m.params["transport"] != "tls" {
+			out = append(out, where+": transport is not tls")
+		}
+		if m.params["tls_cert_path"] == "" {
+			out = append(out, where+": no tls_cert_path (the CA of the aggregator's certificate)")
+		}
+		if m.params["tls_verify_hostname"] != "true" {
+			out = append(out, where+": tls_verify_hostname is not true")
+		}
+		for _, k := range []string{"tls_insecure_mode", "tls_allow_self_signed_cert"} {
+			if m.params[k] == "true" {
+				out = append(out, where+": "+k+" true")
+			}
+		}
+	}
+	return out
+}
+
+// TestForwardHopIsSecured: no shipped config has a forward input or output
+// without TLS and the shared key, and both ends read the key the same way.
+func TestForwardHopIsSecured(t *testing.T) {
+	confs, err := filepath.Glob("*.conf")
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"aggregator.conf", "forwarder.conf"}, confs, "a new config is checked here too")
+	keys := map[string]string{}
+	for _, name := range confs {
+		conf := parseConfig(t, name)
+		require.Empty(t, securityProblems(conf), name)
+		for _, s := range append(conf.all("source"), conf.all("match")...) {
+			if sec := s.child("security"); sec != nil {
+				keys[name] = sec.params["shared_key"]
+			}
+		}
+	}
+	require.Len(t, keys, 2, "the aggregator's input and the forwarder's output are both secured")
+	require.Equal(t, keys["aggregator.conf"], keys["forwarder.conf"], "both ends read the same key")
+
+	agg := parseConfig(t, "aggregator.conf").all("source")[0]
+	require.Equal(t, "TLS1_2", agg.child("transport").params["min_version"])
+	fwd := route(t, parseConfig(t, "forwarder.conf"), topology.RawTopic)
+	requireParams(t, fwd, map[string]string{"transport": "tls", "tls_verify_hostname": "true", "tls_cert_path": ""})
+}
+
+// TestSecurityProblemsFindsOpenHops: the check above fails on each way a
+// forward hop can be left open.
+func TestSecurityProblemsFindsOpenHops(t *testing.T) {
+	const key = `"#{ENV['FLUENTD_SHARED_KEY'] || File.read(ENV['FLUENTD_SHARED_KEY_FILE'] || '/k').strip}"`
+	const goodSecurity = "<security>\nself_hostname agg\nshared_key " + key + "\n</security>\n"
+	const goodTransport = "<transport tls>\ncert_path /c\nprivate_key_path /k\nmin_version TLS1_2\nmax_version TLS1_3\n</transport>\n"
+	source := func(body string) string { return "<source>\n@type forward\n@id in\n" + body + "</source>\n" }
+	match := func(body string) string { return "<match **>\n@type forward\n@id out\n" + body + "</match>\n" }
+	const goodOut = "transport tls\ntls_cert_path /ca\ntls_verify_hostname true\n"
+	tests := []struct {
+		name, conf, want string
+	}{
+		{"secured input", source(goodTransport + goodSecurity), ""},
+		{"secured output", match(goodOut + goodSecurity), ""},
+		{"plain input", source("port 24224\n"), "no <security>"},
+		{"no TLS", source(goodSecurity), "no <transport tls>"},
+		{"transport tcp", source("<transport tcp>\n</transport>\n" + goodSecurity), "no <transport tls>"},
+		{"no key", source(goodTransport + "<security>\nself_hostname agg\n</security>\n"), "shared_key is not read"},
+		{"literal key", source(goodTransport + "<security>\nself_hostname agg\nshared_key secret\n</security>\n"), "shared_key is not read"},
+		{"no cert", source("<transport tls>\nmin_version TLS1_2\nmax_version TLS1_3\n</transport>\n" + goodSecurity), "without cert_path"},
+		{"TLS 1.1", source("<transport tls>\ncert_path /c\nprivate_key_path /k\nmin_version TLS1_1\nmax_version TLS1_3\n</transport>\n" + goodSecurity), "min_version TLS1_1"},
+		{"insecure", source("<transport tls>\ncert_path /c\nprivate_key_path /k\nmin_version TLS1_2\nmax_version TLS1_3\ninsecure true\n</transport>\n" + goodSecurity), "insecure TLS"},
+		{"plain output", match(goodSecurity), "transport is not tls"},
+		{"output without hostname check", match("transport tls\ntls_cert_path /ca\ntls_verify_hostname false\n" + goodSecurity), "tls_verify_hostname"},
+		{"output without key", match(goodOut), "no <security>"},
+		{"output insecure", match(goodOut + "tls_insecure_mode true\n" + goodSecurity), "tls_insecure_mode true"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "test.conf")
+			require.NoError(t, os.WriteFile(path, []byte(tc.conf), 0o600))
+			problems := securityProblems(parseConfig(t, path))
+			if tc.want == "" {
+				require.Empty(t, problems)
+				return
+			}
+			require.NotEmpty(t, problems)
+			require.Contains(t, strings.Join(problems, "\n"), tc.want)
+		})
+	}
 }

@@ -32,11 +32,21 @@ func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxLineBytes, "max-line-bytes", cfg.MaxLineBytes, "largest single record")
 	fs.Float64Var(&cfg.TenantRate, "tenant-rate", cfg.TenantRate, "records per second per tenant")
 	fs.IntVar(&cfg.TenantBurst, "tenant-burst", cfg.TenantBurst, "records a tenant may send at once")
+	fs.DurationVar(&cfg.MaxFuture, "max-future", cfg.MaxFuture, "reject records whose event time is more than this after the ingress clock (keep below the catalog's smallest allowed lateness)")
+	fs.DurationVar(&cfg.MaxPast, "max-past", cfg.MaxPast, "reject records whose event time is more than this before the ingress clock")
+	fs.IntVar(&cfg.MaxConcurrent, "max-concurrent", cfg.MaxConcurrent, "requests served at once; more get 503 overloaded")
+	fs.Int64Var(&cfg.MaxInflightBytes, "max-inflight-bytes", cfg.MaxInflightBytes, "bytes all requests may hold at once (line buffers, records kept for the sink); more get 503 overloaded")
 	fs.DurationVar(&cfg.SinkTimeout, "sink-timeout", cfg.SinkTimeout, "how long a request waits for the sink before 503")
 	fs.DurationVar(&cfg.RetryAfter, "retry-after", cfg.RetryAfter, "Retry-After sent with 503")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "drain time for in-flight requests on SIGTERM")
 	sinkKind := fs.String("sink", "kafka", "where accepted records go: kafka (direct mode) or fluentd (forward protocol with acks to the aggregator)")
 	fluentdAddr := fs.String("fluentd-addr", "127.0.0.1:24224", "fluentd sink: the aggregator's forward input, host:port")
+	fluentdTLS := fs.Bool("fluentd-tls", true, "fluentd sink: TLS to the aggregator, verifying its certificate (aggregator.conf <transport tls>)")
+	fluentdCA := fs.String("fluentd-ca-file", "", "fluentd sink: PEM CA that signed the aggregator's certificate (default: the system roots)")
+	fluentdServerName := fs.String("fluentd-server-name", "", "fluentd sink: name the aggregator's certificate must carry (default: the host of --fluentd-addr)")
+	fluentdKeyFile := fs.String("fluentd-shared-key-file", "", "fluentd sink: file holding the aggregator's <security> shared_key (empty: no handshake)")
+	fluentdKey := fs.String("fluentd-shared-key", "", "fluentd sink: the shared key itself; set it through the environment (HOURGLASS_FLUENTD_SHARED_KEY), not on the command line")
+	fluentdHostname := fs.String("fluentd-hostname", "", "fluentd sink: self_hostname sent in the handshake; must differ from the aggregator's (default: the host name)")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "kafka sink: bootstrap brokers, comma-separated")
 	topic := fs.String("topic", "hourglass.logs.raw", "kafka sink: topic of accepted records")
 	dlq := fs.String("dlq-topic", "hourglass.logs.dlq", "kafka sink: topic of rejected records")
@@ -56,7 +66,17 @@ func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 		sink, err = ingress.NewKafkaSink(ctx, ingress.KafkaSinkConfig{
 			Brokers: splitList(*brokers), Topic: *topic, DLQTopic: *dlq, Partitions: *partitions})
 	case "fluentd":
-		sink, err = ingress.NewFluentdSink(ingress.FluentdSinkConfig{Addr: *fluentdAddr})
+		fcfg := ingress.FluentdSinkConfig{Addr: *fluentdAddr, TLS: *fluentdTLS, CAFile: *fluentdCA,
+			ServerName: *fluentdServerName, SelfHostname: *fluentdHostname}
+		switch fcfg.SharedKey = strings.TrimSpace(*fluentdKey); {
+		case *fluentdKeyFile != "" && fcfg.SharedKey != "":
+			err = fmt.Errorf("--fluentd-shared-key and --fluentd-shared-key-file: set one")
+		case *fluentdKeyFile != "":
+			fcfg.SharedKey, err = ingress.ReadFluentdSharedKey(*fluentdKeyFile)
+		}
+		if err == nil {
+			sink, err = ingress.NewFluentdSink(fcfg)
+		}
 	default:
 		err = fmt.Errorf("--sink %q: unknown sink (kafka, fluentd)", *sinkKind)
 	}

@@ -15,9 +15,15 @@
 //   - option "chunk": the server answers {"ack": <chunk>} after the events of
 //     the message were stored, which is what require_ack_response / RequestAck
 //     rely on.
+//   - Transport security, as in_forward with <transport tls> and <security>:
+//     [WithTLS] accepts TLS only; [WithSharedKey] runs the handshake (HELO
+//     with a binary nonce, PING checked against
+//     sha512_hex(salt + client_hostname + nonce + shared_key), PONG with the
+//     server's own digest, or PONG false and a closed connection). [NewPKI]
+//     makes a throwaway CA and server certificate.
 //
-// Not implemented: the handshake of secure forward (shared key, TLS), UDP
-// heartbeats, and JSON-encoded messages (fluent-logger-golang's MarshalAsJSON).
+// Not implemented: user authentication (user_auth), client-certificate
+// checks, UDP heartbeats, and JSON-encoded messages.
 //
 // # Durability model
 //

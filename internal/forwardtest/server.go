@@ -3,6 +3,7 @@ package forwardtest
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -82,11 +83,32 @@ func (s *Store) Changed() <-chan struct{} {
 	return s.changed
 }
 
+// Option configures a Server.
+type Option func(*Server)
+
+// WithTLS makes the server accept TLS only (in_forward's <transport tls>).
+// A client that speaks plain TCP, or that does not trust the certificate,
+// fails the TLS handshake and nothing it sent is stored.
+func WithTLS(cfg *tls.Config) Option { return func(s *Server) { s.tls = cfg } }
+
+// WithSharedKey makes the server require the forward protocol's shared-key
+// handshake (in_forward's <security> with self_hostname and shared_key): it
+// sends HELO on every connection, checks the client's PING digest and
+// answers PONG with its own digest; a wrong key gets PONG false and the
+// connection is closed before any message is read.
+func WithSharedKey(selfHostname, sharedKey string) Option {
+	return func(s *Server) { s.hostname, s.sharedKey = selfHostname, sharedKey }
+}
+
 // Server is a forward-protocol server on one TCP listener.
 type Server struct {
 	store *Store
 	log   *slog.Logger
 	ln    net.Listener
+
+	tls       *tls.Config
+	hostname  string
+	sharedKey string // "": no handshake
 
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
@@ -94,19 +116,26 @@ type Server struct {
 	crashIn   int // crash when this many more messages arrived (0: never)
 	dropAcks  int // store, then drop the connection instead of acking, this many times
 	messages  int
+	authFails int
 	crashedCh chan struct{}
 	wg        sync.WaitGroup
 }
 
 // Start listens on addr ("127.0.0.1:0" for any free port, or the address of a
 // previous server to restart it) and serves until Close.
-func Start(addr string, store *Store, log *slog.Logger) (*Server, error) {
+func Start(addr string, store *Store, log *slog.Logger, opts ...Option) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("forwardtest: listen %s: %w", addr, err)
 	}
 	s := &Server{store: store, log: log.With("component", "forwardtest", "addr", ln.Addr().String()), ln: ln,
 		conns: map[net.Conn]struct{}{}, crashedCh: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.tls != nil {
+		s.ln = tls.NewListener(ln, s.tls)
+	}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -138,6 +167,14 @@ func (s *Server) DropAcks(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dropAcks = n
+}
+
+// AuthFailures is the number of connections refused by the shared-key
+// handshake (a wrong key, or a client that skipped the handshake).
+func (s *Server) AuthFailures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.authFails
 }
 
 // Crashed is closed when a CrashAfter fault fired.
@@ -220,6 +257,12 @@ func (s *Server) serve(c net.Conn) {
 	}()
 	r := msgp.NewReader(c)
 	w := msgp.NewWriter(c)
+	if s.sharedKey != "" {
+		if err := s.handshake(r, w); err != nil {
+			s.log.Info("handshake failed", "error", err)
+			return
+		}
+	}
 	for {
 		msg, err := readMessage(r)
 		if err != nil {

@@ -207,15 +207,11 @@ func TestFluentdSinkServerRestart(t *testing.T) {
 		batches*perBatch, store.Len(), dups, store.Duplicates(), res.failures)
 }
 
-// TestIngressFluentdDownThenUp runs the whole intake with the Fluentd sink:
-// while the aggregator is down requests get 503 and /readyz fails; once it is
-// up the same ingress process accepts again.
-func TestIngressFluentdDownThenUp(t *testing.T) {
-	// A free port with nothing listening: take one, then close it.
-	probe := startForward(t, "127.0.0.1:0", forwardtest.NewStore())
-	addr := probe.Addr()
-	require.NoError(t, probe.Close())
-
+// startFluentdIngress runs the whole intake with sink until the test ends and
+// returns a poster of one record (its status and Retry-After) and a /readyz
+// prober.
+func startFluentdIngress(t *testing.T, sink *FluentdSink) (post func(id string) (int, string), readyz func() int) {
+	t.Helper()
 	dir := t.TempDir()
 	d := sha256.Sum256([]byte("fluentd-test-key"))
 	keys := filepath.Join(dir, "keys.yaml")
@@ -225,8 +221,6 @@ func TestIngressFluentdDownThenUp(t *testing.T) {
 	cfg.KeysFile = keys
 	cfg.RetryAfter = time.Second
 	cfg.ShutdownTimeout = 5 * time.Second
-	sink, err := NewFluentdSink(FluentdSinkConfig{Addr: addr, Timeout: time.Second, MaxRetry: 3, RetryWait: 50 * time.Millisecond})
-	require.NoError(t, err)
 	svc, err := New(cfg, sink, fluentdQuiet(), prometheus.NewRegistry())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -238,8 +232,8 @@ func TestIngressFluentdDownThenUp(t *testing.T) {
 	})
 
 	base := "http://" + svc.Addr()
-	post := func(id string) (int, string) {
-		body := `{"timestamp":"2026-11-21T10:00:00Z","method":"GET","path":"/","status":200,"duration_ms":1,"request_id":"` + id + `"}`
+	post = func(id string) (int, string) {
+		body := `{"timestamp":"` + time.Now().UTC().Format(time.RFC3339) + `","method":"GET","path":"/","status":200,"duration_ms":1,"request_id":"` + id + `"}`
 		req, err := http.NewRequest(http.MethodPost, base+"/v1/logs", bytes.NewBufferString(body))
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer fluentd-test-key")
@@ -250,12 +244,27 @@ func TestIngressFluentdDownThenUp(t *testing.T) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return resp.StatusCode, resp.Header.Get("Retry-After")
 	}
-	readyz := func() int {
+	readyz = func() int {
 		resp, err := http.Get(base + "/readyz")
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		return resp.StatusCode
 	}
+	return post, readyz
+}
+
+// TestIngressFluentdDownThenUp runs the whole intake with the Fluentd sink:
+// while the aggregator is down requests get 503 and /readyz fails; once it is
+// up the same ingress process accepts again.
+func TestIngressFluentdDownThenUp(t *testing.T) {
+	// A free port with nothing listening: take one, then close it.
+	probe := startForward(t, "127.0.0.1:0", forwardtest.NewStore())
+	addr := probe.Addr()
+	require.NoError(t, probe.Close())
+
+	sink, err := NewFluentdSink(FluentdSinkConfig{Addr: addr, Timeout: time.Second, MaxRetry: 3, RetryWait: 50 * time.Millisecond})
+	require.NoError(t, err)
+	post, readyz := startFluentdIngress(t, sink)
 
 	require.Equal(t, http.StatusServiceUnavailable, readyz())
 	status, retryAfter := post("down-1")
