@@ -26,6 +26,11 @@ per metric, on any master (local[*] by default; yarn, k8s://..., spark://...).
   restart [metric...]   stop, then start
   status [metric...]    state, restarts, last progress and Spark UI URL per job
   supervise metric...   supervise in the foreground (what start runs; for containers)
+  reset-checkpoint metric...
+                        stop the metric's driver if running, move its checkpoint
+                        aside (<root>/<metric>.reset-<time>) and start it again: it
+                        resumes from the consumer group's committed offsets
+                        (docs/runbook-checkpoint.md)
   batch --hour H metric...
                         batch mode: recompute one closed event-time hour from Kafka,
                         writing the same documents; each run is recorded in the
@@ -109,6 +114,11 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return jobsStatus(cfg, units, stdout)
 	case "batch":
 		return batchJobs(ctx, cfg, metrics, *hour, *kafkaFrom, *kafkaTo, stdout, stderr)
+	case "reset-checkpoint":
+		if len(rest) < 2 {
+			return fmt.Errorf("jobs: reset-checkpoint: name the metrics (docs/runbook-checkpoint.md): %w", errUsage)
+		}
+		return resetCheckpoints(cfg, units, args, stdout)
 	}
 	fs.Usage()
 	return errUsage
@@ -211,7 +221,7 @@ func startJobs(cfg jobs.Config, units []jobUnit, args []string, stdout io.Writer
 func flagsBeforeVerb(args []string) []string {
 	for i, a := range args {
 		switch a {
-		case "start", "stop", "restart", "status", "supervise":
+		case "start", "stop", "restart", "status", "supervise", "reset-checkpoint":
 			return args[:i]
 		}
 	}
@@ -290,4 +300,41 @@ func batchJobs(ctx context.Context, cfg jobs.Config, metrics []catalog.Metric, h
 		fmt.Fprintf(stdout, "%s %s: ok\n", m.Name, h.UTC().Format(time.RFC3339))
 	}
 	return errors.Join(errs...)
+}
+
+// resetCheckpoints stops the drivers running the metrics, moves each metric's
+// checkpoint aside and starts again the drivers that were running.
+func resetCheckpoints(cfg jobs.Config, units []jobUnit, args []string, stdout io.Writer) error {
+	var running []jobUnit
+	for _, u := range units {
+		if jobs.Running(cfg, u.name) {
+			running = append(running, u)
+		}
+	}
+	if err := stopJobs(cfg, running, stdout); err != nil {
+		return err
+	}
+	store, root, err := jobs.OpenCheckpointStore(cfg.CheckpointRootPath())
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	var errs []error
+	for _, u := range units {
+		for _, m := range u.metricNames() {
+			res, err := jobs.ResetCheckpoint(store, root, m, jobs.Running(cfg, u.name), time.Now())
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+			case res.To == "":
+				fmt.Fprintf(stdout, "%s: no checkpoint at %s; the driver starts from the consumer group's offsets\n", m, res.From)
+			default:
+				fmt.Fprintf(stdout, "%s: checkpoint moved to %s; the driver starts from the consumer group's offsets\n", m, res.To)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return startJobs(cfg, running, args, stdout)
 }

@@ -26,8 +26,23 @@ type JobSpec struct {
 	// SchemaDDL parses the topic's JSON values (from_json). The timestamp is
 	// read as a string and converted by EventTimeSQL, which accepts any RFC 3339
 	// form the router writes.
-	SchemaDDL    string `json:"schema_ddl"`
+	SchemaDDL string `json:"schema_ddl"`
+	// EventTimeSQL converts the timestamp field; try_cast, so that under ANSI
+	// mode a value that is not a timestamp gives null (the row is dropped)
+	// instead of failing the micro-batch on every replay.
 	EventTimeSQL string `json:"event_time_sql"`
+	// KafkaTimestampColumn is the name under which the driver keeps the Kafka
+	// record's timestamp beside the parsed fields (not a record field name).
+	KafkaTimestampColumn string `json:"kafka_timestamp_column"`
+	// OutOfRangeSQL is true for a row whose event time is more than
+	// MaxFutureSeconds after its Kafka timestamp. The driver drops such rows
+	// before withWatermark (and counts them in hourglass-late-<metric>, reason
+	// out_of_range): one watermark serves every tenant, so one far-future row
+	// would make every tenant's records late. The router rejects the same rows;
+	// this is the second line of defence. It references event_time (the value
+	// of EventTimeSQL) and KafkaTimestampColumn.
+	OutOfRangeSQL    string `json:"out_of_range_sql"`
+	MaxFutureSeconds int64  `json:"max_future_seconds"`
 	// FilterSQL is the metric's filter over RAW records (batch mode reading the
 	// archive). Never apply it to the metric topic: the router filtered those
 	// already and projected away the columns it tests.
@@ -97,19 +112,24 @@ func MarshalSpec(s JobSpec) ([]byte, error) {
 // SparkSpec compiles one metric for the PySpark driver.
 func SparkSpec(m Metric) JobSpec {
 	s := JobSpec{
-		Metric:          m.Name,
-		Description:     m.Description,
-		Topic:           topology.MetricTopic(m.Name),
-		ConsumerGroup:   topology.MetricGroup(m.Name),
-		EventTimeSQL:    "CAST(`timestamp` AS TIMESTAMP)",
-		FilterSQL:       FilterSQL(m.Filter),
-		Watermark:       sparkInterval(m.AllowedLateness.Duration),
-		GroupBy:         m.GroupBy,
-		Alias:           Alias(m.Name),
-		IndexSQL:        fmt.Sprintf("concat('%s-', date_format(window.start, 'yyyy.MM'))", Alias(m.Name)),
-		SessionTimeZone: "UTC",
-		FreshnessSLA:    m.FreshnessSLA.String(),
-		OutputFields:    m.Outputs(),
+		Metric:        m.Name,
+		Description:   m.Description,
+		Topic:         topology.MetricTopic(m.Name),
+		ConsumerGroup: topology.MetricGroup(m.Name),
+		EventTimeSQL:  "try_cast(`timestamp` AS TIMESTAMP)",
+		// TODO(issue 12): take the router's configured bound once specs are
+		// rendered with the deployment's configuration; the default for now.
+		KafkaTimestampColumn: KafkaTimestampColumn,
+		OutOfRangeSQL:        outOfRangeSQL(record.DefaultMaxFuture),
+		MaxFutureSeconds:     int64(record.DefaultMaxFuture / time.Second),
+		FilterSQL:            FilterSQL(m.Filter),
+		Watermark:            sparkInterval(m.AllowedLateness.Duration),
+		GroupBy:              m.GroupBy,
+		Alias:                Alias(m.Name),
+		IndexSQL:             fmt.Sprintf("concat('%s-', date_format(window.start, 'yyyy.MM'))", Alias(m.Name)),
+		SessionTimeZone:      "UTC",
+		FreshnessSLA:         m.FreshnessSLA.String(),
+		OutputFields:         m.Outputs(),
 	}
 	var cols []string
 	for _, f := range m.Projection() {
@@ -138,6 +158,22 @@ func SparkSpec(m Metric) JobSpec {
 	return s
 }
 
+// KafkaTimestampColumn is the column holding the Kafka record's timestamp in
+// the driver's parsed rows (record fields never start with an underscore).
+const KafkaTimestampColumn = "_kafka_timestamp"
+
+// outOfRangeSQL is true when event_time is more than maxFuture after the Kafka
+// timestamp. A record without a Kafka timestamp (-1, shown as 1969-12-31) is
+// not judged.
+func outOfRangeSQL(maxFuture time.Duration) string {
+	k := quote(KafkaTimestampColumn)
+	return fmt.Sprintf("(unix_millis(%s) > 0 AND unix_micros(event_time) > unix_micros(%s) + %d)",
+		k, k, maxFuture.Microseconds())
+}
+
+// maxBigint is the largest BIGINT (the documents' long fields).
+const maxBigint = "9223372036854775807"
+
 // compileAggregation returns the agg expressions, the output select
 // expressions and any approximation notes of one aggregation.
 func compileAggregation(a Aggregation) (aggs, outs []string, approx []Error) {
@@ -157,14 +193,25 @@ func compileAggregation(a Aggregation) (aggs, outs []string, approx []Error) {
 		}
 		aggs = []string{"count(" + input + ") AS " + name}
 	case FnSum:
-		aggs = []string{"coalesce(sum(" + input + "), 0) AS " + name}
+		// Integer fields are summed as DECIMAL(38,0): a BIGINT sum overflows
+		// under ANSI mode (the micro-batch fails on every replay) after 2^23
+		// records of MaxBytes in one window; the result is exact up to the
+		// largest BIGINT and saturates there (the document field is a long).
+		// Float fields are bounded (MaxMillis), so their double sum is finite.
+		if f, _ := record.Lookup(a.Field); f.Type == record.TypeInt {
+			aggs = []string{"CAST(least(coalesce(sum(CAST(" + input + " AS DECIMAL(38,0))), 0), " + maxBigint + ") AS BIGINT) AS " + name}
+		} else {
+			aggs = []string{"coalesce(sum(" + input + "), 0) AS " + name}
+		}
 	case FnAvg, FnMin, FnMax:
 		aggs = []string{string(a.Fn) + "(" + input + ") AS " + name}
 	case FnRatio:
 		aggs = []string{"avg(CASE WHEN " + FilterSQL(a.Where) + " THEN 1.0D ELSE 0.0D END) AS " + name}
 	case FnApproxDistinct:
-		aggs = []string{fmt.Sprintf("approx_count_distinct(%s, %s) AS %s", input, formatFloat(a.RSD), name)}
-		approx = []Error{{a.Name, fmt.Sprintf("HyperLogLog++, relative standard deviation %s", formatFloat(a.RSD))}}
+		// The estimate can exceed the number of values it counts (317 clients
+		// for 316 records): clamp it there.
+		aggs = []string{fmt.Sprintf("least(approx_count_distinct(%s, %s), count(%s)) AS %s", input, formatFloat(a.RSD), input, name)}
+		approx = []Error{{a.Name, fmt.Sprintf("HyperLogLog++, relative standard deviation %s, at most the number of values", formatFloat(a.RSD))}}
 	case FnPercentiles:
 		ps := make([]string, len(a.Percentiles))
 		for i, p := range a.Percentiles {

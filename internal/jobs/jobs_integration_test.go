@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
@@ -48,6 +49,19 @@ func TestStreamingAgainstGroundTruth(t *testing.T) {
 	}
 	e.produce(t, phase1)
 	stacktest.WaitCaughtUp(t, e.brokers, e.routerGroup, e.raw, 3*time.Minute)
+
+	// A bad row that got past ingress and the router: one far-future record of
+	// another tenant, straight into a metric topic (issue 12, finding 4). The
+	// job drops it before the watermark and counts it as out_of_range; if it
+	// reached the watermark, every window below would be missing or late.
+	poisoned := e.catalog.Metrics[0]
+	for _, m := range e.catalog.Metrics {
+		if m.Name == "request_rate_"+e.suffix {
+			poisoned = m
+		}
+	}
+	stacktest.Produce(t, e.brokers, catalog.SparkSpec(poisoned).Topic, kafka.Message{
+		Key: []byte("poison"), Value: []byte(`{"timestamp":"2099-01-01T00:00:00Z","tenant":"poison"}`)})
 
 	// The job works through the backlog in several micro-batches.
 	cfg := e.jobsCfg
@@ -185,6 +199,11 @@ func TestStreamingAgainstGroundTruth(t *testing.T) {
 	require.True(t, ok, "late counts differ:\n%s", strings.Join(first(problems, 30), "\n"))
 	t.Logf("late records beyond the watermark: %d (metric × window size) counted exactly in hourglass-late-<metric>", nLate)
 
+	// The far-future record is counted once, as out_of_range, for its tenant only.
+	out := e.outOfRange(t, poisoned.Name)
+	require.Equal(t, map[string]int64{"poison": 1}, out, "out_of_range counts of %s", poisoned.Name)
+	t.Logf("far-future record of tenant poison in %s: dropped before the watermark, counted as out_of_range; every other tenant's documents exact", poisoned.Name)
+
 	// Kafka's own consumer-groups tool reports lag 0 for every metric job.
 	for _, tp := range e.catalog.Topics() {
 		out, lags := consumerGroupLag(t, e.brokers, tp.ConsumerGroup)
@@ -319,6 +338,9 @@ func (e *stackEnv) compareLate(t *testing.T, res *metriceval.Result) []string {
 	got := map[metriceval.Key]int64{}
 	if len(res.Late) > 0 {
 		for _, doc := range e.searchAll(t, index) {
+			if doc["reason"] != "late" {
+				continue // out_of_range counts: see outOfRange
+			}
 			win := doc["window"].(map[string]any)
 			start, _ := time.Parse(time.RFC3339, win["start"].(string))
 			got[metriceval.Key{Size: win["size"].(string), Start: start, Group: doc["tenant"].(string)}] += int64(doc["late_records"].(float64))
@@ -335,6 +357,18 @@ func (e *stackEnv) compareLate(t *testing.T, res *metriceval.Result) []string {
 		bad = append(bad, fmt.Sprintf("%s late %v: got %d, want none", res.Metric.Name, k, n))
 	}
 	return bad
+}
+
+// outOfRange sums the out_of_range counts of hourglass-late-<metric> by tenant.
+func (e *stackEnv) outOfRange(t *testing.T, metric string) map[string]int64 {
+	got := map[string]int64{}
+	for _, doc := range e.searchAll(t, "hourglass-late-"+metric) {
+		if doc["reason"] == "out_of_range" {
+			n, _ := doc["rejected_records"].(float64)
+			got[fmt.Sprint(doc["tenant"])] += int64(n)
+		}
+	}
+	return got
 }
 
 // hourDocs returns a metric's documents whose window starts in the hour.

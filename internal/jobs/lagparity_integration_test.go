@@ -227,12 +227,12 @@ func (s *paritySampler) sample() (paritySample, bool) {
 	ends := map[string]int64{}
 	n := 0
 	for _, p := range gs.Partitions {
-		if p.Topic != s.topic || p.Error != "" || !p.Committed.Known || !p.Lag.Known {
+		if p.Topic != s.topic || p.Error != "" || !p.Committed.Known || !p.Lag.Known || !p.End.Known {
 			continue
 		}
 		n++
-		ends[strconv.Itoa(p.Partition)] = p.End
-		ps.end += p.End
+		ends[strconv.Itoa(p.Partition)] = p.End.N
+		ps.end += p.End.N
 		ps.lag += p.Lag.N
 		ps.timeLagZero = ps.timeLagZero && p.TimeLag.Known && p.TimeLag.D == 0
 	}

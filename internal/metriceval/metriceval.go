@@ -158,6 +158,7 @@ func (a *acc) add(r *record.Record, where func(*record.Record) bool) {
 	if a.agg.Fn == catalog.FnApproxDistinct {
 		if v, ok := r.Text(a.agg.Field); ok {
 			a.distinct[v] = struct{}{}
+			a.n++ // values counted: the job clamps its estimate to this
 		}
 		return
 	}
@@ -188,6 +189,7 @@ type Want struct {
 	Check string
 	rank  rankCheck
 	rsd   float64
+	upper float64 // hll: the number of values counted, which the estimate never exceeds
 }
 
 type rankCheck struct {
@@ -222,7 +224,7 @@ func (w *Window) Wants(m catalog.Metric) []Want {
 		case catalog.FnRatio:
 			out = append(out, Want{Field: ag.Name, Null: a.n == 0, Value: float64(a.matched) / float64(a.n), Check: "relative"})
 		case catalog.FnApproxDistinct:
-			out = append(out, Want{Field: ag.Name, Value: float64(len(a.distinct)), Check: "hll", rsd: ag.RSD})
+			out = append(out, Want{Field: ag.Name, Value: float64(len(a.distinct)), Check: "hll", rsd: ag.RSD, upper: float64(a.n)})
 		case catalog.FnPercentiles:
 			for i, name := range ag.Outputs() {
 				p := ag.Percentiles[i] / 100
@@ -267,6 +269,9 @@ func (wt Want) Compare(got any) string {
 			return fmt.Sprintf("%s: got %v, want %v (relative %g)", wt.Field, g, wt.Value, RelTol)
 		}
 	case "hll":
+		if g > wt.upper {
+			return fmt.Sprintf("%s: got %v, more than the %v values counted (the estimate is clamped)", wt.Field, g, wt.upper)
+		}
 		tol := math.Max(1, HLLSigmas*wt.rsd*wt.Value)
 		if math.Abs(g-wt.Value) > tol {
 			return fmt.Sprintf("%s: got %v, want %v ± %.1f (%d·rsd %g)", wt.Field, g, wt.Value, tol, HLLSigmas, wt.rsd)

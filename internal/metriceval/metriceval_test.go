@@ -57,6 +57,21 @@ func TestEvaluate(t *testing.T) {
 	require.Empty(t, res.Compare(w, doc))
 	doc["d_p50"], doc["n"], doc["ratio"] = 8.0, 8.0, 0.3
 	require.Len(t, res.Compare(w, doc), 3)
+	doc["d_p50"], doc["n"], doc["ratio"] = 5.0, 9.0, 1.0/9
+
+	// approx_distinct: within 4·rsd but never above the values counted (9 IPs
+	// in this window, 2 distinct), the job's clamp.
+	require.Empty(t, res.Compare(w, doc))
+	doc["ips"] = 3.0 // within the tolerance max(1, 4·rsd·2) = 1
+	require.Empty(t, res.Compare(w, doc))
+	few := Evaluate(m, recs[:1], func(int, time.Duration) bool { return true })
+	w1 := few.Windows[Key{Size: "1m", Start: t0, Group: "a"}]
+	doc1 := map[string]any{"metric": "m", "tenant": "a", "samples": 1.0,
+		"window": map[string]any{"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z", "size": "1m"},
+		"n":      1.0, "errors": 0.0, "ratio": 0.0, "avg_d": 1.0, "max_d": 1.0, "d_p50": 1.0, "d_p90": 1.0, "ips": 1.0}
+	require.Empty(t, few.Compare(w1, doc1))
+	doc1["ips"] = 2.0 // within ±1 but above the single value: the clamp was not applied
+	require.Equal(t, []string{"ips: got 2, more than the 1 values counted (the estimate is clamped)"}, few.Compare(w1, doc1))
 	require.Equal(t, catalog.DocID("m", time.Minute, t0, "a"), res.DocID(w))
 }
 

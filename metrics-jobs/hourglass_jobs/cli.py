@@ -13,6 +13,9 @@ import time
 
 from . import spec as specmod
 
+# How often the main loop re-checks idle queries' status and each metric's commit.
+POLL_SECONDS = 10
+
 
 def env(name, default=None):
     return os.environ.get(name, default)
@@ -86,6 +89,7 @@ def main(argv=None):
 def stream_main(args, specs, es):
     spark = session("hourglass-metrics-" + "+".join(s["metric"] for s in specs), specs[0]["session_time_zone"])
     from .kafka import Admin
+    from .offsets import CommitTracker
     from .stream import MetricJob, ProgressListener, StatusFile
 
     admin = Admin(spark._jvm, args.brokers)
@@ -94,8 +98,10 @@ def stream_main(args, specs, es):
         "ui_url": spark.sparkContext.uiWebUrl, "application_id": spark.sparkContext.applicationId,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
-    jobs = [MetricJob(spark, s, args, es, admin, log) for s in specs]
-    spark.streams.addListener(ProgressListener(jobs, admin, status, log))
+    tracker = CommitTracker()
+    jobs = [MetricJob(spark, s, args, es, admin, log, tracker) for s in specs]
+    listener = ProgressListener(jobs, admin, status, log, tracker)
+    spark.streams.addListener(listener)
     stopping = []
 
     def stop(signum, _frame):
@@ -114,10 +120,14 @@ def stream_main(args, specs, es):
         j.start()
     log(f"started {sum(len(j.queries) for j in jobs)} queries for {[j.metric for j in jobs]}; UI {spark.sparkContext.uiWebUrl}")
     code = 0
+    polled = time.monotonic()
     try:
         while not stopping:
             if spark.streams.awaitAnyTermination(1):
                 break
+            if time.monotonic() - polled >= POLL_SECONDS:
+                polled = time.monotonic()
+                listener.poll()
     except Exception as e:
         log(f"a query failed: {e}")
         code = 1

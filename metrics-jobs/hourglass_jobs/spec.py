@@ -6,8 +6,18 @@ import json
 REQUIRED_KEYS = (
     "metric", "topic", "consumer_group", "schema_ddl", "event_time_sql", "filter_sql",
     "watermark", "windows", "group_by", "aggregations", "outputs", "output_fields",
-    "alias", "index_sql", "id_sql", "session_time_zone",
+    "alias", "index_sql", "id_sql", "session_time_zone", "kafka_timestamp_column",
+    "out_of_range_sql", "max_future_seconds",
 )
+
+# The boolean column the driver adds from the spec's out_of_range_sql, and the
+# condition that keeps the other rows (before withWatermark sees them).
+OUT_OF_RANGE_COL = "_out_of_range"
+ACCEPTED_SQL = "NOT `_out_of_range`"
+# Reason of the documents counting out-of-range records in hourglass-late-<metric>
+# (the router's DLQ code for the same rule); late records have reason "late".
+REASON_LATE = "late"
+REASON_OUT_OF_RANGE = "out_of_range"
 
 # The document's timestamps: RFC 3339, UTC, second precision (the form DocID hashes).
 TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss'Z'"
@@ -40,6 +50,11 @@ def check(spec, where="spec"):
     for w in spec["windows"]:
         if not w.get("name") or int(w.get("seconds", 0)) <= 0 or not w.get("interval"):
             raise SpecError(f"{where}: bad window {w}")
+    kts = spec["kafka_timestamp_column"]
+    if not kts.startswith("_") or kts == OUT_OF_RANGE_COL:
+        raise SpecError(f"{where}: kafka_timestamp_column {kts!r}: want a name starting with '_' (not a record field)")
+    if int(spec["max_future_seconds"]) <= 0:
+        raise SpecError(f"{where}: max_future_seconds {spec['max_future_seconds']!r}: want > 0")
     if "count(1) AS samples" not in spec["aggregations"]:
         raise SpecError(f"{where}: aggregations lack 'count(1) AS samples'")
 

@@ -13,6 +13,7 @@ import json
 import os
 import threading
 import time
+import traceback
 import uuid
 
 from pyspark.sql import functions as F
@@ -20,6 +21,7 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 from . import spec as specmod
 from .late import LateTracker
+from .offsets import CheckpointError, CommitTracker, checkpoint_offsets
 
 LATE_INDEX_PREFIX = "hourglass-late-"
 
@@ -29,10 +31,19 @@ def late_index(metric):
 
 
 def parse_records(df, spec):
-    """Kafka rows -> the spec's typed columns plus event_time (rows whose value does not
-    parse or has no event time are dropped; the router only writes valid records)."""
-    parsed = df.select(F.from_json(F.col("value").cast("string"), spec["schema_ddl"]).alias("r")).select("r.*")
-    return parsed.withColumn("event_time", F.expr(spec["event_time_sql"])).where("event_time IS NOT NULL")
+    """Kafka rows -> the spec's typed columns, the Kafka record's timestamp (as the
+    spec's kafka_timestamp_column), event_time and the boolean column
+    specmod.OUT_OF_RANGE_COL (the spec's out_of_range_sql: event time too far after
+    the Kafka timestamp). Rows whose value does not parse or has no event time are
+    dropped (the router only writes valid records). Callers keep out-of-range rows
+    away from withWatermark (where(specmod.ACCEPTED_SQL)): one of them would move the
+    watermark of every tenant (issue 12, finding 4)."""
+    kts = spec["kafka_timestamp_column"]
+    parsed = (df.select(F.from_json(F.col("value").cast("string"), spec["schema_ddl"]).alias("r"),
+                        F.col("timestamp").alias(kts))
+              .select("r.*", kts))
+    return (parsed.withColumn("event_time", F.expr(spec["event_time_sql"])).where("event_time IS NOT NULL")
+            .withColumn(specmod.OUT_OF_RANGE_COL, F.coalesce(F.expr(spec["out_of_range_sql"]), F.lit(False))))
 
 
 def aggregate(df, spec, window):
@@ -80,11 +91,39 @@ class HadoopText:
         self.fs.rename(self.tmp, self.path)
 
 
+class HadoopDir:
+    """A checkpoint directory (local or hdfs://), read through Hadoop's FS."""
+
+    def __init__(self, spark, path):
+        jvm = spark._jvm
+        self.jvm = jvm
+        self.root = path.rstrip("/")
+        self.fs = jvm.org.apache.hadoop.fs.Path(self.root).getFileSystem(spark._jsc.hadoopConfiguration())
+
+    def _path(self, rel):
+        return self.jvm.org.apache.hadoop.fs.Path(self.root + "/" + rel)
+
+    def list_names(self, rel):
+        p = self._path(rel)
+        if not self.fs.exists(p):
+            return []
+        return [st.getPath().getName() for st in self.fs.listStatus(p)]
+
+    def read_text(self, rel):
+        stream = self.fs.open(self._path(rel))
+        try:
+            return self.jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        finally:
+            stream.close()
+
+
 class MetricJob:
-    def __init__(self, spark, spec, cfg, es, admin, log):
+    def __init__(self, spark, spec, cfg, es, admin, log, tracker=None):
         self.spark, self.spec, self.cfg, self.es, self.admin, self.log = spark, spec, cfg, es, admin, log
+        self.tracker = tracker or CommitTracker()
         self.metric = spec["metric"]
         self.queries = []
+        self.committed_at_start = {}
         self.names = [self.query_name(w["name"]) for w in spec["windows"]] + [self.query_name("late")]
         self.lateness_ms = specmod.watermark_seconds(spec) * 1000
         self.late_state = HadoopText(spark, self.checkpoint("late") + "-state.json")
@@ -110,9 +149,36 @@ class MetricJob:
             reader = reader.option("maxOffsetsPerTrigger", str(self.cfg.max_offsets_per_trigger))
         return parse_records(reader.load(), self.spec)
 
+    def seed(self, part):
+        """Tells the tracker what the query `part` has processed before it starts: the
+        end offsets of its checkpoint's last committed batch, or, without one, the
+        group's committed offsets it starts from. An idle query emits no progress
+        event, and without this seed it would hold the metric's commit back."""
+        name = self.query_name(part)
+        topic = self.spec["topic"]
+        try:
+            offsets = checkpoint_offsets(*self._checkpoint_readers(part), topic)
+            origin = "checkpoint"
+        except Exception as e:  # CheckpointError or I/O: Spark decides whether the checkpoint is usable
+            self.log(f"{name}: cannot read the processed offsets from checkpoint {self.checkpoint(part)}: {e!r}")
+            offsets, origin = {}, "none"
+        if not offsets:
+            offsets, origin = dict(self.committed_at_start), "group"
+        self.tracker.seed(name, offsets)
+        self.log(f"{name}: processed offsets at start {json.dumps({str(p): o for p, o in sorted(offsets.items())})} (from {origin})")
+
+    def _checkpoint_readers(self, part):
+        d = HadoopDir(self.spark, self.checkpoint(part))
+        return d.list_names, d.read_text
+
     def start(self):
+        # Seed every query before any starts: a start event re-checks the commit,
+        # which needs all of the metric's queries.
+        self.committed_at_start = self.admin.committed(self.spec["consumer_group"], self.spec["topic"])
+        for part in [w["name"] for w in self.spec["windows"]] + ["late"]:
+            self.seed(part)
         for w in self.spec["windows"]:
-            df = self.source().withWatermark("event_time", self.spec["watermark"])
+            df = self.source().where(specmod.ACCEPTED_SQL).withWatermark("event_time", self.spec["watermark"])
             out = aggregate(df, self.spec, w)
             q = (out.writeStream.outputMode("update")
                  .foreachBatch(lambda bdf, bid: write_docs(self.es, bdf))
@@ -121,7 +187,7 @@ class MetricJob:
                  .trigger(processingTime=self.cfg.trigger)
                  .start())
             self.queries.append(q)
-        cols = ["event_time", *self.spec["group_by"]]
+        cols = ["event_time", specmod.OUT_OF_RANGE_COL, self.spec["kafka_timestamp_column"], *self.spec["group_by"]]
         late = (self.source().select(*cols).writeStream
                 .foreachBatch(self.late_batch)
                 .option("checkpointLocation", self.checkpoint("late"))
@@ -138,10 +204,12 @@ class MetricJob:
         wm_ms = tracker.watermark_for(batch_id)
         bdf = bdf.persist()
         try:
-            mx = bdf.agg(F.max(F.unix_micros("event_time")).alias("mx")).first()["mx"]
+            n_out = self.write_out_of_range(bdf, batch_id, epoch)
+            ok = bdf.where(specmod.ACCEPTED_SQL)
+            mx = ok.agg(F.max(F.unix_micros("event_time")).alias("mx")).first()["mx"]
             n_late = 0
             if mx is not None and wm_ms > 0:
-                n_late = self.write_late(bdf, batch_id, wm_ms, epoch)
+                n_late = self.write_late(ok, batch_id, wm_ms, epoch)
         finally:
             bdf.unpersist()
         tracker.record(batch_id, mx // 1000 if mx is not None else None)
@@ -150,6 +218,37 @@ class MetricJob:
         self.late_state.write(json.dumps(state))
         if n_late:
             self.log(f"{self.metric}: batch {batch_id}: {n_late} late records (watermark {wm_ms} ms)")
+        if n_out:
+            self.log(f"{self.metric}: batch {batch_id}: {n_out} records dropped as out_of_range "
+                     f"(event time more than {self.spec['max_future_seconds']} s after the Kafka timestamp)")
+
+    def write_out_of_range(self, bdf, batch_id, epoch):
+        """Counts the micro-batch's out-of-range rows (which the aggregation queries
+        drop before their watermark) per group into hourglass-late-<metric>, reason
+        out_of_range, with a deterministic _id so a replay overwrites."""
+        group_by = self.spec["group_by"]
+        kts = self.spec["kafka_timestamp_column"]
+        rows = (bdf.where(F.col(specmod.OUT_OF_RANGE_COL)).groupBy(*group_by)
+                .agg(F.count(F.lit(1)).alias("n"),
+                     F.date_format(F.min("event_time"), specmod.TS_MILLIS_FORMAT).alias("min_et"),
+                     F.date_format(F.max("event_time"), specmod.TS_MILLIS_FORMAT).alias("max_et"),
+                     F.date_format(F.max(kts), specmod.TS_MILLIS_FORMAT).alias("max_kts"))
+                .collect())
+        if not rows:
+            return 0
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        items, total = [], 0
+        for r in rows:
+            groups = [r[g] if r[g] is not None else "" for g in group_by]
+            key = "|".join([self.metric, specmod.REASON_OUT_OF_RANGE, *map(str, groups), epoch, str(batch_id)])
+            doc = {"metric": self.metric, **{g: r[g] for g in group_by}, "reason": specmod.REASON_OUT_OF_RANGE,
+                   "rejected_records": r["n"], "min_event_time": r["min_et"], "max_event_time": r["max_et"],
+                   "max_kafka_timestamp": r["max_kts"], "max_future_seconds": int(self.spec["max_future_seconds"]),
+                   "batch_id": batch_id, "computed_at": now}
+            items.append((late_index(self.metric), hashlib.sha256(key.encode()).hexdigest(), doc))
+            total += r["n"]
+        self.es.bulk(items)
+        return total
 
     def write_late(self, bdf, batch_id, wm_ms, epoch):
         group_by = self.spec["group_by"]
@@ -174,7 +273,7 @@ class MetricJob:
             key = "|".join([self.metric, r["size"], start, *map(str, groups), epoch, str(batch_id)])
             doc = {"metric": self.metric, **{g: r[g] for g in group_by},
                    "window": {"start": start, "end": end, "size": r["size"]},
-                   "late_records": r["count"], "watermark": wm, "batch_id": batch_id, "computed_at": now}
+                   "reason": specmod.REASON_LATE, "late_records": r["count"], "watermark": wm, "batch_id": batch_id, "computed_at": now}
             items.append((late_index(self.metric), hashlib.sha256(key.encode()).hexdigest(), doc))
             total += r["count"]
         self.es.bulk(items)
@@ -182,52 +281,112 @@ class MetricJob:
 
 
 class ProgressListener(StreamingQueryListener):
-    """Commits processed offsets to each metric's consumer group and writes progress."""
+    """Commits processed offsets to each metric's consumer group and writes progress.
 
-    def __init__(self, jobs, admin, status, log):
+    Per metric, the group gets the smallest offsets every query of the metric has
+    processed (offsets.CommitTracker): each query is seeded before it starts from its
+    checkpoint (MetricJob.seed), then follows its progress events. An idle query emits
+    QueryIdleEvent instead of progress (Spark 4): it has processed everything it saw,
+    which is what the tracker holds for it, so an idle event re-checks the commit too
+    (and retries a failed one)."""
+
+    def __init__(self, jobs, admin, status, log, tracker=None):
         self.jobs = {name: job for job in jobs for name in job.names}
         self.admin, self.status, self.log = admin, status, log
-        self.ends = {}          # query name -> {partition: end offset}
-        self.committed = {}     # metric -> offsets last committed
+        trackers = {id(j.tracker) for j in jobs}
+        if tracker is None:
+            if len(trackers) > 1:
+                raise ValueError("the jobs do not share one CommitTracker")
+            tracker = jobs[0].tracker if jobs else CommitTracker()
+        self.tracker = tracker
+        self.names = {}         # query id -> name
+        self.warned = set()
         self.lock = threading.Lock()
+        self.commit_lock = threading.Lock()
 
     def onQueryStarted(self, event):
         if event.name in self.jobs:
+            with self.lock:
+                self.names[str(event.id)] = event.name
             self.status.started(event.name, event.timestamp)
+            self._guard(self._commit, self.jobs[event.name])
 
     def onQueryIdle(self, event):
-        pass
+        with self.lock:
+            name = self.names.get(str(event.id))
+        if name in self.jobs:
+            self._guard(self._commit, self.jobs[name])
 
     def onQueryTerminated(self, event):
         if event.exception:
             self.log(f"query {event.id} terminated: {event.exception}")
 
     def onQueryProgress(self, event):
-        try:
-            self._progress(json.loads(event.progress.json))
-        except Exception as e:  # a listener must not kill the callback thread
-            self.log(f"progress handling failed: {e!r}")
+        self._guard(lambda: self._progress(json.loads(event.progress.json)))
 
-    def _progress(self, p):
+    def _guard(self, fn, *args):
+        try:
+            fn(*args)
+        except Exception as e:  # a listener must not kill the callback thread
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            self.log(f"progress handling failed: {e!r} at {os.path.basename(where.filename)}:{where.lineno}")
+
+    def _commit(self, job):
+        """Commits what every query of job has processed, when it moved. Serialized:
+        the listener thread and the main loop's poll both call it, and two commits
+        must not land in the reverse order of their offsets."""
+        with self.commit_lock:
+            offsets = self.tracker.due(job.metric, job.names)
+            if offsets is None:
+                missing = self.tracker.missing(job.names)
+                if missing and job.metric not in self.warned:
+                    self.warned.add(job.metric)
+                    self.log(f"{job.metric}: no commit yet: no processed offsets known for {missing}")
+                return
+            self.admin.commit(job.spec["consumer_group"], job.spec["topic"], offsets)
+            self.tracker.done(job.metric, offsets)
+
+    def _progress(self, p, processed=True):
+        """One query progress: its end offsets are what the query processed (when
+        processed; a polled lastProgress only updates the status), then the commit."""
         name = p.get("name")
         job = self.jobs.get(name)
         if job is None:
             return
         topic = job.spec["topic"]
         latest, behind, src_metrics = None, None, None
-        with self.lock:
-            for src in p.get("sources", []):
-                ends = specmod.end_offsets_of_progress(src.get("endOffset"), topic)
-                if ends:
-                    self.ends[name] = ends
-                    latest, behind = specmod.source_lag_of_progress(src, topic)
-                    src_metrics = src.get("metrics")
-            offsets = specmod.min_offsets([self.ends.get(n, {}) for n in job.names])
-            commit = offsets and offsets != self.committed.get(job.metric)
-        if commit:
-            self.admin.commit(job.spec["consumer_group"], topic, offsets)
-            with self.lock:
-                self.committed[job.metric] = offsets
+        for src in p.get("sources", []):
+            ends = specmod.end_offsets_of_progress(src.get("endOffset"), topic)
+            if ends:
+                if processed:
+                    self.tracker.processed(name, ends)
+                latest, behind = specmod.source_lag_of_progress(src, topic)
+                src_metrics = src.get("metrics")
+        try:
+            self._commit(job)
+        finally:
+            self._status(name, job, p, latest, behind, src_metrics)
+
+    def poll(self):
+        """Called from the driver's main loop every few seconds. A query that has been
+        idle since the driver started has no progress event, so its status comes from
+        its lastProgress (Spark keeps the idle trigger's progress there); and every
+        metric's commit is re-checked, so a failed commit is retried even when no
+        event arrives."""
+        seen = {}
+        for job in self.jobs.values():
+            seen[id(job)] = job
+        for job in seen.values():
+            for q in list(job.queries):
+                self._guard(self._poll_query, job, q)
+            self._guard(self._commit, job)
+
+    def _poll_query(self, job, q):
+        p = progress_dict(q.lastProgress)
+        if p and p.get("name") in self.jobs and not self.status.has(p["name"], p.get("timestamp")):
+            self._progress(p, processed=False)
+
+    def _status(self, name, job, p, latest, behind, src_metrics):
         ops = p.get("stateOperators") or [{}]
         self.status.update(name, {
             "metric": job.metric, "batch_id": p.get("batchId"), "timestamp": p.get("timestamp"),
@@ -236,12 +395,23 @@ class ProgressListener(StreamingQueryListener):
             "watermark": (p.get("eventTime") or {}).get("watermark"),
             "max_event_time": (p.get("eventTime") or {}).get("max"),
             "rows_dropped_by_watermark": ops[0].get("numRowsDroppedByWatermark"),
-            "end_offsets": self.ends.get(name), "committed": self.committed.get(job.metric),
+            "end_offsets": self.tracker.offsets_of(name) or None, "committed": self.tracker.last_committed(job.metric),
             # Spark's own view of the backlog when it planned this batch: the
             # latest offsets it saw and offsetsBehindLatest (latest − end, summed).
             "latest_offsets": latest, "offsets_behind_latest": behind, "source_metrics": src_metrics,
             "duration_ms": p.get("durationMs"),
         })
+
+
+def progress_dict(progress):
+    """StreamingQuery.lastProgress as a dict (PySpark 4 returns an object with .json;
+    older versions a dict); None when there is none."""
+    if progress is None:
+        return None
+    if isinstance(progress, dict):
+        return progress
+    text = getattr(progress, "json", None)
+    return json.loads(text) if isinstance(text, str) else None
 
 
 class StatusFile:
@@ -258,6 +428,11 @@ class StatusFile:
         with self.lock:
             self.data.setdefault("started", {})[query] = timestamp
             self._flush()
+
+    def has(self, query, timestamp):
+        """Whether the status of query is the progress of that timestamp."""
+        with self.lock:
+            return (self.data["queries"].get(query) or {}).get("timestamp") == timestamp
 
     def update(self, query, progress):
         with self.lock:
