@@ -51,7 +51,8 @@ func main() {
 			ok = false
 		}
 	}
-	if err := customers(ctx, *esURL, *catalogPath, strings.Split(*tenants, ","), os.Stdout); err != nil {
+	runStart, _ := time.Parse(time.RFC3339, *since) // zero without --since: any window will do
+	if err := customers(ctx, *esURL, *catalogPath, strings.Split(*tenants, ","), runStart, os.Stdout); err != nil {
 		fmt.Println("FAIL:", err)
 		ok = false
 	}
@@ -88,7 +89,12 @@ func checkSinks(ctx context.Context, esURL, root, dataStream string, tenants []s
 
 // customers prints, per metric and tenant, the newest complete 1-minute
 // window: the values a customer's dashboard shows.
-func customers(ctx context.Context, esURL, catalogPath string, tenants []string, w io.Writer) error {
+//
+// With a run start (--since), a window must end after it: a metric whose
+// newest window predates this run is frozen (its records counted late, say),
+// whatever its lag says. Each metric's late and out-of-range counts of this
+// run are printed beside it.
+func customers(ctx context.Context, esURL, catalogPath string, tenants []string, since time.Time, w io.Writer) error {
 	c, err := catalog.Load(catalogPath)
 	if err != nil {
 		return err
@@ -118,14 +124,47 @@ func customers(ctx context.Context, esURL, catalogPath string, tenants []string,
 				vals = append(vals, fmt.Sprintf("%s=%s", f, short(doc[f])))
 			}
 			win := doc["window"].(map[string]any)
-			fmt.Fprintf(tw, "%s\t%s\t%s–%s\t%v\t%s\n", m.Name, tenant, clock(win["start"]), clock(win["end"]), doc["samples"], strings.Join(vals, " "))
+			stale := ""
+			if end, err := time.Parse(time.RFC3339, fmt.Sprint(win["end"])); err == nil && !since.IsZero() && !end.After(since) {
+				stale = "  STALE: before this run"
+				missing = append(missing, m.Name+"/"+tenant+" (newest window before this run)")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s–%s\t%v\t%s%s\n", m.Name, tenant, clock(win["start"]), clock(win["end"]), doc["samples"], strings.Join(vals, " "), stale)
 		}
 	}
 	tw.Flush()
+	if !since.IsZero() {
+		fmt.Fprintln(w, "\n  records of this run that reached no window (hourglass-late-<metric>):")
+		for _, m := range c.Metrics {
+			late, rejected, err := dropped(ctx, es, m.Name, since)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "    %-16s late (beyond the watermark) %d, out of range %d\n", m.Name, late, rejected)
+		}
+	}
 	if len(missing) > 0 {
-		return fmt.Errorf("no complete 1-minute window for %s", strings.Join(missing, ", "))
+		return fmt.Errorf("no complete 1-minute window of this run for %s", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// dropped sums the late and out-of-range records the metric's job counted
+// since t (computed_at), by reason.
+func dropped(ctx context.Context, es *esclient.Client, metric string, t time.Time) (late, rejected int64, err error) {
+	body := fmt.Sprintf(`{"size":0,"query":{"range":{"computed_at":{"gte":%q}}},
+		"aggs":{"late":{"sum":{"field":"late_records"}},"rejected":{"sum":{"field":"rejected_records"}}}}`, t.Format(time.RFC3339))
+	var res struct {
+		Aggregations struct {
+			Late, Rejected struct{ Value float64 }
+		} `json:"aggregations"`
+	}
+	idx := "hourglass-late-" + metric
+	req := esapi.SearchRequest{Index: []string{idx}, Body: strings.NewReader(body), IgnoreUnavailable: esapi.BoolPtr(true)}
+	if err := es.Do(ctx, req, "search "+idx, &res); err != nil {
+		return 0, 0, err
+	}
+	return int64(res.Aggregations.Late.Value), int64(res.Aggregations.Rejected.Value), nil
 }
 
 func newestWindow(ctx context.Context, es *esclient.Client, metric, tenant string, now time.Time) (map[string]any, error) {
