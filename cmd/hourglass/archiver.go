@@ -34,6 +34,8 @@ func runArchiver(ctx context.Context, args []string, _, stderr io.Writer) error 
 	fs.StringVar(&cfg.Topic, "source-topic", cfg.Topic, "topic of the raw records")
 	fs.Int64Var(&cfg.MaxFileBytes, "max-file-bytes", cfg.MaxFileBytes, "roll a part file at this compressed size")
 	fs.DurationVar(&cfg.MaxFileAge, "max-file-age", cfg.MaxFileAge, "roll a part file this long after its first record")
+	fs.IntVar(&cfg.MaxOpenBuckets, "max-open-buckets", cfg.MaxOpenBuckets, "part files (tenant, event-time hour) one partition fills at once, ~0.8 MiB each; past it the oldest is written early")
+	fs.Int64Var(&cfg.MaxBufferedBytes, "max-buffered-bytes", cfg.MaxBufferedBytes, "compressed bytes one partition buffers over its part files (>= max-file-bytes); past it the oldest are written early")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout: how soon a dead archiver's partitions move")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long the final flush on shutdown may take")
 	fs.DurationVar(&cfg.MaxBackoff, "max-backoff", cfg.MaxBackoff, "longest wait between retries of a failed archive operation")

@@ -8,6 +8,13 @@ import (
 	"github.com/hourglass-io/hourglass/internal/topology"
 )
 
+// Upper limits of the memory bounds, per partition: 1024 open buckets are
+// about 0.8 GiB of gzip state alone.
+const (
+	maxOpenBucketsLimit   = 1024
+	maxBufferedBytesLimit = 16 << 30
+)
+
 // Config is the archiver's configuration.
 type Config struct {
 	Brokers []string // Kafka bootstrap brokers
@@ -19,6 +26,16 @@ type Config struct {
 	// the longest a record waits before it is durable in the archive (and
 	// its offset can be committed).
 	MaxFileAge time.Duration
+	// MaxOpenBuckets bounds the part files one partition fills at once (one
+	// per tenant and event-time hour it holds records of); each costs about
+	// 0.8 MiB of gzip state. A record of a further hour first writes the
+	// part file with the oldest first offset (a forced flush).
+	MaxOpenBuckets int
+	// MaxBufferedBytes bounds the compressed bytes one partition buffers
+	// over all its open part files; past it the part files with the oldest
+	// first offsets are written first (forced flushes). At least
+	// MaxFileBytes, so a single hour can still roll by size.
+	MaxBufferedBytes int64
 	// SessionTimeout is how long the group waits for a silent member before
 	// giving its partitions to another.
 	SessionTimeout time.Duration
@@ -32,14 +49,16 @@ type Config struct {
 // DefaultConfig returns the production defaults.
 func DefaultConfig() Config {
 	return Config{
-		Brokers:        []string{"127.0.0.1:9092"},
-		Group:          topology.ArchiverGroup,
-		Topic:          topology.RawTopic,
-		MaxFileBytes:   64 << 20,
-		MaxFileAge:     5 * time.Minute,
-		SessionTimeout: 30 * time.Second,
-		DrainTimeout:   30 * time.Second,
-		MaxBackoff:     10 * time.Second,
+		Brokers:          []string{"127.0.0.1:9092"},
+		Group:            topology.ArchiverGroup,
+		Topic:            topology.RawTopic,
+		MaxFileBytes:     64 << 20,
+		MaxFileAge:       5 * time.Minute,
+		MaxOpenBuckets:   32,
+		MaxBufferedBytes: 64 << 20,
+		SessionTimeout:   30 * time.Second,
+		DrainTimeout:     30 * time.Second,
+		MaxBackoff:       10 * time.Second,
 	}
 }
 
@@ -57,6 +76,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxFileAge < 100*time.Millisecond || c.MaxFileAge > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("max-file-age %s: must be 100ms-24h", c.MaxFileAge))
+	}
+	if c.MaxOpenBuckets < 1 || c.MaxOpenBuckets > maxOpenBucketsLimit {
+		errs = append(errs, fmt.Errorf("max-open-buckets %d: must be 1-%d", c.MaxOpenBuckets, maxOpenBucketsLimit))
+	}
+	if c.MaxBufferedBytes < c.MaxFileBytes || c.MaxBufferedBytes > maxBufferedBytesLimit {
+		errs = append(errs, fmt.Errorf("max-buffered-bytes %d: must be max-file-bytes (%d)-%d GiB", c.MaxBufferedBytes, c.MaxFileBytes, maxBufferedBytesLimit>>30))
 	}
 	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("session-timeout %s: must be 6s-5m (the broker's allowed range by default)", c.SessionTimeout))

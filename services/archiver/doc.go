@@ -15,17 +15,68 @@
 // committed up to the first offset still buffered in any of its hours, so a
 // committed offset never passes a record that is not in a renamed file.
 //
+// A partition also writes a part file early (a forced flush, counted in
+// hourglass_archiver_forced_flushes_total by reason) to stay within its
+// memory bounds; see Memory below. Either way the file is written and renamed
+// like any other.
+//
 // Invalid records are skipped and counted
 // (hourglass_archiver_records_skipped_total{reason="invalid"}): the router
 // sends them, unchanged, to the DLQ, which is where they are kept. The
 // archive holds exactly the records every consumer accepts.
+//
+// # Memory
+//
+// Input decides how many buffers a partition fills: one per tenant and
+// event-time hour among its records. Event-time bounds (ingress and router
+// reject records more than 5 minutes ahead or 7 days behind) bound the hours
+// of one tenant, not tenants × hours, so two bounds per partition hold by
+// themselves:
+//
+//   - MaxOpenBuckets (--max-open-buckets, default 32): buffers open at once.
+//     A record of a further hour first writes the buffer with the oldest
+//     first offset (reason="open_buckets").
+//   - MaxBufferedBytes (--max-buffered-bytes, default 64 MiB, at least
+//     MaxFileBytes): compressed bytes over all open buffers. Past it,
+//     buffers are written oldest first offset first until the rest fits
+//     (reason="buffered_bytes").
+//
+// Oldest first because the oldest first offset is what the commit waits
+// for: every forced flush lets the committed offset move, so after a crash
+// a partition re-reads only what its bounded buffers held (and skips what
+// was written ahead of the commit), where it used to re-read from the first
+// buffer ever opened and run out of memory again on the same records. Files
+// written early are smaller; the exactly-once argument below does not
+// depend on file sizes.
+//
+// Cost of an open buffer: the gzip writer's compressor state, about 0.8 MiB
+// (compress/flate allocates its hash chains and window whole, at every
+// level: BestSpeed takes more, not less, so the level stays the default),
+// plus its compressed bytes in chunks of at most 64 KiB that are never
+// copied or regrown (a bytes.Buffer would hold up to twice its length). A
+// buffer takes a gzip writer from a process-wide sync.Pool when it opens and
+// returns it when its stream is closed, so a written buffer costs nothing.
+// One partition therefore holds at most about
+//
+//	MaxBufferedBytes + MaxOpenBuckets × (0.8 MiB + 64 KiB)
+//
+// = 64 MiB + 27 MiB ≈ 91 MiB with the defaults (tested: 32 open buffers
+// take under 32 MiB; 1 000 records a day apart, each its own hour, peak
+// under 64 MiB of heap; after the final flush nothing stays). The
+// defaults: 32 buffers cover a partition's tenants around an hour
+// boundary plus some late records without forced flushes; 64 MiB is
+// MaxFileBytes, so one busy hour still rolls by size. A process holds
+// this per assigned partition, plus up to 16 MiB per partition of Kafka
+// fetch buffer: size the memory limit as partitions × about 110 MiB at
+// the defaults, or lower the two bounds (and MaxFileBytes) to fit.
 //
 // # Exactly once
 //
 // After a crash, Kafka redelivers from the last committed offset: records
 // that are buffered (lost with the process) and records already in renamed
 // files. A part file holds every record of its tenant and hour in its offset
-// range, and ranges never overlap, so the archive answers from file names
+// range, and ranges never overlap (the files of one hour, rolled by size,
+// age or a forced flush, hold disjoint, increasing ranges), so the archive answers from file names
 // alone whether a redelivered record is there: the first time the writer of
 // a partition meets an hour it lists that hour's directory, keeps the
 // offset ranges of the partition's part files, and deletes the partition's

@@ -1,24 +1,52 @@
 package archiver
 
 import (
-	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hourglass-io/hourglass/internal/archive"
 	"github.com/hourglass-io/hourglass/internal/record"
 )
 
-// maxKnownHours bounds the cache of archived offset ranges; past it the cache
-// is dropped and hours are listed again when next seen.
-const maxKnownHours = 4096
+// maxKnownHours and maxKnownParts bound the cache of archived offset ranges
+// (hours, and part files over all hours: forced flushes can write many small
+// files to one hour); past either the cache is dropped and hours are listed
+// again when next seen.
+const (
+	maxKnownHours = 4096
+	maxKnownParts = 1 << 16
+)
+
+// Reasons of a forced flush: a part file written before it reached
+// MaxFileBytes or MaxFileAge, to keep a partition within its memory bounds.
+const (
+	reasonOpenBuckets   = "open_buckets"   // a new hour would exceed MaxOpenBuckets
+	reasonBufferedBytes = "buffered_bytes" // the buffers exceed MaxBufferedBytes
+)
+
+// gzipWriters recycles gzip writers between part files. Each holds about
+// 0.8 MiB of compressor state (compress/flate's hash chains and window,
+// allocated whole at every level), so a bucket holds one only while its
+// stream is open and returns it when the stream is closed: a flushed bucket
+// costs nothing, and opening a bucket rarely allocates. A process-wide cache
+// the GC empties when idle; it holds no state of any partition (a writer is
+// Reset before it is put back).
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.DefaultCompression)
+	return zw
+}}
 
 // partWriter archives the records of one Kafka partition: it buffers them
 // per event-time hour of each tenant, writes part files, and knows which
@@ -31,11 +59,13 @@ type partWriter struct {
 	log       *slog.Logger
 	m         *metrics
 
-	buckets map[archive.Hour]*bucket
-	known   map[archive.Hour][]archive.Part // part files of this partition per hour, listed lazily
-	next    int64                           // offset after the last record handled (-1: none yet)
-	nonce   string
-	seq     int
+	buckets    map[archive.Hour]*bucket        // at most cfg.MaxOpenBuckets
+	buffered   int64                           // compressed bytes over all buckets, at most cfg.MaxBufferedBytes between calls
+	known      map[archive.Hour][]archive.Part // part files of this partition per hour, listed lazily
+	knownParts int                             // part files in known
+	next       int64                           // offset after the last record handled (-1: none yet)
+	nonce      string
+	seq        int
 }
 
 // bucket is the part file being filled for one hour.
@@ -44,10 +74,13 @@ type bucket struct {
 	first, last int64
 	records     int
 	opened      time.Time
-	buf         bytes.Buffer
-	gz          *gzip.Writer
-	sealed      bool // compressed stream closed by a flush that has not finished
+	buf         chunks       // the compressed part file so far
+	gz          *gzip.Writer // compresses into buf; nil once a flush closed the stream
 }
+
+// sealed reports whether a flush closed the compressed stream without
+// finishing (the write is retried from buf; no record may be added).
+func (b *bucket) sealed() bool { return b.gz == nil }
 
 func newPartWriter(fsys archive.FS, partition int, cfg Config, log *slog.Logger, m *metrics) *partWriter {
 	var b [6]byte
@@ -95,23 +128,75 @@ func (w *partWriter) add(ctx context.Context, offset int64, value []byte, now ti
 	}
 	b := w.buckets[hour]
 	if b == nil {
-		b = &bucket{hour: hour, first: offset, opened: now}
-		b.gz, _ = gzip.NewWriterLevel(&b.buf, gzip.DefaultCompression)
+		for len(w.buckets) >= w.cfg.MaxOpenBuckets {
+			// The oldest bucket holds the offset the partition's commit
+			// waits for: writing it lets the commit move.
+			if err := w.flushOldest(ctx, reasonOpenBuckets); err != nil {
+				return err
+			}
+		}
+		b = &bucket{hour: hour, first: offset, opened: now, gz: gzipWriters.Get().(*gzip.Writer)}
+		b.gz.Reset(&b.buf)
 		w.buckets[hour] = b
+		w.m.openBuckets.Inc()
 	}
-	if b.sealed {
+	if b.sealed() {
 		return fmt.Errorf("archiver: %s: a failed flush must finish first", hour.Dir())
 	}
 	before := b.buf.Len()
 	_, _ = b.gz.Write(append(line, '\n')) // writes to memory
-	w.m.buffered.Add(float64(b.buf.Len() - before))
+	w.grow(b.buf.Len() - before)
 	b.last = offset
 	b.records++
 	w.next = offset + 1
-	if int64(b.buf.Len()) >= w.cfg.MaxFileBytes {
-		return w.flush(ctx, b)
+	if b.buf.Len() >= w.cfg.MaxFileBytes {
+		if err := w.flush(ctx, b); err != nil {
+			return err
+		}
+	}
+	for w.buffered > w.cfg.MaxBufferedBytes && len(w.buckets) > 0 {
+		if err := w.flushOldest(ctx, reasonBufferedBytes); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// grow accounts for n more buffered compressed bytes (n < 0: fewer).
+func (w *partWriter) grow(n int64) {
+	w.buffered += n
+	w.m.buffered.Add(float64(n))
+}
+
+// flushOldest writes the bucket holding the oldest first offset, before it
+// is due, to keep the partition within its bounds.
+func (w *partWriter) flushOldest(ctx context.Context, reason string) error {
+	var b *bucket
+	for _, c := range w.buckets {
+		if b == nil || c.first < b.first {
+			b = c
+		}
+	}
+	if b == nil {
+		return nil
+	}
+	if err := w.flush(ctx, b); err != nil {
+		return err
+	}
+	w.m.forcedFlushes.WithLabelValues(reason).Inc()
+	w.log.Debug("part file written early", "reason", reason, "hour", b.hour.Dir(), "first", b.first, "last", b.last)
+	return nil
+}
+
+// byFirst returns the open buckets, oldest first offset first: flushed in
+// this order, each flush lets the partition's commit move as far as it can.
+func (w *partWriter) byFirst() []*bucket {
+	bs := make([]*bucket, 0, len(w.buckets))
+	for _, b := range w.buckets {
+		bs = append(bs, b)
+	}
+	slices.SortFunc(bs, func(a, b *bucket) int { return cmp.Compare(a.first, b.first) })
+	return bs
 }
 
 // archived returns the part files of this partition in hour. The first call
@@ -122,8 +207,9 @@ func (w *partWriter) archived(ctx context.Context, hour archive.Hour) ([]archive
 	if parts, ok := w.known[hour]; ok {
 		return parts, nil
 	}
-	if len(w.known) >= maxKnownHours {
+	if len(w.known) >= maxKnownHours || w.knownParts >= maxKnownParts {
 		clear(w.known)
+		w.knownParts = 0
 	}
 	var parts []archive.Part
 	err := w.retry(ctx, "list "+hour.Dir(), func() error {
@@ -154,12 +240,13 @@ func (w *partWriter) archived(ctx context.Context, hour archive.Hour) ([]archive
 		return nil, err
 	}
 	w.known[hour] = parts
+	w.knownParts += len(parts)
 	return parts, nil
 }
 
 // flushDue writes the part files that reached MaxFileAge.
 func (w *partWriter) flushDue(ctx context.Context, now time.Time) error {
-	for _, b := range w.buckets {
+	for _, b := range w.byFirst() {
 		if now.Sub(b.opened) >= w.cfg.MaxFileAge {
 			if err := w.flush(ctx, b); err != nil {
 				return err
@@ -169,9 +256,10 @@ func (w *partWriter) flushDue(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// flushAll writes every buffered part file.
+// flushAll writes every buffered part file, oldest first offset first (so
+// a drain cut short by its deadline still lets the commit move).
 func (w *partWriter) flushAll(ctx context.Context) error {
-	for _, b := range w.buckets {
+	for _, b := range w.byFirst() {
 		if err := w.flush(ctx, b); err != nil {
 			return err
 		}
@@ -184,23 +272,29 @@ func (w *partWriter) flushAll(ctx context.Context) error {
 // consumption of the partition waits.
 func (w *partWriter) flush(ctx context.Context, b *bucket) error {
 	start := time.Now()
-	b.sealed = true
-	if err := b.gz.Close(); err != nil {
-		return fmt.Errorf("archiver: gzip: %w", err) // in memory: cannot happen
+	if !b.sealed() {
+		before := b.buf.Len()
+		err := b.gz.Close() // writes the last block and the trailer
+		releaseGzip(b.gz)
+		b.gz = nil
+		w.grow(b.buf.Len() - before)
+		if err != nil {
+			return fmt.Errorf("archiver: gzip: %w", err) // in memory: cannot happen
+		}
 	}
 	part := archive.Part{Partition: w.partition, First: b.first, Last: b.last}
 	final := b.hour.Dir() + "/" + part.Name()
-	data := b.buf.Bytes()
+	size := b.buf.Len()
 	err := w.retry(ctx, "write "+final, func() error {
 		w.seq++
 		tmp := b.hour.Dir() + "/" + part.TempName(w.nonce+strconv.Itoa(w.seq))
-		if err := archive.WriteFile(ctx, w.fs, tmp, data); err != nil {
+		if err := writeFile(ctx, w.fs, tmp, &b.buf); err != nil {
 			return err
 		}
 		if err := w.fs.Rename(ctx, tmp, final); err != nil {
 			// The rename may have happened with its answer lost.
 			if _, serr := w.fs.Stat(ctx, tmp); archive.IsNotExist(serr) {
-				if fi, ferr := w.fs.Stat(ctx, final); ferr == nil && fi.Size == int64(len(data)) {
+				if fi, ferr := w.fs.Stat(ctx, final); ferr == nil && fi.Size == size {
 					return nil
 				}
 			}
@@ -213,12 +307,48 @@ func (w *partWriter) flush(ctx context.Context, b *bucket) error {
 	}
 	w.m.files.Inc()
 	w.m.archived.Add(float64(b.records))
-	w.m.fileBytes.Observe(float64(len(data)))
+	w.m.fileBytes.Observe(float64(size))
 	w.m.flush.Observe(time.Since(start).Seconds())
-	w.m.buffered.Sub(float64(len(data)))
-	w.known[b.hour] = append(w.known[b.hour], part)
+	w.grow(-size)
+	b.buf = chunks{}
+	// An hour missing from the cache (dropped meanwhile) is listed again
+	// when next seen, and the listing shows this file: a cache entry of
+	// this file alone would hide the hour's older files.
+	if parts, ok := w.known[b.hour]; ok {
+		w.known[b.hour] = append(parts, part)
+		w.knownParts++
+	}
 	delete(w.buckets, b.hour)
-	w.log.Debug("part file written", "file", final, "records", b.records, "bytes", len(data))
+	w.m.openBuckets.Dec()
+	w.log.Debug("part file written", "file", final, "records", b.records, "bytes", size)
+	return nil
+}
+
+// releaseGzip returns zw to the pool, detached from the buffer it wrote to.
+func releaseGzip(zw *gzip.Writer) {
+	zw.Reset(io.Discard)
+	gzipWriters.Put(zw)
+}
+
+// writeFile writes data to a new file name and closes it; on failure it
+// removes what it created (archive.WriteFile, from chunks).
+func writeFile(ctx context.Context, fsys archive.FS, name string, data *chunks) error {
+	f, err := fsys.Create(ctx, name)
+	if err != nil {
+		return err
+	}
+	_, err = data.WriteTo(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := fsys.Remove(rctx, name); rerr != nil && !archive.IsNotExist(rerr) {
+			err = errors.Join(err, rerr)
+		}
+		return fmt.Errorf("archive: write %s: %w", name, err)
+	}
 	return nil
 }
 
@@ -235,8 +365,13 @@ func (w *partWriter) commitOffset() int64 {
 // abort drops what is buffered: the partition's next owner archives it.
 func (w *partWriter) abort() {
 	for _, b := range w.buckets {
-		w.m.buffered.Sub(float64(b.buf.Len()))
+		if !b.sealed() {
+			releaseGzip(b.gz)
+			b.gz = nil
+		}
+		w.m.openBuckets.Dec()
 	}
+	w.grow(-w.buffered)
 	clear(w.buckets)
 }
 
@@ -276,4 +411,52 @@ func (w *partWriter) retry(ctx context.Context, what string, fn func() error) er
 		}
 		backoff = min(backoff*2, w.cfg.MaxBackoff)
 	}
+}
+
+// Sizes of the pieces of a chunks buffer: each piece is as large as the
+// buffer so far, from minChunk up to maxChunk.
+const (
+	minChunk = 1 << 10
+	maxChunk = 64 << 10
+)
+
+// chunks is an append-only buffer in pieces that are never copied or
+// regrown. It holds its length plus less than min(length, maxChunk)+minChunk
+// of spare room, where a bytes.Buffer holds up to twice its length (three
+// times while it grows): a 64 MiB part file costs 64 MiB, not 128-192.
+type chunks struct {
+	pieces [][]byte
+	n      int64
+}
+
+// Len is the number of bytes written.
+func (c *chunks) Len() int64 { return c.n }
+
+// Write appends p; it never fails.
+func (c *chunks) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if len(c.pieces) == 0 || len(c.pieces[len(c.pieces)-1]) == cap(c.pieces[len(c.pieces)-1]) {
+			c.pieces = append(c.pieces, make([]byte, 0, min(max(c.n, minChunk), maxChunk)))
+		}
+		last := &c.pieces[len(c.pieces)-1]
+		k := min(len(p), cap(*last)-len(*last))
+		*last = append(*last, p[:k]...)
+		p = p[k:]
+		c.n += int64(k)
+	}
+	return n, nil
+}
+
+// WriteTo writes every byte to dst, in order; c is unchanged.
+func (c *chunks) WriteTo(dst io.Writer) (int64, error) {
+	var total int64
+	for _, p := range c.pieces {
+		n, err := dst.Write(p)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
