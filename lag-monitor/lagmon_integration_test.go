@@ -121,24 +121,9 @@ func (e *env) produce(topic string, partition, n int, ts func(i int) time.Time) 
 
 // commit commits offsets for a group without membership (as Spark does).
 func (e *env) commit(group, topic string, offsets map[int]int64) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var cs []kafka.OffsetCommit
-	for p, o := range offsets {
-		cs = append(cs, kafka.OffsetCommit{Partition: p, Offset: o})
-	}
-	res, err := e.client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{topic: cs}})
-	if err != nil {
-		return err
-	}
-	for _, ps := range res.Topics {
-		for _, p := range ps {
-			if p.Error != nil {
-				return p.Error
-			}
-		}
-	}
-	return nil
+	return stacktest.CommitOffsets(ctx, e.brokers, group, topic, offsets)
 }
 
 func (e *env) mustCommit(group, topic string, offsets map[int]int64) {

@@ -36,14 +36,7 @@ func TestLagmonServes(t *testing.T) {
 	client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 10 * time.Second}
 	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer ccancel()
-	res, err := client.OffsetCommit(cctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
-		Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: 0, Offset: 2}}}})
-	require.NoError(t, err)
-	for _, ps := range res.Topics {
-		for _, p := range ps {
-			require.NoError(t, p.Error)
-		}
-	}
+	require.NoError(t, stacktest.CommitOffsets(cctx, brokers, group, topic, map[int]int64{0: 2}))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

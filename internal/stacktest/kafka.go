@@ -262,3 +262,47 @@ func TrafficLines(tenant, prefix string, n int) []kafka.Message {
 	}
 	return msgs
 }
+
+// CommitOffsets commits offsets for group without membership (as Spark
+// does), retrying while the broker's group coordinator is not ready: on a
+// fresh broker the first commit creates __consumer_offsets and is answered
+// "coordinator not available" or "not coordinator" for a few seconds.
+func CommitOffsets(ctx context.Context, brokers, group, topic string, offsets map[int]int64) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 10 * time.Second}
+	var cs []kafka.OffsetCommit
+	for p, o := range offsets {
+		cs = append(cs, kafka.OffsetCommit{Partition: p, Offset: o})
+	}
+	for {
+		err := commitOnce(ctx, client, group, topic, cs)
+		if err == nil || !retriableCoordinator(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("commit %s: %w (last: %v)", group, ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func commitOnce(ctx context.Context, client *kafka.Client, group, topic string, cs []kafka.OffsetCommit) error {
+	res, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
+		Topics: map[string][]kafka.OffsetCommit{topic: cs}})
+	if err != nil {
+		return err
+	}
+	for _, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return p.Error
+			}
+		}
+	}
+	return nil
+}
+
+func retriableCoordinator(err error) bool {
+	return errors.Is(err, kafka.GroupCoordinatorNotAvailable) || errors.Is(err, kafka.NotCoordinatorForGroup) ||
+		errors.Is(err, kafka.GroupLoadInProgress)
+}
