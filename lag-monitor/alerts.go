@@ -83,16 +83,17 @@ func fingerprint(labels map[string]string) string {
 }
 
 var alertNames = map[status.Status]string{
-	status.DataLoss:    "HourglassConsumerDataLoss",
-	status.Breach:      "HourglassSLABreach",
-	status.Stop:        "HourglassConsumerStopped",
-	status.Stall:       "HourglassConsumerStalled",
-	status.Uncommitted: "HourglassConsumerUncommitted",
-	status.AtRisk:      "HourglassSLAAtRisk",
-	status.Unknown:     "HourglassConsumerLagUnknown",
-	status.Rewind:      "HourglassConsumerRewind",
-	status.Warn:        "HourglassConsumerLagGrowing",
-	status.NoData:      "HourglassNoData",
+	status.DataLoss:        "HourglassConsumerDataLoss",
+	status.Breach:          "HourglassSLABreach",
+	status.Stop:            "HourglassConsumerStopped",
+	status.Stall:           "HourglassConsumerStalled",
+	status.Uncommitted:     "HourglassConsumerUncommitted",
+	status.AtRisk:          "HourglassSLAAtRisk",
+	status.OpenTransaction: "HourglassOpenTransaction",
+	status.Unknown:         "HourglassConsumerLagUnknown",
+	status.Rewind:          "HourglassConsumerRewind",
+	status.Warn:            "HourglassConsumerLagGrowing",
+	status.NoData:          "HourglassNoData",
 }
 
 func severity(s status.Status) string {
@@ -158,6 +159,9 @@ func desired(cfg Config, snap *Snapshot) []Alert {
 			Annotations: map[string]string{"summary": fmt.Sprintf("metric %s is %s", f.Metric, f.Status),
 				"description": fmt.Sprintf("metric %s: an hour is missing past its deadline (SLA %.0fs) for tenants %s", f.Metric, f.SLA.D.Seconds(), strings.Join(late, ", "))},
 		}
+		if f.Status == status.AtRisk && f.InputBehindTenants > 0 { // input.go: windows stopped while the input moves
+			a.Annotations["description"] = inputAlertDescription(f)
+		}
 		if gen != "" {
 			a.GeneratorURL = gen + "/status"
 		}
@@ -166,12 +170,39 @@ func desired(cfg Config, snap *Snapshot) []Alert {
 	return out
 }
 
+// stillHolds reports whether the group alert with labels is still one of
+// its group's conditions (and still alerted on).
+func stillHolds(cfg Config, snap *Snapshot, labels map[string]string) bool {
+	group, ok := labels["group"]
+	if !ok {
+		return false
+	}
+	var st status.Status
+	if err := st.UnmarshalText([]byte(labels["status"])); err != nil || !slices.Contains(cfg.AlertOn, st) {
+		return false
+	}
+	for _, g := range snap.Groups {
+		if g.Group == group {
+			return slices.Contains(g.Conditions, st)
+		}
+	}
+	return false
+}
+
 // update sends what changed since the previous snapshot.
 func (n *notifier) update(ctx context.Context, cfg Config, snap *Snapshot) {
 	now := snap.At
 	want := map[string]Alert{}
 	for _, a := range desired(cfg, snap) {
 		want[fingerprint(a.Labels)] = a
+	}
+	// An alert resolves only when its condition is gone, not when a worse
+	// one takes over the group's status (DATA_LOSS over STOP: the consumer
+	// is still stopped).
+	for fp, act := range n.active {
+		if _, ok := want[fp]; !ok && stillHolds(cfg, snap, act.alert.Labels) {
+			want[fp] = act.alert
+		}
 	}
 	// Resolutions.
 	for fp, act := range n.active {

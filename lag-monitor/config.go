@@ -47,11 +47,32 @@ type Config struct {
 	AutoOffsetReset          status.Reset    `yaml:"auto_offset_reset"`
 	AutoOffsetResetOverrides []ResetOverride `yaml:"auto_offset_reset_overrides"`
 
+	// IsolationLevel is how a group reads transactional topics (Kafka's
+	// isolation.level, which the broker does not tell): read_committed (the
+	// default) reads up to the last stable offset, so the records of an open
+	// transaction are not its lag (OPEN_TRANSACTION reports them);
+	// read_uncommitted reads up to the high watermark. IsolationLevelOverrides
+	// set it for the groups matching a pattern (first match wins). On topics
+	// without transactions both give the same lag.
+	IsolationLevel          Isolation           `yaml:"isolation_level"`
+	IsolationLevelOverrides []IsolationOverride `yaml:"isolation_level_overrides"`
+	// OpenTxnAfter: a transaction open longer than this (the age of its
+	// first record) holding back a read_committed group is OPEN_TRANSACTION.
+	OpenTxnAfter time.Duration `yaml:"open_transaction_after"`
+
 	ESURLs            []string      `yaml:"es_urls"`            // Elasticsearch/OpenSearch; empty: no freshness
 	FreshnessInterval time.Duration `yaml:"freshness_interval"` // how often freshness and job runs are read
 	JobRunsIndex      string        `yaml:"job_runs_index"`     // batch job runs
 	JobPeriod         time.Duration `yaml:"job_period"`         // a run longer than this needs more resources
 	JobLookback       time.Duration `yaml:"job_lookback"`       // runs started within this are checked
+	// InputMargin: a window holding a metric's input is due this long after
+	// window + allowed lateness (trigger, batch and refresh delays); a tenant
+	// whose due window is missing is AT_RISK (input_ahead_of_windows).
+	InputMargin time.Duration `yaml:"input_margin"`
+	// DroppedLookback: late and out-of-range records are summed over this;
+	// DroppedTenants: tenants with their own series, the rest as "_other".
+	DroppedLookback time.Duration `yaml:"dropped_lookback"`
+	DroppedTenants  int           `yaml:"dropped_tenants"`
 
 	AlertmanagerURLs []string        `yaml:"alertmanager_urls"` // base URLs; alerts go to <url>/api/v2/alerts
 	WebhookURLs      []string        `yaml:"webhook_urls"`      // generic JSON webhooks
@@ -76,6 +97,44 @@ type ResetOverride struct {
 	Reset status.Reset `yaml:"auto_offset_reset"`
 }
 
+// Isolation is a consumer's isolation.level.
+type Isolation int
+
+const (
+	ReadCommitted Isolation = iota
+	ReadUncommitted
+)
+
+var isolationNames = [...]string{"read_committed", "read_uncommitted"}
+
+func (i Isolation) String() string {
+	if i < 0 || int(i) >= len(isolationNames) {
+		return fmt.Sprintf("Isolation(%d)", int(i))
+	}
+	return isolationNames[i]
+}
+
+// MarshalText writes the level by name.
+func (i Isolation) MarshalText() ([]byte, error) { return []byte(i.String()), nil }
+
+// UnmarshalText reads "read_committed" or "read_uncommitted".
+func (i *Isolation) UnmarshalText(b []byte) error {
+	for n, name := range isolationNames {
+		if name == string(b) {
+			*i = Isolation(n)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown isolation level %q: want read_committed or read_uncommitted", b)
+}
+
+// IsolationOverride sets the isolation level of the groups matching Group
+// (a regular expression).
+type IsolationOverride struct {
+	Group     string    `yaml:"group"`
+	Isolation Isolation `yaml:"isolation_level"`
+}
+
 // DefaultConfig returns the production defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -86,12 +145,17 @@ func DefaultConfig() Config {
 		SLA:               time.Hour,
 		Horizon:           30 * time.Minute,
 		AutoOffsetReset:   status.Earliest,
+		IsolationLevel:    ReadCommitted,
+		OpenTxnAfter:      time.Minute,
 		FreshnessInterval: time.Minute,
 		JobRunsIndex:      "hourglass-jobruns",
 		JobPeriod:         time.Hour,
 		JobLookback:       6 * time.Hour,
+		InputMargin:       5 * time.Minute,
+		DroppedLookback:   time.Hour,
+		DroppedTenants:    20,
 		AlertResend:       time.Minute,
-		AlertOn:           []status.Status{status.DataLoss, status.Breach, status.Stop, status.Stall, status.AtRisk},
+		AlertOn:           []status.Status{status.DataLoss, status.Breach, status.Stop, status.Stall, status.AtRisk, status.OpenTransaction},
 		History:           6 * time.Hour,
 		ReloadInterval:    2 * time.Second,
 	}
@@ -149,6 +213,17 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("auto_offset_reset_overrides group %q: %w", o.Group, err))
 		}
 	}
+	for _, o := range c.IsolationLevelOverrides {
+		if _, err := regexp.Compile(o.Group); err != nil {
+			errs = append(errs, fmt.Errorf("isolation_level_overrides group %q: %w", o.Group, err))
+		}
+	}
+	if c.IsolationLevel != ReadCommitted && c.IsolationLevel != ReadUncommitted {
+		errs = append(errs, fmt.Errorf("isolation-level %s: want read_committed or read_uncommitted", c.IsolationLevel))
+	}
+	if c.OpenTxnAfter < 0 {
+		errs = append(errs, fmt.Errorf("open-transaction-after %s: must be >= 0", c.OpenTxnAfter))
+	}
 	if c.AutoOffsetReset != status.Earliest && c.AutoOffsetReset != status.Latest {
 		errs = append(errs, fmt.Errorf("auto-offset-reset %s: want earliest or latest", c.AutoOffsetReset))
 	}
@@ -162,6 +237,15 @@ func (c Config) Validate() error {
 	}
 	if c.JobPeriod <= 0 || c.JobLookback <= 0 {
 		errs = append(errs, errors.New("job_period and job_lookback must be > 0"))
+	}
+	if c.InputMargin < 0 {
+		errs = append(errs, fmt.Errorf("input_margin %s: must be >= 0", c.InputMargin))
+	}
+	if c.DroppedLookback < time.Minute || c.DroppedLookback > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("dropped_lookback %s: must be between 1m and 168h", c.DroppedLookback))
+	}
+	if c.DroppedTenants < 1 || c.DroppedTenants > MaxDroppedTenants {
+		errs = append(errs, fmt.Errorf("dropped_tenants %d: must be between 1 and %d", c.DroppedTenants, MaxDroppedTenants))
 	}
 	if c.AlertResend <= 0 {
 		errs = append(errs, fmt.Errorf("alert-resend %s: must be > 0", c.AlertResend))
@@ -181,6 +265,13 @@ type groupFilter struct {
 	slas        []compiledSLA
 	resets      []compiledReset
 	reset       status.Reset
+	isolations  []compiledIsolation
+	isolation   Isolation
+}
+
+type compiledIsolation struct {
+	re        *regexp.Regexp
+	isolation Isolation
 }
 
 type compiledReset struct {
@@ -194,7 +285,14 @@ type compiledSLA struct {
 }
 
 func compileFilter(c Config) (groupFilter, error) {
-	f := groupFilter{reset: c.AutoOffsetReset}
+	f := groupFilter{reset: c.AutoOffsetReset, isolation: c.IsolationLevel}
+	for _, o := range c.IsolationLevelOverrides {
+		re, err := regexp.Compile(o.Group)
+		if err != nil {
+			return f, fmt.Errorf("isolation_level_overrides %q: %w", o.Group, err)
+		}
+		f.isolations = append(f.isolations, compiledIsolation{re, o.Isolation})
+	}
 	for _, o := range c.AutoOffsetResetOverrides {
 		re, err := regexp.Compile(o.Group)
 		if err != nil {
@@ -261,4 +359,14 @@ func (f groupFilter) startAt(group string) status.Reset {
 		}
 	}
 	return f.reset
+}
+
+// isolationOf returns how group reads transactional topics.
+func (f groupFilter) isolationOf(group string) Isolation {
+	for _, o := range f.isolations {
+		if o.re.MatchString(group) {
+			return o.isolation
+		}
+	}
+	return f.isolation
 }

@@ -1,7 +1,8 @@
 // Package lagmon is the lag monitor (`hourglass lagmon`): for every watched
 // consumer group it reports, each poll, the offset lag and the exact time
 // lag of every partition, rates and forecasts, a status (OK, UNKNOWN, WARN,
-// REWIND, AT_RISK, UNCOMMITTED, STALL, STOP, BREACH, DATA_LOSS), scaling
+// REWIND, AT_RISK, OPEN_TRANSACTION, UNCOMMITTED, STALL, STOP, BREACH,
+// DATA_LOSS), the members and assignments of its group, scaling
 // advice, and the freshness of every metric in Elasticsearch; it exports
 // them to Prometheus, GET /v1/status and a status page, and sends alerts to
 // Alertmanager and webhooks.
@@ -57,6 +58,40 @@
 // wall clock while the consumer does not move. The timestamp is fetched once
 // per position and cached; when it cannot be read the time lag is null
 // (timestamp_read_error) and the status UNKNOWN unless caught up.
+//
+// # Transactions: markers are not work, open transactions are the producer's
+//
+// A consumer that read everything commits after its last data record, so on
+// a transactional topic each partition's last commit marker stays after the
+// committed offset (Kafka's own tool counts it as lag 1). When the
+// READ_COMMITTED fetch from the group's position (the same one that gives
+// the time lag) finds no data record before the readable end, only markers
+// and aborted records lie there: the partition is caught up (lag 0,
+// only_control_records), and the answer is cached per position, so later
+// polls fetch only what the last stable offset added. How a group reads is
+// configured (isolation_level, default read_committed, per group
+// isolation_level_overrides): Kafka does not tell. A read_committed group's
+// readable end is the last stable offset (a commit past it shows a group that
+// reads uncommitted after all, and its end is the high watermark); the
+// records past it belong to open transactions: open_transaction_records,
+// and the age of the first of them, read uncommitted and cached per last
+// stable offset. Past open_transaction_after that is OPEN_TRANSACTION (below
+// UNCOMMITTED): a hung producer blocks every read_committed consumer, and
+// blaming the consumer with STALL or STOP would send the SRE to the wrong
+// service.
+//
+// # Groups of any client
+//
+// DescribeGroups answers members' subscriptions and assignments as opaque
+// consumer-protocol bytes; kafka-go decodes only versions 0–1 and drops the
+// whole group when a current client (Kafka 2.4+, librdkafka, franz-go) sends
+// 1–3. The monitor sends DescribeGroups through kafka-go's transport (which
+// routes it to each group's coordinator) and decodes the bytes with package
+// kafkawire (versions 0–3; later versions read as 3). A member whose bytes do
+// not decode is kept, logged, counted in
+// hourglass_lagmon_group_decode_errors_total{kind}, and its group carries the
+// error and is UNKNOWN. Groups of the KIP-848 consumer protocol are measured
+// from their commits; their members (ConsumerGroupDescribe) are not read.
 //
 // # Status rules
 //

@@ -25,7 +25,14 @@ type metricDocs struct {
 	hourly  map[string]time.Time // tenant → end of the newest complete hourly window
 	small   map[string]time.Time // tenant → start of the newest small window that is due
 	total   int64                // documents under the alias, due or not
-	err     error
+	// latest: tenant → end of its newest small window (complete or not,
+	// ending at most one small window after now); recent: tenant → records
+	// (samples) of its small windows that started within the dropped
+	// lookback, recentTotal their sum over every tenant.
+	latest      map[string]time.Time
+	recent      map[string]int64
+	recentTotal int64
+	err         error
 }
 
 // windowSizes picks the window whose freshness the SLA is about (1h, or the
@@ -80,16 +87,30 @@ func (m *Monitor) pollFreshness(ctx context.Context, st *state) ([]MetricFreshne
 		m.freshAt = now
 		var errs []string
 		var fresh []MetricFreshness
+		windows := map[string]dropCounts{}
 		for _, mt := range st.cat.Metrics {
 			hour, small := windowSizes(mt)
 			due := dueBefore(now, hour, mt.FreshnessSLA.Duration)
-			docs := m.queryFreshness(ctx, catalog.Alias(mt.Name), hour, small, due, now)
+			docs := m.queryFreshness(ctx, catalog.Alias(mt.Name), hour, small, due, now, st.cfg.DroppedLookback)
 			f := evaluateFreshness(mt, docs, hour, small, now)
 			if docs.err != nil {
 				errs = append(errs, f.Error)
+			} else {
+				// Freshness against the input (input.go): only with the
+				// windows read, or every tenant would look behind.
+				mi, err := m.readInput(ctx, mt, small, now)
+				if err != nil {
+					errs = append(errs, err.Error())
+				}
+				applyInput(&f, mi, docs.latest, small, mt.AllowedLateness.Duration, st.cfg.InputMargin)
 			}
+			windows[mt.Name] = windowRecords(docs)
 			fresh = append(fresh, f)
 		}
+		m.freshnessInputs(st.cat)
+		dropped, derrs := m.pollDropped(ctx, st, now, windows)
+		errs = append(errs, derrs...)
+		m.dropped = dropped
 		jobs, err := m.queryJobRuns(ctx, st.cfg, now)
 		if err != nil {
 			errs = append(errs, err.Error())
@@ -137,8 +158,8 @@ func (tb tenantBuckets) times() map[string]time.Time {
 // search with two filtered terms aggregations. A window is complete once
 // its end has passed (late records update it in place; freshness does not
 // wait for them).
-func (m *Monitor) queryFreshness(ctx context.Context, alias string, hour, small time.Duration, due, now time.Time) metricDocs {
-	docs := metricDocs{hourly: map[string]time.Time{}, small: map[string]time.Time{}}
+func (m *Monitor) queryFreshness(ctx context.Context, alias string, hour, small time.Duration, due, now time.Time, lookback time.Duration) metricDocs {
+	docs := metricDocs{hourly: map[string]time.Time{}, small: map[string]time.Time{}, latest: map[string]time.Time{}, recent: map[string]int64{}}
 	var lastErr error
 	for _, suffix := range []string{"", ".keyword"} { // keyword mapping first, then dynamic-mapping text fields
 		body := map[string]any{
@@ -165,6 +186,24 @@ func (m *Monitor) queryFreshness(ctx context.Context, alias string, hour, small 
 						"aggs":  map[string]any{"newest": map[string]any{"max": map[string]any{"field": "window.start"}}},
 					}},
 				},
+				// The newest small window per tenant, for the input rule;
+				// a window ending past now+small is junk, not progress.
+				"latest": map[string]any{
+					"filter": map[string]any{"bool": map[string]any{"filter": []any{
+						map[string]any{"term": map[string]any{"window.size" + suffix: sizeName(small)}},
+						map[string]any{"range": map[string]any{"window.end": map[string]any{"lte": now.Add(small).UnixMilli(), "format": "epoch_millis"}}},
+					}}},
+					"aggs": map[string]any{"tenants": map[string]any{
+						"terms": map[string]any{"field": "tenant" + suffix, "size": 10000},
+						"aggs":  map[string]any{"newest": map[string]any{"max": map[string]any{"field": "window.end"}}},
+					}},
+				},
+				// Records in the small windows of the dropped lookback (the
+				// denominator of the late share).
+				"recent": sumAgg([]any{
+					map[string]any{"term": map[string]any{"window.size" + suffix: sizeName(small)}},
+					map[string]any{"range": map[string]any{"window.start": map[string]any{"gte": now.Add(-lookback).UnixMilli(), "lte": now.UnixMilli(), "format": "epoch_millis"}}},
+				}, "samples", "tenant"+suffix),
 			},
 		}
 		data, _ := json.Marshal(body)
@@ -177,6 +216,8 @@ func (m *Monitor) queryFreshness(ctx context.Context, alias string, hour, small 
 			Aggregations struct {
 				Hourly tenantBuckets `json:"hourly"`
 				Small  tenantBuckets `json:"small"`
+				Latest tenantBuckets `json:"latest"`
+				Recent sumBuckets    `json:"recent"`
 			} `json:"aggregations"`
 		}
 		ignore := true
@@ -195,6 +236,8 @@ func (m *Monitor) queryFreshness(ctx context.Context, alias string, hour, small 
 			return docs
 		}
 		docs.hourly, docs.small = out.Aggregations.Hourly.times(), out.Aggregations.Small.times()
+		docs.latest = out.Aggregations.Latest.times()
+		docs.recent, docs.recentTotal = out.Aggregations.Recent.counts()
 		docs.total = out.Hits.Total.Value
 		if len(docs.hourly) == 0 && len(docs.small) == 0 && suffix == "" && docs.total == 0 {
 			// Nothing under keyword fields: maybe the index is dynamically mapped.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol/describegroups"
 
 	"github.com/hourglass-io/hourglass/internal/topology"
 	"github.com/hourglass-io/hourglass/lag-monitor/kafkawire"
@@ -34,8 +35,9 @@ type brokerReader interface {
 	Metadata(ctx context.Context, topics []string) (map[string]kafkawire.TopicMeta, error)
 	// ListOffsets asks a partition leader for offsets, as kafkawire does.
 	ListOffsets(ctx context.Context, leader, topic string, partitions []int, which int64, readCommitted bool) (map[int]int64, map[int]error, error)
-	// Fetch reads records, as kafkawire does.
-	Fetch(ctx context.Context, leader, topic string, partition int, offset int64, maxBytes int32) (*kafkawire.Partition, error)
+	// Fetch reads records, as kafkawire does: READ_COMMITTED (up to the
+	// last stable offset, aborted transactions listed) or READ_UNCOMMITTED.
+	Fetch(ctx context.Context, leader, topic string, partition int, offset int64, maxBytes int32, readCommitted bool) (*kafkawire.Partition, error)
 }
 
 // committedOffset is one partition of an OffsetFetch answer.
@@ -46,9 +48,14 @@ type committedOffset struct {
 
 // groupInfo is what DescribeGroups says about one group.
 type groupInfo struct {
-	state   string
-	members int
-	topics  []string // assigned to its members or subscribed by them
+	state        string
+	protocolType string // "consumer" for consumer groups; "" for groups that only commit
+	members      []GroupMember
+	topics       []string // assigned to its members or subscribed by them
+	// err: the broker answered the group with an error, or a member's
+	// subscription or assignment could not be decoded (its topics may be
+	// missing from topics).
+	err error
 }
 
 // kafkaReader reads group data with kafka-go and metadata, offsets and
@@ -57,6 +64,9 @@ type kafkaReader struct {
 	brokers func() []string
 	client  *kafka.Client
 	fetcher *kafkawire.Fetcher
+	// decodeError counts a member's subscription or assignment that could
+	// not be decoded (hourglass_lagmon_group_decode_errors_total).
+	decodeError func(kind string)
 }
 
 func (r *kafkaReader) ListGroups(ctx context.Context) ([]string, error) {
@@ -92,35 +102,87 @@ func (r *kafkaReader) Committed(ctx context.Context, group string) (map[string]m
 	return out, nil
 }
 
+// DescribeGroups asks each group's coordinator (kafka-go routes the request
+// there) and decodes the members' subscriptions and assignments with
+// kafkawire: kafka-go's own decoding knows only consumer-protocol versions
+// 0–1, while Kafka 2.4+ clients, librdkafka and franz-go send 1–3, and it
+// drops the whole group on a failure. Members whose bytes cannot be decoded
+// are kept (with their error), and the group carries the error.
 func (r *kafkaReader) DescribeGroups(ctx context.Context, groups []string) (map[string]groupInfo, error) {
-	res, err := r.client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: groups})
+	ctx, cancel := context.WithTimeout(ctx, r.client.Timeout)
+	defer cancel()
+	tr := r.client.Transport
+	if tr == nil {
+		tr = kafka.DefaultTransport
+	}
+	msg, err := tr.RoundTrip(ctx, r.client.Addr, &describegroups.Request{Groups: groups})
 	if err != nil {
 		return nil, fmt.Errorf("describe groups: %w", err)
 	}
+	res, ok := msg.(*describegroups.Response)
+	if !ok {
+		return nil, fmt.Errorf("describe groups: unexpected answer %T", msg)
+	}
 	out := map[string]groupInfo{}
 	for _, d := range res.Groups {
-		if d.Error != nil {
+		switch {
+		case kafka.Error(d.ErrorCode) == kafka.GroupIdNotFound:
+			// No such classic group: it only commits, or does not exist (the
+			// same as the state "Dead" older coordinators answer).
+			out[d.GroupID] = groupInfo{state: "Dead", members: []GroupMember{}}
+			continue
+		case d.ErrorCode != 0:
+			out[d.GroupID] = groupInfo{err: fmt.Errorf("describe group %s: %w", d.GroupID, kafka.Error(d.ErrorCode))}
 			continue
 		}
-		gi := groupInfo{state: d.GroupState, members: len(d.Members)}
-		add := func(t string) {
-			if t != "" && !slices.Contains(gi.topics, t) {
-				gi.topics = append(gi.topics, t)
-			}
-		}
-		for _, mem := range d.Members {
-			// Subscriptions count too: a member that joined before its topic
-			// existed is assigned nothing, but the topic is its work.
-			for _, t := range mem.MemberMetadata.Topics {
-				add(t)
-			}
-			for _, t := range mem.MemberAssignments.Topics {
-				add(t.Topic)
-			}
-		}
-		out[d.GroupID] = gi
+		out[d.GroupID] = decodeGroup(d, r.decodeError)
 	}
 	return out, nil
+}
+
+// decodeGroup turns one DescribeGroups answer into a groupInfo; failed
+// counts each member whose subscription or assignment could not be decoded.
+func decodeGroup(d describegroups.ResponseGroup, failed func(kind string)) groupInfo {
+	gi := groupInfo{state: d.GroupState, protocolType: d.ProtocolType, members: []GroupMember{}}
+	add := func(t string) {
+		if t != "" && !slices.Contains(gi.topics, t) {
+			gi.topics = append(gi.topics, t)
+		}
+	}
+	var errs []error
+	for _, mem := range d.Members {
+		gm := GroupMember{MemberID: mem.MemberID, InstanceID: mem.GroupInstanceID, ClientID: mem.ClientID,
+			ClientHost: mem.ClientHost, Subscribed: []string{}, Assigned: map[string][]int32{}}
+		if d.ProtocolType == "consumer" {
+			// Subscriptions count too: a member that joined before its topic
+			// existed is assigned nothing, but the topic is its work.
+			sub, err := kafkawire.DecodeSubscription(mem.MemberMetadata)
+			if err != nil {
+				failed("subscription")
+				err = fmt.Errorf("member %s (client %s) of %s: %w", mem.MemberID, mem.ClientID, d.GroupID, err)
+				errs = append(errs, err)
+				gm.Error = err.Error()
+			}
+			for _, t := range sub.Topics {
+				gm.Subscribed = append(gm.Subscribed, t)
+				add(t)
+			}
+			as, err := kafkawire.DecodeAssignment(mem.MemberAssignment)
+			if err != nil {
+				failed("assignment")
+				err = fmt.Errorf("member %s (client %s) of %s: %w", mem.MemberID, mem.ClientID, d.GroupID, err)
+				errs = append(errs, err)
+				gm.Error = err.Error()
+			}
+			for _, tp := range as.Partitions {
+				gm.Assigned[tp.Topic] = append(gm.Assigned[tp.Topic], tp.Partitions...)
+				add(tp.Topic)
+			}
+		}
+		gi.members = append(gi.members, gm)
+	}
+	gi.err = errors.Join(errs...)
+	return gi
 }
 
 // Metadata asks the bootstrap brokers in turn (uncached, never auto-creating).
@@ -140,8 +202,8 @@ func (r *kafkaReader) ListOffsets(ctx context.Context, leader, topic string, par
 	return r.fetcher.ListOffsets(ctx, leader, topic, partitions, which, readCommitted)
 }
 
-func (r *kafkaReader) Fetch(ctx context.Context, leader, topic string, partition int, offset int64, maxBytes int32) (*kafkawire.Partition, error) {
-	return r.fetcher.Fetch(ctx, leader, topic, partition, offset, maxBytes)
+func (r *kafkaReader) Fetch(ctx context.Context, leader, topic string, partition int, offset int64, maxBytes int32, readCommitted bool) (*kafkawire.Partition, error) {
+	return r.fetcher.FetchIsolation(ctx, leader, topic, partition, offset, maxBytes, readCommitted)
 }
 
 // groupSpec is one group to watch.
@@ -150,6 +212,7 @@ type groupSpec struct {
 	topics               []string // topics it must consume (catalog); more come from its commits and members
 	sla                  time.Duration
 	reset                status.Reset // where it starts on a partition it never committed
+	isolation            Isolation    // how it reads transactional topics
 }
 
 // watchedGroups lists the catalog's groups and the broker's groups the
@@ -195,6 +258,7 @@ func (m *Monitor) watchedGroups(ctx context.Context, st *state) ([]groupSpec, er
 			s.sla = sla
 		}
 		s.reset = st.filter.startAt(s.name)
+		s.isolation = st.filter.isolationOf(s.name)
 		out = append(out, s)
 	}
 	slices.SortFunc(out, func(a, b groupSpec) int { return strings.Compare(a.name, b.name) })
@@ -280,11 +344,27 @@ func (m *Monitor) readGroups(ctx context.Context, specs []groupSpec) map[string]
 		m.readError("describe")
 		m.log.Warn("describe groups failed; members as of the previous poll", "error", err)
 		infos = m.described
-	} else {
-		m.described = infos
 	}
 	for name, g := range out {
-		g.info = infos[name]
+		gi, ok := infos[name]
+		if ok && gi.err != nil && gi.state == "" {
+			// The broker answered this group with an error: its members as
+			// last seen, and the error on the group (never silently skipped).
+			m.readError("describe")
+			m.log.Warn("describe group failed; members as of the previous poll", "group", name, "error", gi.err)
+			prev := m.described[name]
+			prev.err = gi.err
+			gi = prev
+		} else if ok && gi.err != nil {
+			m.log.Warn("a member's consumer-protocol data could not be decoded; its topics may be missing", "group", name, "error", gi.err)
+		}
+		g.info = gi
+	}
+	if err == nil {
+		m.described = make(map[string]groupInfo, len(out))
+		for name, g := range out {
+			m.described[name] = g.info
+		}
 	}
 	return out
 }
@@ -395,21 +475,90 @@ type tsKey struct {
 	topic     string
 	partition int
 	offset    int64
+	// uncommitted: the first record at or after offset whatever its
+	// transaction's state (the start of an open transaction at the LSO).
+	uncommitted bool
 }
 
-// tsEntry is the timestamp of the first record a consumer at offset reads.
+// tsEntry is what is known from offset on: the timestamp of the first
+// record a consumer there reads (found), or that no data record lies in
+// [offset, noDataUntil) — only transaction markers and aborted records.
 type tsEntry struct {
-	ts       time.Time
-	usedPoll uint64
+	ts          time.Time
+	found       bool
+	noDataUntil int64
+	usedPoll    uint64
 }
 
 // recordTime returns the timestamp of the first record a READ_COMMITTED
 // consumer positioned at offset reads (skipping transaction markers and
 // aborted records), and found=false when there is none before the last
-// stable offset (the consumer is caught up). Found timestamps are cached:
-// the record at an offset never changes.
+// stable offset: only control records and aborted records lie in between,
+// which is no work (the consumer is caught up). Both answers are cached: the
+// records at an offset never change, so a later poll only reads what the
+// last stable offset has added since.
 func (m *Monitor) recordTime(ctx context.Context, leader, topic string, partition int, offset, lastStable int64, poll uint64) (time.Time, bool, error) {
-	key := tsKey{topic, partition, offset}
+	key := tsKey{topic: topic, partition: partition, offset: offset}
+	m.tsMu.Lock()
+	e, ok := m.tsCache[key]
+	if ok {
+		e.usedPoll = poll
+		m.tsCache[key] = e
+	}
+	m.tsMu.Unlock()
+	pos := offset
+	if ok {
+		if e.found {
+			m.metrics.tsFetches.WithLabelValues("cached").Inc()
+			return e.ts, true, nil
+		}
+		if e.noDataUntil >= lastStable {
+			m.metrics.tsFetches.WithLabelValues("cached").Inc()
+			return time.Time{}, false, nil
+		}
+		pos = max(pos, e.noDataUntil)
+	}
+	store := func(e tsEntry) {
+		e.usedPoll = poll
+		m.tsMu.Lock()
+		m.tsCache[key] = e
+		m.tsMu.Unlock()
+	}
+	for range 8 {
+		fr, err := m.reads.Fetch(ctx, leader, topic, partition, pos, 1<<20, true)
+		if err != nil {
+			m.metrics.tsFetches.WithLabelValues("error").Inc()
+			return time.Time{}, false, err
+		}
+		m.metrics.tsFetches.WithLabelValues("fetched").Inc()
+		recs, next := fr.Visible()
+		for _, r := range recs {
+			if r.Offset >= offset {
+				store(tsEntry{ts: r.Time, found: true})
+				return r.Time, true, nil
+			}
+		}
+		stable := min(lastStable, fr.LastStableOffset)
+		if next <= pos {
+			// No batch at all below a last stable offset past pos: the
+			// answer says nothing, and nothing is concluded from it.
+			return time.Time{}, false, fmt.Errorf("no records at %d below the last stable offset %d", pos, stable)
+		}
+		if next >= stable {
+			store(tsEntry{noDataUntil: stable}) // only markers or aborted records up to the stable end
+			return time.Time{}, false, nil
+		}
+		pos = next
+		store(tsEntry{noDataUntil: pos})
+	}
+	return time.Time{}, false, errors.New("no readable record within 8 fetches")
+}
+
+// openTxnTime returns the timestamp of the first record at or after
+// lastStable, read uncommitted: the first record of the oldest open
+// transaction. found is false when there is none (the transaction ended).
+func (m *Monitor) openTxnTime(ctx context.Context, leader, topic string, partition int, lastStable int64, poll uint64) (time.Time, bool, error) {
+	key := tsKey{topic: topic, partition: partition, offset: lastStable, uncommitted: true}
 	m.tsMu.Lock()
 	e, ok := m.tsCache[key]
 	if ok {
@@ -421,29 +570,26 @@ func (m *Monitor) recordTime(ctx context.Context, leader, topic string, partitio
 		m.metrics.tsFetches.WithLabelValues("cached").Inc()
 		return e.ts, true, nil
 	}
-	pos := offset
-	for range 8 {
-		fr, err := m.reads.Fetch(ctx, leader, topic, partition, pos, 1<<20)
-		if err != nil {
-			m.metrics.tsFetches.WithLabelValues("error").Inc()
-			return time.Time{}, false, err
+	fr, err := m.reads.Fetch(ctx, leader, topic, partition, lastStable, 64<<10, false)
+	if err != nil {
+		m.metrics.tsFetches.WithLabelValues("error").Inc()
+		return time.Time{}, false, err
+	}
+	m.metrics.tsFetches.WithLabelValues("fetched").Inc()
+	for _, b := range fr.Batches {
+		if b.Control {
+			continue
 		}
-		m.metrics.tsFetches.WithLabelValues("fetched").Inc()
-		recs, next := fr.Visible()
-		for _, r := range recs {
-			if r.Offset >= offset {
+		for _, r := range b.Records {
+			if r.Offset >= lastStable {
 				m.tsMu.Lock()
-				m.tsCache[key] = tsEntry{ts: r.Time, usedPoll: poll}
+				m.tsCache[key] = tsEntry{ts: r.Time, found: true, usedPoll: poll}
 				m.tsMu.Unlock()
 				return r.Time, true, nil
 			}
 		}
-		if next <= pos || next >= min(lastStable, fr.LastStableOffset) {
-			return time.Time{}, false, nil // only markers or aborted records up to the stable end
-		}
-		pos = next
 	}
-	return time.Time{}, false, errors.New("no readable record within 8 fetches")
+	return time.Time{}, false, nil
 }
 
 // pruneTimestamps forgets cached timestamps not used in this poll.
@@ -542,23 +688,44 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 	now := m.now()
 
 	params := func(s groupSpec) status.Params {
-		return status.Params{Window: st.cfg.Window, SLA: s.sla, Horizon: st.cfg.Horizon}
+		return status.Params{Window: st.cfg.Window, SLA: s.sla, Horizon: st.cfg.Horizon, OpenTxnAfter: st.cfg.OpenTxnAfter}
 	}
 	out := make([]GroupStatus, 0, len(specs))
 	groupErrs := make([][]string, 0, len(specs)) // per group: what could not be read beyond its partitions
 	seen := map[ringKey]bool{}
 	type job struct {
-		gi, pi int
-		leader string
-		offset int64
-		lso    int64
+		gi, pi        int
+		leader        string
+		offset        int64
+		lso           int64
+		readableIsLSO bool // the group's readable end is the last stable offset
+		openTxn       bool // read the age of the open transaction at lso
 	}
 	var jobs []job
 	for _, s := range specs {
 		g := groups[s.name]
-		gs := GroupStatus{Group: s.name, Source: s.source, Metric: s.metric, State: g.info.state, Members: g.info.members,
-			SLA: Seconds{s.sla, true}, Reset: s.reset}
+		gs := GroupStatus{Group: s.name, Source: s.source, Metric: s.metric, State: g.info.state, Members: len(g.info.members),
+			MemberList: g.info.members, SLA: Seconds{s.sla, true}, Reset: s.reset, Isolation: s.isolation}
+		if gs.MemberList == nil {
+			gs.MemberList = []GroupMember{}
+		}
 		var gErrs []string
+		if g.info.err != nil {
+			// Members the monitor could not decode (or a group the broker
+			// answered with an error): its topics may be incomplete.
+			gErrs = append(gErrs, g.info.err.Error())
+		}
+		owners := map[string]map[int32]GroupMember{}
+		for _, mem := range g.info.members {
+			for t, ps := range mem.Assigned {
+				if owners[t] == nil {
+					owners[t] = map[int32]GroupMember{}
+				}
+				for _, p := range ps {
+					owners[t][p] = mem
+				}
+			}
+		}
 		if g.err != nil {
 			// Committed offsets unknown: every partition seen before is
 			// unknown this poll (its earlier samples still count).
@@ -646,23 +813,42 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 						pl.CommittedUnknownReason = why
 					}
 				} else {
+					// A read_committed group reads up to the last stable
+					// offset; the records past it, of open transactions, are
+					// not its lag. A commit past the last stable offset shows
+					// a group that reads uncommitted records after all.
+					readable := pl.End.N
+					if s.isolation == ReadCommitted && !(pl.Committed.Known && pl.Committed.N > pl.LastStable.N) {
+						readable = pl.LastStable.N
+						pl.OpenTxnRecords = pl.End.N - pl.LastStable.N
+					}
 					pos := int64(-1) // where the group reads next
 					switch {
 					case pl.Committed.Known:
 						pos = max(pl.Committed.N, pl.LogStart.N) // below the log start the consumer resumes there
-						pl.Lag = Known(max(0, pl.End.N-pl.Committed.N))
+						pl.Lag = Known(max(0, readable-pl.Committed.N))
 					case s.reset == status.Earliest:
 						pos = pl.LogStart.N
-						pl.Lag = Known(max(0, pl.End.N-pl.LogStart.N))
+						pl.Lag = Known(max(0, readable-pl.LogStart.N))
 					default:
 						pl.LagUnknownReason, pl.TimeLagUnknownReason = ReasonNeverCommitted, ReasonNeverCommitted
 					}
 					if pos >= 0 {
 						pl.TimeLag = Seconds{0, true}
 						if pos < pl.LastStable.N {
-							jobs = append(jobs, job{gi: len(out), pi: len(gs.Partitions), leader: to.leaders[p], offset: pos, lso: pl.LastStable.N})
+							jobs = append(jobs, job{gi: len(out), pi: len(gs.Partitions), leader: to.leaders[p], offset: pos, lso: pl.LastStable.N,
+								readableIsLSO: readable == pl.LastStable.N})
 						}
 					}
+					if pl.OpenTxnRecords > 0 {
+						jobs = append(jobs, job{gi: len(out), pi: len(gs.Partitions), leader: to.leaders[p], offset: pl.LastStable.N, lso: pl.LastStable.N, openTxn: true})
+					}
+				}
+				if mem, ok := owners[t][int32(p)]; ok {
+					pl.MemberID, pl.ClientID = mem.MemberID, mem.ClientID
+				}
+				if pl.CommittedUnknownReason == ReasonNeverCommitted {
+					gs.UncommittedPartitions++
 				}
 				if ts, ok := m.commitTime(s.name, t, p); ok {
 					pl.LastCommit = &ts
@@ -685,6 +871,19 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			pl := &out[j.gi].Partitions[j.pi]
+			if j.openTxn {
+				ts, found, err := m.openTxnTime(ctx, j.leader, pl.Topic, pl.Partition, j.lso, poll)
+				switch {
+				case err != nil:
+					pl.OpenTxnAgeUnknownReason = ReasonTimestampReadError
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("open transaction of %s %s/%d: %w", out[j.gi].Group, pl.Topic, pl.Partition, err))
+					mu.Unlock()
+				case found:
+					pl.OpenTxnAge = Seconds{max(0, now.Sub(ts)), true}
+				}
+				return
+			}
 			ts, found, err := m.recordTime(ctx, j.leader, pl.Topic, pl.Partition, j.offset, j.lso, poll)
 			switch {
 			case err != nil:
@@ -695,6 +894,10 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 				mu.Unlock()
 			case found:
 				pl.TimeLag = Seconds{max(0, now.Sub(ts)), true}
+			case j.readableIsLSO:
+				// Only transaction markers and aborted records up to the
+				// readable end: no work (Kafka's tool counts the markers).
+				pl.OnlyControlRecords, pl.Lag = true, Known(0)
 			}
 		}()
 	}
@@ -722,7 +925,8 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 				r = status.Unread(ring, params(spec))
 			} else {
 				smp := status.Sample{At: now, Committed: pl.Committed.N, HasCommit: pl.Committed.Known, Reset: spec.reset,
-					LogStart: pl.LogStart.N, End: pl.End.N, TimeLag: pl.TimeLag.D, TimeLagUnknown: pl.TimeLagUnknownReason == ReasonTimestampReadError}
+					LogStart: pl.LogStart.N, End: pl.End.N, TimeLag: pl.TimeLag.D, TimeLagUnknown: pl.TimeLagUnknownReason == ReasonTimestampReadError,
+					LastStable: pl.LastStable.N, ReadCommitted: spec.isolation == ReadCommitted, NoWork: pl.OnlyControlRecords, OpenTxnAge: pl.OpenTxnAge.D}
 				if !smp.HasCommit && spec.reset == status.Latest {
 					// A latest-starting group's work: records that arrived since
 					// the monitor first saw the partition uncommitted.

@@ -161,6 +161,39 @@ func TestNotifierDedupAndResolve(t *testing.T) {
 	require.Len(t, rec.hooks, 2)
 }
 
+// Issue 21: when DATA_LOSS takes over the status of a stopped group, the
+// stopped alert stays firing (STOP still holds); it resolves when STOP is
+// gone, not when a worse condition hides it.
+func TestNotifierResolvesOnlyWhenConditionIsGone(t *testing.T) {
+	rec := &recorder{}
+	srv := rec.server(t)
+	cfg := DefaultConfig()
+	cfg.WebhookURLs = []string{srv.URL + "/hook"}
+	n := newNotifier(slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry(), &Monitor{}))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	snap := func(at time.Duration, conds ...status.Status) *Snapshot {
+		s := status.OK
+		if len(conds) > 0 {
+			s = conds[0]
+		}
+		return &Snapshot{At: t0.Add(at), Groups: []GroupStatus{{Group: "g", Status: s, Conditions: conds, SLA: Seconds{time.Hour, true}}}}
+	}
+	ctx := context.Background()
+	n.update(ctx, cfg, snap(0, status.Stop))
+	require.Len(t, rec.hooks, 1)
+	require.Equal(t, "HourglassConsumerStopped", rec.hooks[0].Alerts[0].Labels["alertname"])
+	n.update(ctx, cfg, snap(10*time.Second, status.DataLoss, status.Stop))
+	require.Len(t, rec.hooks, 2, "data loss fires")
+	require.Equal(t, "firing", rec.hooks[1].Status)
+	require.Equal(t, "HourglassConsumerDataLoss", rec.hooks[1].Alerts[0].Labels["alertname"])
+	n.update(ctx, cfg, snap(20*time.Second, status.DataLoss, status.Stop))
+	require.Len(t, rec.hooks, 2, "no resolution while the consumer is still stopped")
+	n.update(ctx, cfg, snap(30*time.Second, status.DataLoss))
+	require.Len(t, rec.hooks, 3)
+	require.Equal(t, "resolved", rec.hooks[2].Status)
+	require.Equal(t, "HourglassConsumerStopped", rec.hooks[2].Alerts[0].Labels["alertname"])
+}
+
 func TestFreshnessRule(t *testing.T) {
 	now := time.Date(2026, 11, 21, 14, 20, 0, 0, time.UTC)
 	mt := catalog.Metric{Name: "latency", FreshnessSLA: catalog.Duration{Duration: time.Hour},

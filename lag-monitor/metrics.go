@@ -12,6 +12,7 @@ import (
 // metrics of the monitor itself; the lag, freshness and status series come
 // from snapshotCollector.
 type metrics struct {
+	signals     *signalCollector       // input and dropped records (dropped.go)
 	polls       *prometheus.CounterVec // by result
 	pollSeconds prometheus.Histogram
 	tsFetches   *prometheus.CounterVec // by result: cached, fetched, error
@@ -19,6 +20,9 @@ type metrics struct {
 	alerts      *prometheus.CounterVec // by receiver kind and result
 	// offsetReadErrors: reads whose values are unknown this poll, by kind.
 	offsetReadErrors *prometheus.CounterVec
+	// groupDecodeErrors: members whose consumer-protocol subscription or
+	// assignment could not be decoded, by kind.
+	groupDecodeErrors *prometheus.CounterVec
 }
 
 // offsetReadKinds are the kinds of hourglass_lagmon_offset_read_errors_total.
@@ -45,7 +49,15 @@ func newMetrics(reg prometheus.Registerer, m *Monitor) *metrics {
 	for _, k := range offsetReadKinds {
 		mt.offsetReadErrors.WithLabelValues(k)
 	}
-	reg.MustRegister(mt.polls, mt.pollSeconds, mt.tsFetches, mt.reloads, mt.alerts, mt.offsetReadErrors, &snapshotCollector{m: m})
+	mt.groupDecodeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hourglass_lagmon_group_decode_errors_total",
+		Help: "Group members whose consumer-protocol subscription or assignment (from DescribeGroups) could not be decoded, by kind (subscription, assignment); the group reports the error and is UNKNOWN."},
+		[]string{"kind"})
+	for _, k := range []string{"subscription", "assignment"} {
+		mt.groupDecodeErrors.WithLabelValues(k)
+	}
+	mt.signals = newSignalCollector(m)
+	reg.MustRegister(mt.polls, mt.pollSeconds, mt.tsFetches, mt.reloads, mt.alerts, mt.offsetReadErrors, mt.groupDecodeErrors, &snapshotCollector{m: m}, mt.signals)
 	return mt
 }
 
@@ -67,10 +79,16 @@ var (
 		"High watermark of the partition, read after the committed offset.", partLabels, nil)
 	descLogStart = prometheus.NewDesc("hourglass_consumer_log_start_offset",
 		"Log start offset of the partition.", partLabels, nil)
+	descOpenTxnRecords = prometheus.NewDesc("hourglass_consumer_open_transaction_records",
+		"Records past the last stable offset (open transactions) that a read_committed group cannot read yet; not part of its lag.", partLabels, nil)
+	descOpenTxnAge = prometheus.NewDesc("hourglass_consumer_open_transaction_age_seconds",
+		"Age of the first record past the last stable offset: how long the oldest open transaction has held back a read_committed group.", partLabels, nil)
+	descCondition = prometheus.NewDesc("hourglass_consumer_group_condition",
+		"1 for every status rule that holds for the group (its status is the most severe); a rule that stops holding has no series.", []string{"group", "condition"}, nil)
 	descLost = prometheus.NewDesc("hourglass_consumer_lost_records",
 		"Records deleted before the group read them (DATA_LOSS), over the window.", partLabels, nil)
 	descPartStatus = prometheus.NewDesc("hourglass_consumer_partition_status",
-		"Status of the partition as a severity code: 0 OK, 2 UNKNOWN, 3 WARN, 4 REWIND, 5 AT_RISK, 6 UNCOMMITTED, 7 STALL, 8 STOP, 9 BREACH, 10 DATA_LOSS.", partLabels, nil)
+		"Status of the partition as a severity code: 0 OK, 2 UNKNOWN, 3 WARN, 4 REWIND, 5 AT_RISK, 6 OPEN_TRANSACTION, 7 UNCOMMITTED, 8 STALL, 9 STOP, 10 BREACH, 11 DATA_LOSS.", partLabels, nil)
 
 	descSLAStatus = prometheus.NewDesc("hourglass_sla_status",
 		"1 for the current status of a consumer group, metric or job (scope), 0 for the others.", []string{"scope", "name", "status"}, nil)
@@ -110,7 +128,8 @@ type snapshotCollector struct{ m *Monitor }
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLagRecords, descLagUnknown, descLagSeconds, descCommitted, descUncommitted, descEnd, descLogStart,
 		descLost, descPartStatus, descSLAStatus, descProduceRate, descConsumeRate, descDrainETA, descCrossing, descSLA,
-		descNeeded, descScale, descMembers, descPartBound, descFreshness, descJobDuration, descJobOverrun} {
+		descNeeded, descScale, descMembers, descPartBound, descFreshness, descJobDuration, descJobOverrun,
+		descOpenTxnRecords, descOpenTxnAge, descCondition} {
 		ch <- d
 	}
 }
@@ -151,10 +170,19 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descEnd, float64(p.End.N), l...)
 				gauge(descLogStart, float64(p.LogStart.N), l...)
 			}
+			if p.OpenTxnRecords > 0 {
+				gauge(descOpenTxnRecords, float64(p.OpenTxnRecords), l...)
+				if p.OpenTxnAge.Known {
+					gauge(descOpenTxnAge, p.OpenTxnAge.D.Seconds(), l...)
+				}
+			}
 			gauge(descLost, float64(p.Lost), l...)
 			gauge(descPartStatus, float64(p.Status), l...)
 		}
 		statusSet("consumer_group", g.Group, g.Status)
+		for _, c := range g.Conditions {
+			gauge(descCondition, 1, g.Group, c.String())
+		}
 		f := g.Forecast
 		gauge(descSLA, g.SLA.D.Seconds(), g.Group)
 		gauge(descMembers, float64(g.Members), g.Group)
@@ -187,7 +215,9 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, mf := range snap.Freshness {
 		statusSet("metric", mf.Metric, mf.Status)
 		for _, t := range mf.Tenants {
-			gauge(descFreshness, t.Age.D.Seconds(), mf.Metric, t.Tenant)
+			if t.Age.Known { // a tenant with no hourly window has no age, not 0
+				gauge(descFreshness, t.Age.D.Seconds(), mf.Metric, t.Tenant)
+			}
 		}
 	}
 	for _, j := range snap.JobRuns {

@@ -61,6 +61,8 @@ type Monitor struct {
 	freshness []MetricFreshness
 	jobRuns   []JobRunStatus
 	freshErrs []string
+	input     inputTracker    // what each metric's input topic holds (input.go)
+	dropped   []MetricDropped // records that reached a job but no window (dropped.go)
 
 	snap     atomic.Pointer[Snapshot]
 	polls    atomic.Uint64
@@ -87,9 +89,10 @@ func New(load LoadFunc, log *slog.Logger, reg prometheus.Registerer) (*Monitor, 
 	m.st.Store(st)
 	m.client = &kafka.Client{Addr: kafka.TCP(st.cfg.Brokers...), Timeout: 10 * time.Second}
 	m.fetcher = &kafkawire.Fetcher{ClientID: "hourglass-lagmon", Timeout: 10 * time.Second}
-	m.reads = &kafkaReader{brokers: func() []string { return m.st.Load().cfg.Brokers }, client: m.client, fetcher: m.fetcher}
 	m.commits = newCommitTracker(m.fetcher)
 	m.metrics = newMetrics(reg, m)
+	m.reads = &kafkaReader{brokers: func() []string { return m.st.Load().cfg.Brokers }, client: m.client, fetcher: m.fetcher,
+		decodeError: func(kind string) { m.metrics.groupDecodeErrors.WithLabelValues(kind).Inc() }}
 	m.history = newHistory()
 	m.notifier = newNotifier(m.log, m.metrics)
 	m.snap.Store(&Snapshot{Groups: []GroupStatus{}, Freshness: []MetricFreshness{}, JobRuns: []JobRunStatus{}})
@@ -223,7 +226,7 @@ func (m *Monitor) poll(ctx context.Context) {
 	groups, at, errs := m.pollKafka(pctx, st, n)
 	fresh, jobs, ferrs := m.pollFreshness(pctx, st)
 	snap := &Snapshot{
-		At: at, Poll: n, Groups: groups, Freshness: fresh, JobRuns: jobs,
+		At: at, Poll: n, Groups: groups, Freshness: fresh, JobRuns: jobs, Dropped: m.droppedRecords(),
 		Config: map[string]float64{"poll_interval": st.cfg.PollInterval.Seconds(), "window": st.cfg.Window.Seconds(), "at_risk_horizon": st.cfg.Horizon.Seconds()},
 	}
 	if snap.Groups == nil {

@@ -38,6 +38,10 @@ type chart struct {
 	SVG   template.HTML
 }
 
+// pageLateShareWarn: a late share above this is highlighted (the alert's
+// threshold, HourglassMetricLateShareHigh in rules.yml).
+const pageLateShareWarn = 0.01
+
 var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
 
 // svgChart draws series as polylines on a shared time axis, with an
@@ -147,6 +151,18 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 		return strings.Join(parts, "; ")
 	},
 	"time": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"share": func(v *float64) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f%%", *v*100)
+	},
+	"shareClass": func(v *float64) string {
+		if v != nil && *v > pageLateShareWarn {
+			return "warn"
+		}
+		return ""
+	},
 }).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="{{.Refresh}}">
 <title>Hourglass lag monitor</title>
@@ -167,10 +183,17 @@ h2{margin-top:1.2em}small{color:#666}
 {{end}}</table>
 {{range .Charts}}<h2>{{.Title}}</h2>{{.SVG}}{{end}}
 <h2>Metric freshness</h2>
-<table><tr><th>metric</th><th>status</th><th>tenant</th><th>newest hour ends</th><th>freshness</th><th>missing hour</th></tr>
-{{range .Snap.Freshness}}{{$m := .}}{{if .Tenants}}{{range .Tenants}}<tr><td>{{$m.Metric}}</td><td class="{{class .Status}}">{{.Status}}</td><td>{{.Tenant}}</td><td>{{time .Newest}}</td><td>{{secs .Age}}</td><td>{{with .Missing}}{{time .}}{{end}}</td></tr>
-{{end}}{{else}}<tr><td>{{.Metric}}</td><td class="{{class .Status}}">{{.Status}}</td><td colspan="4">{{if .Error}}{{.Error}}{{else}}no data{{end}}</td></tr>{{end}}
+<table><tr><th>metric</th><th>status</th><th>tenant</th><th>newest hour ends</th><th>freshness</th><th>missing hour</th><th>reason</th><th>newest input event</th><th>input ahead of windows</th><th>window due</th></tr>
+{{range .Snap.Freshness}}{{$m := .}}{{if .Tenants}}{{range .Tenants}}<tr><td>{{$m.Metric}}</td><td class="{{class .Status}}">{{.Status}}</td><td>{{.Tenant}}</td><td>{{if not .Newest.IsZero}}{{time .Newest}}{{end}}</td><td>{{secs .Age}}</td><td>{{with .Missing}}{{time .}}{{end}}</td>
+<td>{{.Reason}}</td><td>{{with .InputNewest}}{{time .}}{{end}}</td><td>{{secs .InputAhead}}{{with .InputAheadUnknownReason}} ({{.}}){{end}}</td><td>{{with .DueWindowEnd}}{{time .}}{{end}}</td></tr>
+{{end}}{{else}}<tr><td>{{.Metric}}</td><td class="{{class .Status}}">{{.Status}}</td><td colspan="8">{{if .Error}}{{.Error}}{{else}}no data{{end}}</td></tr>{{end}}
 {{end}}</table>
+<h2>Records that reached a metric's job but no window</h2>
+<p><small>Over the last {{.DroppedLookback}}, from hourglass-late-&lt;metric&gt;; the top tenants, the rest as _other. Records refused earlier: ingress <code>hourglass_ingress_records_rejected_total{reason}</code>, router DLQ <code>hourglass_router_dlq_records_total{reason}</code>; left out by a metric's filter on purpose: <code>hourglass_router_records_filtered_total{metric}</code>.</small></p>
+<table><tr><th>metric</th><th>tenant</th><th>late</th><th>out of range</th><th>in windows</th><th>late share</th></tr>
+{{range .Snap.Dropped}}{{$d := .}}<tr><td>{{.Metric}}</td><td><b>all</b></td>{{if .Error}}<td colspan="4" class="warn">{{.Error}}</td>{{else}}<td>{{.Late}}</td><td>{{.OutOfRange}}</td><td>{{.WindowRecords}}</td><td class="{{shareClass .LateShare}}">{{share .LateShare}}</td>{{end}}</tr>
+{{range .Tenants}}<tr><td>{{$d.Metric}}</td><td>{{.Tenant}}</td><td>{{.Late}}</td><td>{{.OutOfRange}}</td><td>{{.WindowRecords}}</td><td class="{{shareClass .LateShare}}">{{share .LateShare}}</td></tr>
+{{end}}{{else}}<tr><td colspan="6">no data</td></tr>{{end}}</table>
 <h2>Batch job runs</h2>
 <table><tr><th>metric</th><th>hour</th><th>start</th><th>duration</th><th>records</th><th>outcome</th><th>advice</th></tr>
 {{range .Snap.JobRuns}}<tr class="{{if .Overrun}}warn{{end}}"><td>{{.Metric}}</td><td>{{.Hour}}</td><td>{{time .Start}}</td><td>{{secs .Duration}}</td><td>{{.Records}}</td><td>{{.Outcome}}</td><td>{{.Advice}}</td></tr>
@@ -196,12 +219,14 @@ func (m *Monitor) servePage(w http.ResponseWriter, _ *http.Request) {
 	}
 	hours := st.cfg.History.Round(time.Minute).String()
 	data := struct {
-		Snap    *Snapshot
-		Charts  []chart
-		Refresh int
+		Snap            *Snapshot
+		Charts          []chart
+		Refresh         int
+		DroppedLookback time.Duration
 	}{
-		Snap:    snap,
-		Refresh: max(5, int(st.cfg.PollInterval.Seconds())),
+		Snap:            snap,
+		DroppedLookback: st.cfg.DroppedLookback,
+		Refresh:         max(5, int(st.cfg.PollInterval.Seconds())),
 		Charts: []chart{
 			{Title: "Time lag per group, last " + hours + " (dashed: largest SLA)", SVG: svgChart(m.history.copyOf("time_lag"), sla, "s")},
 			{Title: "Offset lag per group, last " + hours, SVG: svgChart(m.history.copyOf("lag"), 0, "records")},

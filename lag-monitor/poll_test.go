@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol/describegroups"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/lag-monitor/kafkawire"
@@ -29,6 +30,10 @@ type fakeReads struct {
 	logStart   map[int]int64
 	end        map[int]int64
 	recordAge  time.Duration // the record at any offset is this old
+	lastStable map[int]int64 // nil: the end
+	// fetch, when set, answers Fetch (offset, isolation); fetches counts them.
+	fetch   func(offset int64, readCommitted bool) *kafkawire.Partition
+	fetches int
 
 	committedErr error
 	metadataErr  error
@@ -95,9 +100,12 @@ func (f *fakeReads) ListOffsets(_ context.Context, _, _ string, partitions []int
 	}
 	res, failed := map[int]int64{}, map[int]error{}
 	for _, p := range partitions {
-		if kind == "log_start" {
+		switch {
+		case kind == "log_start":
 			res[p] = f.logStart[p]
-		} else {
+		case kind == "last_stable" && f.lastStable != nil:
+			res[p] = f.lastStable[p]
+		default:
 			res[p] = f.end[p]
 		}
 	}
@@ -109,7 +117,13 @@ func (f *fakeReads) ListOffsets(_ context.Context, _, _ string, partitions []int
 	return res, failed, nil
 }
 
-func (f *fakeReads) Fetch(_ context.Context, _, _ string, _ int, offset int64, _ int32) (*kafkawire.Partition, error) {
+func (f *fakeReads) Fetch(_ context.Context, _, _ string, _ int, offset int64, _ int32, readCommitted bool) (*kafkawire.Partition, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fetches++
+	if f.fetch != nil {
+		return f.fetch(offset, readCommitted), nil
+	}
 	ts := time.Now().Add(-f.recordAge)
 	return &kafkawire.Partition{HighWatermark: offset + 1, LastStableOffset: offset + 1, Batches: []kafkawire.Batch{{
 		BaseOffset: offset, LastOffset: offset, Records: []kafkawire.Record{{Offset: offset, Time: ts}}}}}, nil
@@ -262,13 +276,16 @@ func TestPollFailedOffsetReadIsUnknownNotZero(t *testing.T) {
 // records arriving while it is watched make it UNCOMMITTED.
 func TestPollNeverCommitted(t *testing.T) {
 	f := &fakeReads{groups: []string{"g"}, partitions: 2, logStart: map[int]int64{0: 20, 1: 0}, end: map[int]int64{0: 320, 1: 0},
-		committed: map[string]map[string]map[int]committedOffset{}, members: map[string]groupInfo{"g": {state: "Stable", members: 1, topics: []string{"t"}}},
+		committed: map[string]map[string]map[int]committedOffset{}, members: map[string]groupInfo{"g": {state: "Stable", members: []GroupMember{{MemberID: "m1", ClientID: "c1", Assigned: map[string][]int32{"t": {0, 1}}}}, topics: []string{"t"}}},
 		recordAge: 10 * time.Second}
 	m, reg := newPollMonitor(t, f, nil)
 	g := pollGroup(t, m, 1)
 	require.Equal(t, status.Uncommitted, g.Status)
 	require.Equal(t, Known(300), g.Lag)
 	require.Len(t, g.Partitions, 2)
+	require.Equal(t, 1, g.Members)
+	require.Equal(t, 2, g.UncommittedPartitions)
+	require.Equal(t, "c1", g.Partitions[0].ClientID, "the member the partition is assigned to")
 	p0, p1 := g.Partitions[0], g.Partitions[1]
 	require.False(t, p0.Committed.Known)
 	require.Equal(t, ReasonNeverCommitted, p0.CommittedUnknownReason)
@@ -298,4 +315,163 @@ func TestPollNeverCommitted(t *testing.T) {
 	g = pollGroup(t, m, 2)
 	require.Equal(t, status.Uncommitted, g.Status)
 	require.False(t, g.Lag.Known)
+}
+
+// Issue 20, case 1: only transaction markers after the committed offset.
+// The partition is caught up (lag 0, OK, never STOP over a window), and the
+// answer is cached: later polls fetch nothing while the offsets stay.
+func TestPollOnlyControlRecordsIsCaughtUp(t *testing.T) {
+	// Committed 10 (after the last data record); 10, 11, 12 are commit markers.
+	f := &fakeReads{groups: []string{"g"}, partitions: 1, logStart: map[int]int64{0: 0}, end: map[int]int64{0: 13},
+		committed: map[string]map[string]map[int]committedOffset{"g": {"t": {0: {offset: 10}}}}}
+	f.fetch = func(offset int64, _ bool) *kafkawire.Partition {
+		p := &kafkawire.Partition{HighWatermark: 13, LastStableOffset: 13}
+		for o := offset; o < 13; o++ {
+			p.Batches = append(p.Batches, kafkawire.Batch{BaseOffset: o, LastOffset: o, ProducerID: 7, Transactional: true, Control: true,
+				Records: []kafkawire.Record{{Offset: o}}})
+		}
+		return p
+	}
+	m, reg := newPollMonitor(t, f, nil)
+	clock := time.Now()
+	m.now = func() time.Time { return clock }
+	var g GroupStatus
+	for n := uint64(1); n <= 15; n++ { // 100 ms apart: the 1 s window is covered
+		clock = clock.Add(100 * time.Millisecond)
+		g = pollGroup(t, m, n)
+		require.Equal(t, status.OK, g.Status, "poll %d: %v", n, g.Conditions)
+		require.Equal(t, Known(0), g.Lag)
+		require.True(t, g.Partitions[0].OnlyControlRecords)
+		require.Equal(t, Seconds{0, true}, g.Partitions[0].TimeLag)
+	}
+	require.Equal(t, 1, f.fetches, "cached after the first poll")
+	v, err := testutil.GatherAndCount(reg, "hourglass_consumer_lag_records")
+	require.NoError(t, err)
+	require.Equal(t, 1, v)
+
+	// A data record arrives after the markers: the cache reads on from the
+	// last stable offset it had, and the lag is the records' again.
+	f.mu.Lock()
+	f.end[0] = 14
+	f.fetch = func(offset int64, _ bool) *kafkawire.Partition {
+		p := &kafkawire.Partition{HighWatermark: 14, LastStableOffset: 14}
+		for o := offset; o < 13; o++ {
+			p.Batches = append(p.Batches, kafkawire.Batch{BaseOffset: o, LastOffset: o, Control: true, Records: []kafkawire.Record{{Offset: o}}})
+		}
+		p.Batches = append(p.Batches, kafkawire.Batch{BaseOffset: 13, LastOffset: 13, Records: []kafkawire.Record{{Offset: 13, Time: time.Now().Add(-time.Minute)}}})
+		return p
+	}
+	f.mu.Unlock()
+	clock = time.Now()
+	g = pollGroup(t, m, 16)
+	require.False(t, g.Partitions[0].OnlyControlRecords)
+	require.Equal(t, Known(4), g.Lag, "offsets, markers between data records included (as Kafka counts them)")
+	require.InDelta(t, 60, g.TimeLag.D.Seconds(), 2)
+	require.Equal(t, 2, f.fetches, "one fetch, from where the cache stopped")
+}
+
+// Issue 20, case 2: a read_committed group at the last stable offset with
+// an open transaction after it: lag 0, the open transaction reported with
+// its records and age (OPEN_TRANSACTION once older than the threshold), not
+// STALL or STOP. The same group configured read_uncommitted has the records
+// as its lag.
+func TestPollOpenTransaction(t *testing.T) {
+	f := &fakeReads{groups: []string{"g"}, partitions: 1, logStart: map[int]int64{0: 0}, end: map[int]int64{0: 120},
+		lastStable: map[int]int64{0: 100},
+		committed:  map[string]map[string]map[int]committedOffset{"g": {"t": {0: {offset: 100}}}}}
+	opened := time.Now().Add(-3 * time.Minute)
+	f.fetch = func(offset int64, readCommitted bool) *kafkawire.Partition {
+		p := &kafkawire.Partition{HighWatermark: 120, LastStableOffset: 100}
+		if !readCommitted && offset == 100 {
+			p.Batches = []kafkawire.Batch{{BaseOffset: 100, LastOffset: 119, ProducerID: 9, Transactional: true,
+				Records: []kafkawire.Record{{Offset: 100, Time: opened}}}}
+		}
+		return p
+	}
+	m, reg := newPollMonitor(t, f, nil)
+	clock := time.Now()
+	m.now = func() time.Time { return clock }
+	var g GroupStatus
+	for n := uint64(1); n <= 15; n++ { // 100 ms apart: the 1 s window is covered
+		clock = clock.Add(100 * time.Millisecond)
+		g = pollGroup(t, m, n)
+		require.Equal(t, status.OpenTransaction, g.Status, "poll %d: %v", n, g.Conditions)
+		require.Equal(t, []status.Status{status.OpenTransaction}, g.Conditions)
+	}
+	p := g.Partitions[0]
+	require.Equal(t, Known(0), p.Lag)
+	require.Equal(t, int64(20), p.OpenTxnRecords)
+	require.True(t, p.OpenTxnAge.Known)
+	require.InDelta(t, 181.5, p.OpenTxnAge.D.Seconds(), 1)
+	require.Equal(t, ReadCommitted, g.Isolation)
+	v, err := testutil.GatherAndCount(reg, "hourglass_consumer_open_transaction_age_seconds")
+	require.NoError(t, err)
+	require.Equal(t, 1, v)
+
+	// Younger than open_transaction_after: reported, not a condition.
+	m, _ = newPollMonitor(t, f, func(c *Config) { c.OpenTxnAfter = time.Hour })
+	g = pollGroup(t, m, 1)
+	require.Equal(t, status.OK, g.Status)
+	require.Equal(t, int64(20), g.Partitions[0].OpenTxnRecords)
+
+	// read_uncommitted: the open transaction's records are its lag.
+	m, _ = newPollMonitor(t, f, func(c *Config) {
+		c.IsolationLevelOverrides = []IsolationOverride{{Group: "^g$", Isolation: ReadUncommitted}}
+	})
+	g = pollGroup(t, m, 1)
+	require.Equal(t, Known(20), g.Lag)
+	require.Zero(t, g.Partitions[0].OpenTxnRecords)
+	require.NotContains(t, g.Conditions, status.OpenTransaction)
+}
+
+// Issue 21: a member whose consumer-protocol bytes cannot be decoded is
+// counted in hourglass_lagmon_group_decode_errors_total and reported on the
+// group (error, UNKNOWN), never skipped; members of current clients (v3)
+// decode with their client ids and assignments.
+func TestDecodeGroupMembers(t *testing.T) {
+	sub := func(v int16, topics ...string) []byte {
+		b := []byte{byte(v >> 8), byte(v)}
+		b = append(b, 0, 0, 0, byte(len(topics)))
+		for _, t := range topics {
+			b = append(b, 0, byte(len(t)))
+			b = append(b, t...)
+		}
+		b = append(b, 0xff, 0xff, 0xff, 0xff) // user data: null
+		if v >= 1 {
+			b = append(b, 0, 0, 0, 0) // owned partitions: none
+		}
+		if v >= 2 {
+			b = append(b, 0, 0, 0, 5) // generation
+		}
+		if v >= 3 {
+			b = append(b, 0xff, 0xff) // rack: null
+		}
+		return b
+	}
+	assign := []byte{0, 3, 0, 0, 0, 1, 0, 1, 't', 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff}
+	counts := map[string]int{}
+	gi := decodeGroup(describegroups.ResponseGroup{GroupID: "g", GroupState: "Stable", ProtocolType: "consumer",
+		Members: []describegroups.ResponseGroupMember{
+			{MemberID: "m1", ClientID: "java-3.9", MemberMetadata: sub(3, "t"), MemberAssignment: assign},
+			{MemberID: "m2", ClientID: "rdkafka", MemberMetadata: sub(1, "t", "u")},
+			{MemberID: "m3", ClientID: "broken", MemberMetadata: []byte{0, 3, 0, 0, 0, 9}},
+		}}, func(kind string) { counts[kind]++ })
+	require.Len(t, gi.members, 3)
+	require.Equal(t, map[string][]int32{"t": {0, 1}}, gi.members[0].Assigned)
+	require.Equal(t, []string{"t", "u"}, gi.members[1].Subscribed)
+	require.Equal(t, []string{"t", "u"}, gi.topics)
+	require.NotEmpty(t, gi.members[2].Error)
+	require.ErrorIs(t, gi.err, kafkawire.ErrConsumerProtocol)
+	require.Equal(t, map[string]int{"subscription": 1}, counts)
+
+	// In a poll: the group carries the error and is UNKNOWN, members counted.
+	f := &fakeReads{groups: []string{"g"}, partitions: 1, logStart: map[int]int64{0: 0}, end: map[int]int64{0: 5},
+		committed: map[string]map[string]map[int]committedOffset{"g": {"t": {0: {offset: 5}}}},
+		members:   map[string]groupInfo{"g": gi}}
+	m, _ := newPollMonitor(t, f, nil)
+	g := pollGroup(t, m, 1)
+	require.Equal(t, 3, g.Members)
+	require.Contains(t, g.Error, "malformed consumer protocol data")
+	require.Contains(t, g.Conditions, status.Unknown)
+	require.Equal(t, "java-3.9", g.Partitions[0].ClientID)
 }

@@ -12,13 +12,15 @@ import (
 // Snapshot is the monitor's view after one poll: what GET /v1/status
 // returns, what /metrics exports and what the alerts are computed from.
 type Snapshot struct {
-	At        time.Time          `json:"at"`
-	Poll      uint64             `json:"poll"`
-	Groups    []GroupStatus      `json:"groups"`
-	Freshness []MetricFreshness  `json:"freshness"`
-	JobRuns   []JobRunStatus     `json:"job_runs"`
-	Errors    []string           `json:"errors,omitempty"`
-	Config    map[string]float64 `json:"config_seconds"` // poll interval, window, horizon
+	At        time.Time         `json:"at"`
+	Poll      uint64            `json:"poll"`
+	Groups    []GroupStatus     `json:"groups"`
+	Freshness []MetricFreshness `json:"freshness"`
+	JobRuns   []JobRunStatus    `json:"job_runs"`
+	// Dropped: per metric, records that reached its job but no window.
+	Dropped []MetricDropped    `json:"dropped"`
+	Errors  []string           `json:"errors,omitempty"`
+	Config  map[string]float64 `json:"config_seconds"` // poll interval, window, horizon
 }
 
 // Count is an offset or a lag that may be unknown. It is written to JSON as
@@ -103,15 +105,25 @@ const (
 
 // GroupStatus is one consumer group.
 type GroupStatus struct {
-	Group      string          `json:"group"`
-	Source     string          `json:"source"` // "catalog" or "config"
-	Metric     string          `json:"metric,omitempty"`
-	State      string          `json:"state"` // the broker's group state; "" for a group it does not know
-	Members    int             `json:"members"`
-	SLA        Seconds         `json:"sla_seconds"`
-	Reset      status.Reset    `json:"auto_offset_reset"` // where it starts on a partition it never committed
-	Status     status.Status   `json:"status"`
-	Conditions []status.Status `json:"conditions"`
+	Group   string `json:"group"`
+	Source  string `json:"source"` // "catalog" or "config"
+	Metric  string `json:"metric,omitempty"`
+	State   string `json:"state"` // the broker's group state; "" for a group it does not know
+	Members int    `json:"members"`
+	// MemberList: each member with its client id and, for consumer groups of
+	// any client (consumer-protocol versions 0–3), its subscription and
+	// assignment.
+	MemberList []GroupMember `json:"member_list"`
+	// Isolation is how the group is taken to read transactional topics
+	// (isolation_level): read_committed groups' lag stops at the last
+	// stable offset.
+	Isolation Isolation `json:"isolation_level"`
+	// UncommittedPartitions counts the partitions it never committed.
+	UncommittedPartitions int             `json:"uncommitted_partitions"`
+	SLA                   Seconds         `json:"sla_seconds"`
+	Reset                 status.Reset    `json:"auto_offset_reset"` // where it starts on a partition it never committed
+	Status                status.Status   `json:"status"`
+	Conditions            []status.Status `json:"conditions"`
 	// Lag is the sum over its partitions, MaxLag the largest; both null when
 	// any partition's lag is unknown (a partial sum is not the lag).
 	Lag               Count  `json:"lag"`
@@ -128,6 +140,18 @@ type GroupStatus struct {
 	Error                string          `json:"error,omitempty"` // what could not be read this poll
 }
 
+// GroupMember is one member of a group, as DescribeGroups says.
+type GroupMember struct {
+	MemberID   string             `json:"member_id"`
+	InstanceID string             `json:"group_instance_id,omitempty"`
+	ClientID   string             `json:"client_id"`
+	ClientHost string             `json:"client_host"`
+	Subscribed []string           `json:"subscribed_topics"`
+	Assigned   map[string][]int32 `json:"assigned_partitions"` // topic → partitions
+	// Error: its subscription or assignment could not be decoded.
+	Error string `json:"error,omitempty"`
+}
+
 // PartitionLag is one partition of one group.
 type PartitionLag struct {
 	Topic                  string `json:"topic"`
@@ -136,20 +160,34 @@ type PartitionLag struct {
 	CommittedUnknownReason string `json:"committed_unknown_reason,omitempty"`
 	// LogStart, End and LastStable are null together when this poll could
 	// not read them; OffsetsUnknownReason says why.
-	LogStart             Count           `json:"log_start"`
-	End                  Count           `json:"end"`
-	LastStable           Count           `json:"last_stable"`
-	OffsetsUnknownReason string          `json:"offsets_unknown_reason,omitempty"`
-	Lag                  Count           `json:"lag"`
-	LagUnknownReason     string          `json:"lag_unknown_reason,omitempty"`
-	TimeLag              Seconds         `json:"time_lag_seconds"`
-	TimeLagUnknownReason string          `json:"time_lag_unknown_reason,omitempty"`
-	LastCommit           *time.Time      `json:"last_commit,omitempty"`
-	Status               status.Status   `json:"status"`
-	Conditions           []status.Status `json:"conditions"`
-	Lost                 int64           `json:"lost_records"`
-	Forecast             status.Forecast `json:"forecast"`
-	Error                string          `json:"error,omitempty"`
+	LogStart             Count      `json:"log_start"`
+	End                  Count      `json:"end"`
+	LastStable           Count      `json:"last_stable"`
+	OffsetsUnknownReason string     `json:"offsets_unknown_reason,omitempty"`
+	Lag                  Count      `json:"lag"`
+	LagUnknownReason     string     `json:"lag_unknown_reason,omitempty"`
+	TimeLag              Seconds    `json:"time_lag_seconds"`
+	TimeLagUnknownReason string     `json:"time_lag_unknown_reason,omitempty"`
+	LastCommit           *time.Time `json:"last_commit,omitempty"`
+	// ClientID and MemberID: the member the partition is assigned to ("" when none).
+	ClientID string `json:"client_id,omitempty"`
+	MemberID string `json:"member_id,omitempty"`
+	// OnlyControlRecords: the records between the group's position and its
+	// readable end are all transaction markers or aborted records: no work,
+	// lag 0 (Kafka's own tool counts each marker as lag).
+	OnlyControlRecords bool `json:"only_control_records,omitempty"`
+	// OpenTxnRecords: records past the last stable offset, of transactions
+	// still open, that a read_committed group cannot read yet (not its
+	// lag); OpenTxnAge: the age of the first of them (null when none, or
+	// not read: then OpenTxnAgeUnknownReason).
+	OpenTxnRecords          int64           `json:"open_transaction_records"`
+	OpenTxnAge              Seconds         `json:"open_transaction_age_seconds"`
+	OpenTxnAgeUnknownReason string          `json:"open_transaction_age_unknown_reason,omitempty"`
+	Status                  status.Status   `json:"status"`
+	Conditions              []status.Status `json:"conditions"`
+	Lost                    int64           `json:"lost_records"`
+	Forecast                status.Forecast `json:"forecast"`
+	Error                   string          `json:"error,omitempty"`
 }
 
 // MetricFreshness is the freshness of one metric's documents.
@@ -162,6 +200,13 @@ type MetricFreshness struct {
 	Newest  *time.Time        `json:"newest_window_end,omitempty"`
 	Tenants []TenantFreshness `json:"tenants"`
 	Error   string            `json:"error,omitempty"`
+	// InputNewest: the newest event time read from the metric's input topic
+	// (absent when none was read); InputAhead: the largest gap over its
+	// tenants between their newest input and their newest window (null when
+	// none is known); InputBehindTenants: tenants AT_RISK by input.
+	InputNewest        *time.Time `json:"input_newest_event_time,omitempty"`
+	InputAhead         Seconds    `json:"input_ahead_seconds"`
+	InputBehindTenants int        `json:"input_behind_tenants"`
 }
 
 // TenantFreshness is the freshness of one tenant's documents of a metric.
@@ -172,6 +217,18 @@ type TenantFreshness struct {
 	Status status.Status `json:"status"`
 	// Missing is the first due hour with evidence of traffic but no document.
 	Missing *time.Time `json:"missing_hour,omitempty"`
+	// Reason says why the status is not OK when the clock alone does not
+	// (input_ahead_of_windows).
+	Reason string `json:"reason,omitempty"`
+	// InputNewest: the tenant's newest event time read from the metric's
+	// input; InputAhead: InputNewest minus the end of its newest small
+	// window, floored at 0 (null, with InputAheadUnknownReason, when either
+	// is unknown); DueWindowEnd: the end of the newest window holding its
+	// input that must be in Elasticsearch by now.
+	InputNewest             *time.Time `json:"input_newest_event_time,omitempty"`
+	InputAhead              Seconds    `json:"input_ahead_seconds"`
+	InputAheadUnknownReason string     `json:"input_ahead_unknown_reason,omitempty"`
+	DueWindowEnd            *time.Time `json:"due_window_end,omitempty"`
 }
 
 // JobRunStatus is the latest batch run of a metric's job.

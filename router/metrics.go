@@ -7,6 +7,7 @@ type metrics struct {
 	in            prometheus.Counter
 	out           *prometheus.CounterVec // by metric
 	dlq           *prometheus.CounterVec // by reason
+	filtered      *prometheus.CounterVec // by metric: valid records its filter left out
 	unknownFields prometheus.Counter
 	produce       prometheus.Histogram
 	batch         prometheus.Histogram
@@ -23,6 +24,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "hourglass_router_records_out_total", Help: "Projected records produced, by metric."}, []string{"metric"}),
 		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hourglass_router_dlq_records_total", Help: "Records sent to the DLQ, by reason code."}, []string{"reason"}),
+		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hourglass_router_records_filtered_total",
+			Help: "Valid records a metric's filter left out, by metric: dropped on purpose, not an error."}, []string{"metric"}),
 		unknownFields: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hourglass_router_unknown_fields_total", Help: "Unknown record keys dropped."}),
 		produce: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -38,6 +42,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		routes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hourglass_router_metrics", Help: "Metrics the router currently routes to."}),
 	}
-	reg.MustRegister(m.in, m.out, m.dlq, m.unknownFields, m.produce, m.batch, m.retries, m.reloads, m.routes)
+	reg.MustRegister(m.in, m.out, m.dlq, m.filtered, m.unknownFields, m.produce, m.batch, m.retries, m.reloads, m.routes)
 	return m
 }

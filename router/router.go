@@ -180,6 +180,7 @@ func (r *Router) route(ctx context.Context, batch []kafka.Message) error {
 
 	out := make([]kafka.Message, 0, len(batch)*2)
 	perMetric := make([]int, len(routes))
+	filtered := make([]int, len(routes)) // valid records each metric's filter left out
 	dlq := map[record.Code]int{}
 	for _, m := range batch {
 		rec, unknown, err := record.Decode(m.Value)
@@ -205,6 +206,8 @@ func (r *Router) route(ctx context.Context, batch []kafka.Message) error {
 			if rt.Match(&rec) {
 				perMetric[i]++
 				out = append(out, kafka.Message{Topic: rt.Topic, Key: key, Value: rt.Project(nil, &rec)})
+			} else {
+				filtered[i]++
 			}
 		}
 	}
@@ -217,6 +220,11 @@ func (r *Router) route(ctx context.Context, batch []kafka.Message) error {
 	for i, n := range perMetric {
 		if n > 0 {
 			r.metrics.out.WithLabelValues(routes[i].Metric).Add(float64(n))
+		}
+	}
+	for i, n := range filtered {
+		if n > 0 {
+			r.metrics.filtered.WithLabelValues(routes[i].Metric).Add(float64(n))
 		}
 	}
 	for reason, n := range dlq {

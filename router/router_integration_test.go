@@ -23,6 +23,7 @@ import (
 	"github.com/hourglass-io/hourglass/internal/catalog"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
+	"github.com/hourglass-io/hourglass/internal/topology"
 	"github.com/hourglass-io/hourglass/router"
 )
 
@@ -76,6 +77,16 @@ func TestRouterFanOutExact(t *testing.T) {
 		require.Equal(t, float64(n), value(t, reg, "hourglass_router_dlq_records_total", reason))
 	}
 	require.Equal(t, 50_000.0, value(t, reg, "hourglass_router_records_in_total", ""))
+	// Every valid record is routed to a metric or counted as left out by its filter.
+	filteredAny := false
+	for _, mt := range c.Metrics {
+		out := value(t, reg, "hourglass_router_records_out_total", mt.Name)
+		filtered := value(t, reg, "hourglass_router_records_filtered_total", mt.Name)
+		require.Equal(t, float64(len(want[topology.MetricTopic(mt.Name)])), out, "routed to %s", mt.Name)
+		require.Equal(t, float64(len(valid)), out+filtered, "routed to %s or filtered out", mt.Name)
+		filteredAny = filteredAny || (len(mt.Filter) > 0 && filtered > 0)
+	}
+	require.True(t, filteredAny, "a metric with a filter counted the records it left out")
 	t.Logf("50000 records: %d valid, %d to the DLQ by reason %v", len(valid), len(invalid), reasons)
 }
 

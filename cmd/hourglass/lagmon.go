@@ -40,6 +40,8 @@ func runLagmon(ctx context.Context, args []string, _, stderr io.Writer) error {
 	sla := fs.Duration("sla", def.SLA, "time-lag SLA of groups that are not metric jobs")
 	horizon := fs.Duration("at-risk-horizon", def.Horizon, "AT_RISK when the SLA is forecast to be crossed within this")
 	reset := fs.String("auto-offset-reset", def.AutoOffsetReset.String(), "where a group starts on a partition it never committed: earliest (its lag counts every record) or latest (lag unknown until it commits)")
+	isolation := fs.String("isolation-level", def.IsolationLevel.String(), "how groups read transactional topics: read_committed (lag up to the last stable offset; open transactions reported apart) or read_uncommitted")
+	openTxn := fs.Duration("open-transaction-after", def.OpenTxnAfter, "OPEN_TRANSACTION when a transaction has held back a read_committed group longer than this")
 	allow := fs.String("allow", "", "regular expressions of more groups to watch, comma-separated")
 	deny := fs.String("deny", "", "regular expressions of groups never to watch, comma-separated")
 	esURL := fs.String("es-url", "", "Elasticsearch/OpenSearch URLs for freshness and job runs, comma-separated")
@@ -84,6 +86,12 @@ func runLagmon(ctx context.Context, args []string, _, stderr io.Writer) error {
 		if resetErr != nil {
 			return cfg, fmt.Errorf("--auto-offset-reset: %w", resetErr)
 		}
+		var isoErr error
+		override("isolation-level", func() { isoErr = cfg.IsolationLevel.UnmarshalText([]byte(*isolation)) })
+		if isoErr != nil {
+			return cfg, fmt.Errorf("--isolation-level: %w", isoErr)
+		}
+		override("open-transaction-after", func() { cfg.OpenTxnAfter = *openTxn })
 		override("allow", func() { cfg.Allow = splitList(*allow) })
 		override("deny", func() { cfg.Deny = splitList(*deny) })
 		override("es-url", func() { cfg.ESURLs = splitList(*esURL) })

@@ -25,4 +25,8 @@ func TestLagmonUsage(t *testing.T) {
 	err = runLagmon(context.Background(), []string{"--catalog", "", "--auto-offset-reset", "none"}, &out, &errOut)
 	require.ErrorContains(t, err, "auto-offset-reset")
 	require.ErrorContains(t, err, "earliest or latest")
+
+	err = runLagmon(context.Background(), []string{"--catalog", "", "--isolation-level", "dirty"}, &out, &errOut)
+	require.ErrorContains(t, err, "--isolation-level")
+	require.ErrorContains(t, err, "read_committed or read_uncommitted")
 }

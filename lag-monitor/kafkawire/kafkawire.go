@@ -113,7 +113,14 @@ func (f *Fetcher) broker(addr string) *brokerConn {
 // isolation READ_COMMITTED. A partition-level Kafka error is returned as a
 // kafka.Error (test it with errors.Is, e.g. kafka.OffsetOutOfRange).
 func (f *Fetcher) Fetch(ctx context.Context, leader, topic string, partition int, offset int64, maxBytes int32) (*Partition, error) {
-	body, err := f.call(ctx, leader, 1, 4, fetchBody(topic, int32(partition), offset, maxBytes))
+	return f.FetchIsolation(ctx, leader, topic, partition, offset, maxBytes, true)
+}
+
+// FetchIsolation is Fetch with a choice of isolation: READ_UNCOMMITTED
+// (readCommitted false) also returns the records past the last stable
+// offset, those of open transactions.
+func (f *Fetcher) FetchIsolation(ctx context.Context, leader, topic string, partition int, offset int64, maxBytes int32, readCommitted bool) (*Partition, error) {
+	body, err := f.call(ctx, leader, 1, 4, fetchBody(topic, int32(partition), offset, maxBytes, readCommitted))
 	if err != nil {
 		return nil, fmt.Errorf("kafkawire: fetch %s/%d@%d from %s: %w", topic, partition, offset, leader, err)
 	}
@@ -188,13 +195,17 @@ func roundTrip(w io.Writer, r io.Reader, req []byte, corr int32) ([]byte, error)
 }
 
 // fetchBody encodes a Fetch v4 request body for one partition.
-func fetchBody(topic string, partition int32, offset int64, maxBytes int32) []byte {
+func fetchBody(topic string, partition int32, offset int64, maxBytes int32, readCommitted bool) []byte {
+	iso := byte(0)
+	if readCommitted {
+		iso = 1
+	}
 	var b []byte
 	b = binary.BigEndian.AppendUint32(b, 0xffffffff)       // replica id -1
 	b = binary.BigEndian.AppendUint32(b, 0)                // max wait ms: answer at once
 	b = binary.BigEndian.AppendUint32(b, 0)                // min bytes
 	b = binary.BigEndian.AppendUint32(b, uint32(maxBytes)) // max bytes
-	b = append(b, 1)                                       // isolation: READ_COMMITTED
+	b = append(b, iso)                                     // isolation: 1 READ_COMMITTED, 0 READ_UNCOMMITTED
 	b = binary.BigEndian.AppendUint32(b, 1)                // one topic
 	b = appendString(b, topic)
 	b = binary.BigEndian.AppendUint32(b, 1) // one partition

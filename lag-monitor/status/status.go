@@ -28,6 +28,11 @@ const (
 	Warn
 	Rewind
 	AtRisk
+	// OpenTransaction: a transaction has been open longer than
+	// Params.OpenTxnAfter past the last stable offset of a partition a
+	// READ_COMMITTED group reads: the group cannot read past it, and the
+	// producer, not the consumer, holds it up.
+	OpenTransaction
 	// Uncommitted: records wait in a partition the group never committed,
 	// counted from its start position (see Reset).
 	Uncommitted
@@ -37,7 +42,7 @@ const (
 	DataLoss
 )
 
-var names = [...]string{"OK", "NO_DATA", "UNKNOWN", "WARN", "REWIND", "AT_RISK", "UNCOMMITTED", "STALL", "STOP", "BREACH", "DATA_LOSS"}
+var names = [...]string{"OK", "NO_DATA", "UNKNOWN", "WARN", "REWIND", "AT_RISK", "OPEN_TRANSACTION", "UNCOMMITTED", "STALL", "STOP", "BREACH", "DATA_LOSS"}
 
 // All lists every status, least severe first.
 func All() []Status {
@@ -129,17 +134,61 @@ type Sample struct {
 	// LastCommit is when the group last committed this partition (the append
 	// time of its commit record); zero when unknown.
 	LastCommit time.Time
+	// LastStable is the partition's last stable offset. ReadCommitted: the
+	// group reads with isolation.level=read_committed, so its readable end
+	// is LastStable, not End (unless its commit is already past LastStable,
+	// which only a read_uncommitted consumer can do).
+	LastStable    int64
+	ReadCommitted bool
+	// NoWork: between the group's position and its readable end there are
+	// only control records (transaction markers) and aborted records. They
+	// are not work: the lag is 0.
+	NoWork bool
+	// OpenTxnAge is the age of the first record past the last stable offset
+	// (the first record of the oldest open transaction) when End > LastStable.
+	OpenTxnAge time.Duration
 }
 
-// Lag is the offset lag, floored at 0: end − committed, or for a partition
-// never committed by an Earliest group end − log start. ok is false for a
-// Latest group that never committed (its position is unknown).
+// readableEnd is the offset up to which the group has records to read: the
+// last stable offset for a read_committed group, the high watermark otherwise.
+func (s Sample) readableEnd() int64 {
+	if s.ReadCommitted && s.LastStable <= s.End && (!s.HasCommit || s.Committed <= s.LastStable) {
+		return s.LastStable
+	}
+	return s.End
+}
+
+// workEnd is the end whose growth is the produce rate: the last stable offset
+// for a read_committed group (records become readable when committed), the
+// high watermark otherwise.
+func (s Sample) workEnd() int64 {
+	if s.ReadCommitted && s.LastStable <= s.End {
+		return s.LastStable
+	}
+	return s.End
+}
+
+// OpenTxn reports the records past the last stable offset (open
+// transactions) a read_committed group cannot read yet.
+func (s Sample) OpenTxn() int64 {
+	if !s.ReadCommitted {
+		return 0
+	}
+	return max(0, s.End-s.readableEnd())
+}
+
+// Lag is the offset lag, floored at 0: readable end − committed, or for a
+// partition never committed by an Earliest group readable end − log start;
+// 0 when only control or aborted records lie in between (NoWork). ok is
+// false for a Latest group that never committed (its position is unknown).
 func (s Sample) Lag() (lag int64, ok bool) {
 	switch {
+	case s.HasCommit && s.NoWork, !s.HasCommit && s.Reset == Earliest && s.NoWork:
+		return 0, true
 	case s.HasCommit:
-		return max(0, s.End-s.Committed), true
+		return max(0, s.readableEnd()-s.Committed), true
 	case s.Reset == Earliest:
-		return max(0, s.End-s.LogStart), true
+		return max(0, s.readableEnd()-s.LogStart), true
 	}
 	return 0, false
 }
@@ -151,7 +200,7 @@ func (s Sample) pending() int64 {
 	if l, ok := s.Lag(); ok {
 		return l
 	}
-	return max(0, s.End-max(s.Start, s.LogStart))
+	return max(0, s.readableEnd()-max(s.Start, s.LogStart))
 }
 
 // timeLagKnown: the time lag is meaningful and was read.
@@ -165,6 +214,9 @@ type Params struct {
 	Window  time.Duration // the evaluation and rate window
 	SLA     time.Duration // time lag above this is BREACH
 	Horizon time.Duration // a forecast SLA crossing within this is AT_RISK
+	// OpenTxnAfter: a transaction open longer than this past the last stable
+	// offset of a read_committed group's partition is OPEN_TRANSACTION.
+	OpenTxnAfter time.Duration
 }
 
 // Forecast is what the partition's (or group's) rates over the window predict.
@@ -259,6 +311,9 @@ func Evaluate(ring []Sample, p Params) Result {
 		if !slices.Contains(res.Conditions, Breach) && res.Forecast.Crosses && res.Forecast.CrossIn <= p.Horizon {
 			add(AtRisk)
 		}
+		if last.openTxnHeld(p) {
+			add(OpenTransaction)
+		}
 		return finish(res)
 	}
 
@@ -297,9 +352,20 @@ func Evaluate(ring []Sample, p Params) Result {
 	if !slices.Contains(res.Conditions, Breach) && res.Forecast.Crosses && res.Forecast.CrossIn <= p.Horizon {
 		add(AtRisk)
 	}
-	for i := 1; i < len(win); i++ {
-		prev := win[i-1]
-		if prev.HasCommit && win[i].HasCommit && win[i].Committed < prev.Committed {
+	if last.openTxnHeld(p) {
+		add(OpenTransaction)
+	}
+	// REWIND looks at the same span as "moved" (from the sample before the
+	// window): when the drop reaches the window's edge, the offset still
+	// counts as moved, so REWIND holds too, and the status never falls to
+	// OK for a poll between REWIND and STOP.
+	span := win
+	if covered {
+		span = ring[len(ring)-len(win)-1:]
+	}
+	for i := 1; i < len(span); i++ {
+		prev := span[i-1]
+		if prev.HasCommit && span[i].HasCommit && span[i].Committed < prev.Committed {
 			add(Rewind)
 			break
 		}
@@ -308,6 +374,12 @@ func Evaluate(ring []Sample, p Params) Result {
 		add(Warn)
 	}
 	return finish(res)
+}
+
+// openTxnHeld: a read_committed group's next records are held back by a
+// transaction open longer than p.OpenTxnAfter.
+func (s Sample) openTxnHeld(p Params) bool {
+	return s.OpenTxn() > 0 && s.OpenTxnAge >= p.OpenTxnAfter
 }
 
 // committedMoved reports whether the committed offset changed within the
@@ -390,17 +462,21 @@ func Predict(ring []Sample, p Params) Forecast {
 	if len(ring) < 2 {
 		return f
 	}
-	win, covered := inWindow(ring, p.Window)
-	first := ring[0]
-	if covered {
-		first = ring[len(ring)-len(win)-1]
+	// Rates over the latest half window: from the newest sample at or before
+	// it. They follow the data: half a window after a burst ends, the
+	// produce rate is 0 again, and a drain shows in its ETA.
+	from := last.At.Add(-p.Window / 2)
+	i := sort.Search(len(ring), func(i int) bool { return ring[i].At.After(from) })
+	if i == 0 {
+		return f // the ring does not reach back half a window: no rates yet
 	}
+	first := ring[i-1]
 	span := last.At.Sub(first.At)
-	if span <= 0 || span < p.Window/2 {
+	if span <= 0 {
 		return f
 	}
 	f.Known = true
-	f.ProduceRate = max(0, float64(last.End-first.End)/span.Seconds())
+	f.ProduceRate = max(0, float64(last.workEnd()-first.workEnd())/span.Seconds())
 	if first.HasCommit && last.HasCommit {
 		f.ConsumeRate = max(0, float64(last.Committed-first.Committed)/span.Seconds())
 	}

@@ -2,6 +2,7 @@ package status
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,6 +20,14 @@ type pt struct {
 	commit bool
 	start  int64 // log start offset
 	tlu    bool  // time lag not read this poll
+	// Transactions: rc makes the group read_committed with last stable
+	// offset lso; nowork says only markers or aborted records lie between
+	// the position and the readable end; txAge is the age in seconds of the
+	// first record past lso.
+	rc     bool
+	lso    int64
+	nowork bool
+	txAge  int
 }
 
 // ring builds samples 10 s apart. Commit times come from the points: the
@@ -33,7 +42,11 @@ func ring(noCommitTimes bool, pts ...pt) []Sample {
 		if p.commit || (moved && i > 0) {
 			lastCommit = at
 		}
-		s := Sample{At: at, End: p.e, LogStart: p.start, TimeLag: time.Duration(p.tl) * time.Second, TimeLagUnknown: p.tlu}
+		s := Sample{At: at, End: p.e, LogStart: p.start, TimeLag: time.Duration(p.tl) * time.Second, TimeLagUnknown: p.tlu,
+			LastStable: p.e, NoWork: p.nowork}
+		if p.rc {
+			s.ReadCommitted, s.LastStable, s.OpenTxnAge = true, p.lso, time.Duration(p.txAge)*time.Second
+		}
 		if p.c >= 0 {
 			s.Committed, s.HasCommit = p.c, true
 		}
@@ -46,7 +59,8 @@ func ring(noCommitTimes bool, pts ...pt) []Sample {
 }
 
 // params: a 60 s window (7 samples 10 s apart cover it), SLA 1h, horizon 30m.
-var params = Params{Window: 60 * time.Second, SLA: time.Hour, Horizon: 30 * time.Minute}
+// A transaction open 30 s is OPEN_TRANSACTION.
+var params = Params{Window: 60 * time.Second, SLA: time.Hour, Horizon: 30 * time.Minute, OpenTxnAfter: 30 * time.Second}
 
 func TestEvaluate(t *testing.T) {
 	for _, tc := range []struct {
@@ -115,6 +129,31 @@ func TestEvaluate(t *testing.T) {
 		{name: "committed offset went back: REWIND", want: Rewind, pts: []pt{
 			{c: 1000, e: 1000}, {c: 1000, e: 1000}, {c: 100, e: 1000, tl: 30}, {c: 400, e: 1000, tl: 20},
 			{c: 700, e: 1000, tl: 10}, {c: 1000, e: 1000}}},
+		{name: "only transaction markers past the committed offset for a window: OK, never STOP", want: OK, pts: []pt{
+			{c: 100, e: 103, nowork: true}, {c: 100, e: 103, nowork: true}, {c: 100, e: 103, nowork: true}, {c: 100, e: 103, nowork: true},
+			{c: 100, e: 103, nowork: true}, {c: 100, e: 103, nowork: true}, {c: 100, e: 103, nowork: true}, {c: 100, e: 103, nowork: true}}},
+		{name: "the same offsets holding data records: STOP", want: Stop, pts: []pt{
+			{c: 100, e: 103, tl: 1}, {c: 100, e: 103, tl: 11}, {c: 100, e: 103, tl: 21}, {c: 100, e: 103, tl: 31},
+			{c: 100, e: 103, tl: 41}, {c: 100, e: 103, tl: 51}, {c: 100, e: 103, tl: 61}, {c: 100, e: 103, tl: 71}}},
+		{name: "read_committed at the LSO behind an open transaction: OPEN_TRANSACTION, not STALL", want: OpenTransaction,
+			conditions: []Status{OpenTransaction}, pts: []pt{
+				{c: 100, e: 104, rc: true, lso: 100, txAge: 10, commit: true}, {c: 100, e: 108, rc: true, lso: 100, txAge: 20, commit: true},
+				{c: 100, e: 112, rc: true, lso: 100, txAge: 30, commit: true}, {c: 100, e: 116, rc: true, lso: 100, txAge: 40, commit: true},
+				{c: 100, e: 120, rc: true, lso: 100, txAge: 50, commit: true}, {c: 100, e: 120, rc: true, lso: 100, txAge: 60, commit: true},
+				{c: 100, e: 120, rc: true, lso: 100, txAge: 70, commit: true}, {c: 100, e: 120, rc: true, lso: 100, txAge: 80, commit: true}}},
+		{name: "read_committed, transaction open for less than the threshold: OK", want: OK, pts: []pt{
+			{c: 100, e: 100, rc: true, lso: 100}, {c: 100, e: 100, rc: true, lso: 100}, {c: 100, e: 100, rc: true, lso: 100},
+			{c: 100, e: 100, rc: true, lso: 100}, {c: 100, e: 100, rc: true, lso: 100}, {c: 100, e: 100, rc: true, lso: 100},
+			{c: 100, e: 110, rc: true, lso: 100, txAge: 10}, {c: 100, e: 120, rc: true, lso: 100, txAge: 20}}},
+		{name: "read_committed, stopped behind committed records and an open transaction: STOP and OPEN_TRANSACTION", want: Stop,
+			conditions: []Status{Stop, OpenTransaction}, pts: []pt{
+				{c: 100, e: 150, rc: true, lso: 130, txAge: 40, tl: 1}, {c: 100, e: 150, rc: true, lso: 130, txAge: 50, tl: 11},
+				{c: 100, e: 150, rc: true, lso: 130, txAge: 60, tl: 21}, {c: 100, e: 150, rc: true, lso: 130, txAge: 70, tl: 31},
+				{c: 100, e: 150, rc: true, lso: 130, txAge: 80, tl: 41}, {c: 100, e: 150, rc: true, lso: 130, txAge: 90, tl: 51},
+				{c: 100, e: 150, rc: true, lso: 130, txAge: 100, tl: 61}, {c: 100, e: 150, rc: true, lso: 130, txAge: 110, tl: 71}}},
+		{name: "read_uncommitted at the LSO: the open transaction's records are its lag: STOP", want: Stop, conditions: []Status{Stop}, pts: []pt{
+			{c: 100, e: 120, tl: 1}, {c: 100, e: 120, tl: 11}, {c: 100, e: 120, tl: 21}, {c: 100, e: 120, tl: 31},
+			{c: 100, e: 120, tl: 41}, {c: 100, e: 120, tl: 51}, {c: 100, e: 120, tl: 61}, {c: 100, e: 120, tl: 71}}},
 		{name: "never committed, no records: OK", want: OK, pts: []pt{
 			{c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}, {c: -1, e: 0}}},
 		{name: "never committed, records waiting: UNCOMMITTED on the first poll", want: Uncommitted, conditions: []Status{Uncommitted}, pts: []pt{
@@ -158,6 +197,82 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
+func TestLagOfTransactionalPartitions(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		s       Sample
+		lag     int64
+		openTxn int64
+	}{
+		{"read_uncommitted: end − committed", Sample{HasCommit: true, Committed: 100, End: 150, LastStable: 130}, 50, 0},
+		{"read_committed: LSO − committed; the rest is an open transaction",
+			Sample{HasCommit: true, Committed: 100, End: 150, LastStable: 130, ReadCommitted: true}, 30, 20},
+		{"read_committed at the LSO", Sample{HasCommit: true, Committed: 130, End: 150, LastStable: 130, ReadCommitted: true}, 0, 20},
+		{"committed past the LSO: the group reads uncommitted records after all",
+			Sample{HasCommit: true, Committed: 140, End: 150, LastStable: 130, ReadCommitted: true}, 10, 0},
+		{"only markers up to the readable end", Sample{HasCommit: true, Committed: 100, End: 103, LastStable: 103, NoWork: true}, 0, 0},
+		{"never committed, earliest, read_committed: LSO − log start",
+			Sample{LogStart: 10, End: 150, LastStable: 130, ReadCommitted: true}, 120, 20},
+		{"never committed, earliest, only markers", Sample{LogStart: 10, End: 13, LastStable: 13, NoWork: true}, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lag, ok := tc.s.Lag()
+			require.True(t, ok)
+			require.Equal(t, tc.lag, lag)
+			require.Equal(t, tc.openTxn, tc.s.OpenTxn())
+		})
+	}
+}
+
+// An offset reset with no members: the committed offset drops once and
+// stays. The status is REWIND while the drop is in the span "moved" looks
+// at, then STOP — never OK for a poll in between (issue 21).
+func TestRewindThenStopNeverOK(t *testing.T) {
+	pts := []pt{{c: 1000, e: 1000}, {c: 1000, e: 1000}, {c: 1000, e: 1000}}
+	for range 12 {
+		pts = append(pts, pt{c: 800, e: 1000, tl: 30})
+	}
+	r := ring(true, pts...)
+	var seen []Status
+	for n := 4; n <= len(r); n++ {
+		res := Evaluate(r[:n], params)
+		seen = append(seen, res.Status)
+		require.NotEqual(t, OK, res.Status, "poll %d: %v (so far %v)", n, res.Conditions, seen)
+	}
+	require.Equal(t, Rewind, seen[0])
+	require.Equal(t, Stop, seen[len(seen)-1])
+	// Exactly one change, from REWIND to STOP.
+	require.Len(t, slices.Compact(slices.Clone(seen)), 2, "%v", seen)
+}
+
+// Rates follow the data: after a burst the produce rate falls to 0 once the
+// producer has been idle for half a window, and a drain gets an ETA while
+// it drains.
+func TestRatesFollowTheData(t *testing.T) {
+	// 10 s apart, window 60 s. A burst of 3000 at sample 1, then idle; the
+	// consumer drains 100 per 10 s.
+	pts := []pt{{c: 0, e: 0}, {c: 0, e: 3000, tl: 1}}
+	for i := 1; i <= 10; i++ {
+		pts = append(pts, pt{c: int64(100 * i), e: 3000, tl: 1})
+	}
+	r := ring(false, pts...)
+	f := Predict(r, params)
+	require.True(t, f.Known)
+	require.Zero(t, f.ProduceRate, "idle for more than half a window")
+	require.InDelta(t, 10.0, f.ConsumeRate, 1e-9)
+	require.True(t, f.Drains)
+	require.InDelta(t, 200.0, f.DrainETA.Seconds(), 1e-6) // lag 2000 at 10/s
+	// While the burst is within the last half window it is the rate; the
+	// first poll after that, the rate is 0 (a whole-window rate would still
+	// say 3000 / 60 s = 50/s for another 30 s).
+	f = Predict(r[:4], params) // last sample at 30 s, burst between 0 and 10 s
+	require.True(t, f.Known)
+	require.InDelta(t, 100.0, f.ProduceRate, 1e-9)
+	f = Predict(r[:5], params) // last at 40 s: rates from 10 s on
+	require.Zero(t, f.ProduceRate, "the burst is older than half a window")
+	require.True(t, f.Drains)
+}
+
 // A poll that could not read a partition's offsets is UNKNOWN at least,
 // whatever the earlier samples said; worse conditions from them stay.
 func TestUnread(t *testing.T) {
@@ -194,11 +309,12 @@ func TestAtRiskWithinHorizon(t *testing.T) {
 	res := Evaluate(ring(false, pts...), p)
 	require.Equal(t, AtRisk, res.Status)
 	require.True(t, res.Forecast.Crosses)
-	// Rates over the window (60 s before the last sample: sample 1 → 7).
-	require.InDelta(t, 340.0/60, res.Forecast.ProduceRate, 1e-9)
-	require.InDelta(t, 300.0/60, res.Forecast.ConsumeRate, 1e-9)
-	g := 1 - (300.0/60)/(340.0/60)
-	require.InDelta(t, 90/g, res.Forecast.CrossIn.Seconds(), 0.01)
+	// Rates over the latest half window (30 s before the last sample: sample
+	// 4 → 7): 30 records produced, none consumed, so the time lag grows 1 s
+	// per s and crosses in SLA − 30 s.
+	require.InDelta(t, 30.0/30, res.Forecast.ProduceRate, 1e-9)
+	require.InDelta(t, 0, res.Forecast.ConsumeRate, 1e-9)
+	require.InDelta(t, 90, res.Forecast.CrossIn.Seconds(), 0.01)
 	p.Horizon = time.Minute
 	require.NotContains(t, Evaluate(ring(false, pts...), p).Conditions, AtRisk)
 }
