@@ -943,9 +943,12 @@ func TestNeverCommittedEmptyTopicIsOK(t *testing.T) {
 	group := e.group("empty")
 	e.joinIdle(group, topic)
 	e.start()
-	s := e.waitSnap(20*time.Second, "the group with both partitions", func(s *lagmon.Snapshot) bool {
+	// On a fresh broker the first reads of the group's offsets can fail
+	// while the group coordinator loads (UNKNOWN, rightly): wait for a poll
+	// that read them.
+	s := e.waitSnap(30*time.Second, "the group with both partitions, its offsets read", func(s *lagmon.Snapshot) bool {
 		g := groupOf(s, group)
-		return g != nil && len(g.Partitions) == 2
+		return g != nil && len(g.Partitions) == 2 && g.Status != status.Unknown
 	})
 	// Over more than a window: OK, lag 0, never STOP.
 	until := s.Poll + 10

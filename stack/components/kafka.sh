@@ -33,6 +33,15 @@ kafka_ready() {
   port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$LOG_DIR/kafka.log" 2>/dev/null
 }
 
+# Once ready: let the broker create __consumer_offsets and elect the group
+# coordinator now, so the first consumer group of a fresh stack is not answered
+# "coordinator not available" for several seconds (clients retry, but a test
+# that reads a group's offsets on the first poll would see UNKNOWN).
+kafka_warm() {
+  kafka_java org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+    --describe --group hourglass-stack-warmup --timeout 30000 >>"$LOG_DIR/kafka-warmup.log" 2>&1 || true
+}
+
 kafka_endpoint() { echo "127.0.0.1:$KAFKA_PORT"; }
 kafka_pids() { echo kafka; }
 
