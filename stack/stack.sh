@@ -42,6 +42,7 @@ cmd_up() {
   # Start everything first, then wait: the JVMs boot in parallel.
   for c in $services; do "${c}_start"; done
   for c in $services; do wait_ready "$c" $("${c}_pids"); done
+  for c in $services; do if declare -F "${c}_warm" >/dev/null; then "${c}_warm"; fi; done
   write_env
   log "stack is up; endpoints in $ENV_FILE"
 }
@@ -65,6 +66,7 @@ cmd_status() {
     if [ "$state" = ready ] && ! "${c}_ready" >/dev/null 2>&1; then state="running, NOT READY"; fi
     case "$state" in ready) ;; stopped) [ "$c" = spark_connect ] || all_ok=1 ;; *) all_ok=1 ;; esac
     printf '%-14s %-34s %s\n' "${c//_/-}" "$("${c}_endpoint")" "$state"
+    if declare -F "${c}_status_detail" >/dev/null; then "${c}_status_detail"; fi
   done
   for c in haproxy nginx promtool amtool; do
     if command -v "$c" >/dev/null 2>&1; then state="installed ($(debian_version "$c"))"; else state="not installed"; all_ok=1; fi
@@ -85,7 +87,7 @@ write_env() {
   {
     echo "# Written by stack/stack.sh up at $(date -u +%FT%TZ). Read by tests and services."
     echo "HOURGLASS_HOME=$HOURGLASS_HOME"
-    for c in $STACK_INSTALL; do "${c}_env"; done
+    for c in $STACK_INSTALL $STACK_OPTIONAL; do "${c}_env"; done
   } > "$tmp"
   mv "$tmp" "$ENV_FILE"
 }

@@ -19,6 +19,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -52,6 +53,8 @@ type Objects struct {
 	ServiceMonitors  []crd.ServiceMonitor
 	PrometheusRules  []crd.PrometheusRule
 	SparkApps        []crd.SparkApplication
+	StatefulSets     []appsv1.StatefulSet
+	PDBs             []policyv1.PodDisruptionBudget
 	ManifestsDecoded int
 }
 
@@ -194,6 +197,18 @@ func (o *Objects) decodeOne(doc []byte) error {
 			return err
 		}
 		o.SparkApps = append(o.SparkApps, s)
+	case "apps/v1 StatefulSet":
+		var st appsv1.StatefulSet
+		if err := strict(&st); err != nil {
+			return err
+		}
+		o.StatefulSets = append(o.StatefulSets, st)
+	case "policy/v1 PodDisruptionBudget":
+		var p policyv1.PodDisruptionBudget
+		if err := strict(&p); err != nil {
+			return err
+		}
+		o.PDBs = append(o.PDBs, p)
 	default:
 		return fmt.Errorf("apiVersion %q kind %q: not a kind this check knows (add it)", tm.APIVersion, tm.Kind)
 	}
