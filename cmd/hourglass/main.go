@@ -31,12 +31,14 @@ func commands() []command {
 		{"archiver", "archive raw records to HDFS (or a local directory), exactly once by offset ranges", runArchiver},
 		{"indexer", "index raw records into the Elasticsearch raw-log data stream (ECS fields)", runIndexer},
 		{"logpeek", "serve the developers' API over the raw-log archive", runLogpeek},
+		{"query", "serve the query service: tenant-scoped queries over the archive on Spark Connect, sync and as jobs", runQuery},
 		{"lagmon", "watch consumer lag, exact time lag, metric freshness and the SLA; alert and advise scaling", runLagmon},
 		{"gen", "generate deterministic traffic: NDJSON to a file or posted to ingress", runGen},
 		{"catalog", "validate the metric catalog and render Spark specs and topics", runCatalog},
 		{"jobs", "supervise the PySpark metric jobs: start|stop|restart|status|batch [metric...]", runJobs},
 		{"es", "set up Elasticsearch/OpenSearch: index templates, aliases, retention", runES},
 		{"tenants", "provision tenants: filtered aliases, a read-only role, a Kibana space with their dashboard", runTenants},
+		{"pool", "operate the Spark Connect pool over HAProxy's admin socket: list | drain SERVER | ready SERVER", runPool},
 		{"version", "print the version and build information", runVersion},
 	}
 }

@@ -13,6 +13,8 @@ const (
 	RawTopic = "hourglass.logs.raw"
 	// DLQTopic carries rejected records with a `reason` header.
 	DLQTopic = "hourglass.logs.dlq"
+	// QueryEventsTopic carries the query service's job state changes, keyed by job id.
+	QueryEventsTopic = "hourglass.query.events"
 	// ReasonHeader is the DLQ header holding a machine-readable reason code.
 	ReasonHeader = "reason"
 

@@ -53,9 +53,10 @@
 // # Auth and audit
 //
 // Every request carries Authorization: Bearer <token> (the scheme in any
-// case). Tokens are kept as SHA-256 digests in a tokens file (see
-// LoadTokens) and compared in constant time; each maps to a name, a role
-// (developer: the listed tenants; admin: every tenant). A token asking for
+// case). Tokens are kept as SHA-256 digests in a tokens file (the
+// format is internal/auth's, shared with the query service) and compared in
+// constant time; each maps to a name, a role (customer: its one tenant;
+// developer: the listed tenants; admin: every tenant). A token asking for
 // a tenant it may not read gets 403 tenant_forbidden, whether or not the
 // tenant exists, and never a record of it: every record returned is checked
 // to belong to the requested tenant. Authentication comes first: a request

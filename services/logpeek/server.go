@@ -15,13 +15,13 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hourglass-io/hourglass/internal/archive"
+	"github.com/hourglass-io/hourglass/internal/auth"
 	"github.com/hourglass-io/hourglass/internal/record"
 )
 
@@ -66,7 +66,7 @@ func (s *Server) ReloadTokens(path string) error {
 		return err
 	}
 	s.tokens.Store(t)
-	s.log.Info("tokens reloaded", "file", path, "tokens", len(t.byDigest))
+	s.log.Info("tokens reloaded", "file", path, "tokens", t.Len())
 	return nil
 }
 
@@ -154,13 +154,13 @@ func (s *Server) endpoint(name string, allowed []string, fn func(http.ResponseWr
 			fail(&apiError{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "use GET"})
 			return
 		}
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" { // the scheme is case-insensitive (RFC 9110)
+		token, ok := auth.Bearer(r)
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass-logpeek"`)
 			fail(&apiError{Status: http.StatusUnauthorized, Code: CodeMissingToken, Message: "send Authorization: Bearer <token>"})
 			return
 		}
-		p, ok := s.tokens.Load().Lookup(strings.TrimSpace(token))
+		p, ok := s.tokens.Load().Lookup(token)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass-logpeek", error="invalid_token"`)
 			fail(&apiError{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Message: "unknown token"})

@@ -1,0 +1,340 @@
+//go:build integration
+
+package query
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/colinmarc/hdfs/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-io/hourglass/internal/archive"
+	"github.com/hourglass-io/hourglass/internal/gen"
+	"github.com/hourglass-io/hourglass/internal/record"
+	"github.com/hourglass-io/hourglass/internal/sparkconnect"
+	"github.com/hourglass-io/hourglass/internal/stacktest"
+)
+
+var it0 = time.Date(2026, 2, 3, 10, 0, 0, 0, time.UTC)
+
+// itEnv is an archive on the stack's HDFS, the real Spark Connect pool and
+// a Kafka topic for events, with the service in front.
+type itEnv struct {
+	*testService
+	recs  []record.Record
+	topic string
+}
+
+func newITEnv(t *testing.T) *itEnv {
+	namenode := stacktest.Get(t, "HOURGLASS_HDFS_NAMENODE")
+	pool := stacktest.Get(t, "HOURGLASS_SPARK_CONNECT_POOL")
+	brokers := stacktest.Brokers(t)
+	name := stacktest.UniqueName("query-it")
+	root := "/hourglass-test/" + name
+	fsys, err := archive.NewHDFS(archive.HDFSConfig{NameNodes: []string{namenode}, User: "hourglass", Root: root, IOTimeout: 10 * time.Second})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = fsys.Close()
+		c, err := hdfs.NewClient(hdfs.ClientOptions{Addresses: []string{namenode}, User: "hourglass"})
+		if err == nil {
+			_ = c.RemoveAll(root)
+			_ = c.Close()
+		}
+	})
+	recs := writeITArchive(t, fsys)
+
+	scfg := sparkconnect.DefaultConfig()
+	scfg.URL = pool
+	client, err := sparkconnect.New(scfg, nil)
+	require.NoError(t, err)
+	eng, err := NewSparkEngine(client, fsys, "hdfs://"+namenode+root, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = eng.Close(context.Background()) })
+
+	topic := "hourglass.query.events." + name
+	stacktest.CreateTopic(t, brokers, topic, 3)
+	pub := NewKafkaPublisher(strings.Split(brokers, ","), topic)
+	t.Cleanup(func() { _ = pub.Close() })
+
+	cfg := DefaultConfig()
+	cfg.DrainTimeout = 0
+	cfg.SyncDefault, cfg.SyncMax = 60*time.Second, 120*time.Second
+	s, err := New(cfg, eng, NewStore(fsys, ""), pub, testTokens(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.NoError(t, err)
+	require.NoError(t, s.Start(context.Background()))
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		require.NoError(t, s.Shutdown(context.Background(), nil))
+	})
+	return &itEnv{testService: &testService{Server: srv, s: s, fs: fsys}, recs: recs, topic: topic}
+}
+
+// writeITArchive writes generated records of tenant-a and tenant-b over
+// three hours (one part file per tenant-hour), plus records of tenant-b
+// whose values look like SQL, and returns them all.
+func writeITArchive(t *testing.T, fsys archive.FS) []record.Record {
+	g := gen.New(gen.Config{Seed: 7, Tenants: 2, Start: it0, Rate: 1500.0 / (3 * 3600)})
+	rename := map[string]string{"tenant-01": "tenant-a", "tenant-02": "tenant-b"}
+	byHour := map[archive.Hour][]record.Record{}
+	var recs []record.Record
+	add := func(r record.Record) {
+		recs = append(recs, r)
+		h := archive.HourOf(r.Tenant, r.Timestamp)
+		byHour[h] = append(byHour[h], r)
+	}
+	for range 1500 {
+		r := g.Next()
+		r.Tenant = rename[r.Tenant]
+		if r.Timestamp.Before(it0.Add(3 * time.Hour)) {
+			add(r)
+		}
+	}
+	for i, p := range []string{"/x' OR tenant <> 'tenant-b' --", "/`tenant`/*", "/é\u0000日"} {
+		add(record.Record{Timestamp: it0.Add(time.Duration(i+1) * time.Minute), Tenant: "tenant-b", Method: "GET", Path: p, Status: 200, DurationMS: 1})
+	}
+	for h, rs := range byHour {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		for _, r := range rs {
+			b, err := r.MarshalJSON()
+			require.NoError(t, err)
+			zw.Write(append(b, '\n'))
+		}
+		require.NoError(t, zw.Close())
+		name := h.Dir() + "/" + archive.Part{Partition: 0, First: 0, Last: int64(len(rs) - 1)}.Name()
+		require.NoError(t, archive.WriteFile(context.Background(), fsys, name, buf.Bytes()))
+	}
+	return recs
+}
+
+func (e *itEnv) sync(t *testing.T, token, body string) syncAnswer {
+	t.Helper()
+	res, b := e.do(t, http.MethodPost, token, "/v1/query?wait=100s", body)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(b))
+	var a syncAnswer
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	require.NoError(t, dec.Decode(&a))
+	return a
+}
+
+func TestIntegrationResultsMatchArchive(t *testing.T) {
+	e := newITEnv(t)
+	from, to := it0.Add(30*time.Minute), it0.Add(150*time.Minute) // crosses two hour boundaries
+	in := func(r record.Record) bool {
+		return r.Tenant == "tenant-a" && !r.Timestamp.Before(from) && r.Timestamp.Before(to)
+	}
+	rng := fmt.Sprintf(`"from": %q, "to": %q`, from.Format(time.RFC3339), to.Format(time.RFC3339))
+
+	t.Run("count by hour and status", func(t *testing.T) {
+		a := e.sync(t, "tok-a", `{`+rng+`, "bucket": "1h", "group_by": ["status"], "aggregations": [{"name": "n", "fn": "count"}, {"name": "bytes", "fn": "sum", "field": "bytes_out"}]}`)
+		type key struct {
+			b      string
+			status int
+		}
+		want := map[key][2]int64{}
+		for _, r := range e.recs {
+			if in(r) {
+				k := key{r.Timestamp.Truncate(time.Hour).Format(time.RFC3339Nano), r.Status}
+				v := want[k]
+				want[k] = [2]int64{v[0] + 1, v[1] + r.BytesOut}
+			}
+		}
+		got := map[key][2]int64{}
+		for _, row := range a.Rows {
+			st, _ := row["status"].(json.Number).Int64()
+			n, _ := row["n"].(json.Number).Int64()
+			by, _ := row["bytes"].(json.Number).Int64()
+			got[key{row["bucket"].(string), int(st)}] = [2]int64{n, by}
+		}
+		require.NotEmpty(t, want)
+		require.Equal(t, want, got)
+	})
+
+	t.Run("filtered aggregates by method", func(t *testing.T) {
+		a := e.sync(t, "tok-a", `{`+rng+`, "filters": [{"field": "status", "op": "gte", "value": 200}, {"field": "path", "op": "prefix", "value": "/api/"}],
+			"group_by": ["method"], "aggregations": [{"name": "n", "fn": "count"}, {"name": "hi", "fn": "max", "field": "duration_ms"}, {"name": "avg", "fn": "avg", "field": "duration_ms"}],
+			"order": [{"by": "n", "desc": true}]}`)
+		type agg struct {
+			n       int64
+			hi, sum float64
+		}
+		want := map[string]*agg{}
+		for _, r := range e.recs {
+			if in(r) && r.Status >= 200 && strings.HasPrefix(r.Path, "/api/") {
+				a := want[r.Method]
+				if a == nil {
+					a = &agg{}
+					want[r.Method] = a
+				}
+				a.n++
+				a.hi = math.Max(a.hi, r.DurationMS)
+				a.sum += r.DurationMS
+			}
+		}
+		require.Len(t, a.Rows, len(want))
+		var prev int64 = math.MaxInt64
+		for _, row := range a.Rows {
+			w := want[row["method"].(string)]
+			require.NotNil(t, w, row)
+			n, _ := row["n"].(json.Number).Int64()
+			hi, _ := row["hi"].(json.Number).Float64()
+			avg, _ := row["avg"].(json.Number).Float64()
+			require.Equal(t, w.n, n)
+			require.Equal(t, w.hi, hi)
+			require.InDelta(t, w.sum/float64(w.n), avg, 1e-9)
+			require.LessOrEqual(t, n, prev, "ordered by n desc")
+			prev = n
+		}
+	})
+
+	t.Run("records in time order", func(t *testing.T) {
+		a := e.sync(t, "tok-a", `{`+rng+`, "filters": [{"field": "method", "op": "in", "value": ["GET", "HEAD"]}], "limit": 40}`)
+		var want []record.Record
+		for _, r := range e.recs {
+			if in(r) && (r.Method == "GET" || r.Method == "HEAD") {
+				want = append(want, r)
+			}
+		}
+		sort.SliceStable(want, func(i, j int) bool {
+			if !want[i].Timestamp.Equal(want[j].Timestamp) {
+				return want[i].Timestamp.Before(want[j].Timestamp)
+			}
+			return want[i].RequestID < want[j].RequestID
+		})
+		want = want[:40]
+		require.Len(t, a.Rows, 40)
+		for i, row := range a.Rows {
+			require.Equal(t, want[i].RequestID, row["request_id"], "row %d", i)
+			require.Equal(t, "tenant-a", row["tenant"])
+		}
+	})
+}
+
+func TestIntegrationIsolation(t *testing.T) {
+	e := newITEnv(t)
+	rng := fmt.Sprintf(`"from": %q, "to": %q`, it0.Format(time.RFC3339), it0.Add(3*time.Hour).Format(time.RFC3339))
+	// A filter naming B, a group-by on tenant, and B's hostile paths as values.
+	a := e.sync(t, "tok-a", `{`+rng+`, "filters": [{"field": "tenant", "op": "eq", "value": "tenant-b"}]}`)
+	require.Empty(t, a.Rows)
+	a = e.sync(t, "tok-a", `{`+rng+`, "group_by": ["tenant"], "aggregations": [{"name": "n", "fn": "count"}]}`)
+	require.Len(t, a.Rows, 1)
+	require.Equal(t, "tenant-a", a.Rows[0]["tenant"])
+	for _, p := range []string{"/x' OR tenant <> 'tenant-b' --", "/`tenant`/*", "/é\u0000日", "' OR '1'='1"} {
+		pj, _ := json.Marshal(p)
+		a = e.sync(t, "tok-a", `{`+rng+`, "filters": [{"field": "path", "op": "eq", "value": `+string(pj)+`}]}`)
+		require.Empty(t, a.Rows, "value %q", p)
+		b := e.sync(t, "tok-b", `{`+rng+`, "filters": [{"field": "path", "op": "eq", "value": `+string(pj)+`}]}`)
+		if p != "' OR '1'='1" {
+			require.Len(t, b.Rows, 1, "B finds its own record with value %q, exactly", p)
+			require.Equal(t, p, b.Rows[0]["path"])
+		} else {
+			require.Empty(t, b.Rows)
+		}
+	}
+	// B's job and results are not A's.
+	res, body := e.do(t, http.MethodPost, "tok-b", "/v1/jobs", `{`+rng+`, "aggregations": [{"name": "n", "fn": "count"}]}`)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, string(body))
+	jb := jobOf(t, body)
+	e.waitStateLong(t, "tok-b", jb.ID, StateSucceeded)
+	for _, path := range []string{"/v1/jobs/" + jb.ID, "/v1/jobs/" + jb.ID + "/results", "/v1/jobs/" + jb.ID + "/events"} {
+		res, _ := e.do(t, http.MethodGet, "tok-a", path, "")
+		require.Equal(t, http.StatusNotFound, res.StatusCode, path)
+	}
+
+	// Every transition of B's job, once and in order, on Kafka.
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for p := 0; p < 3 && len(got) < 3; p++ {
+		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: strings.Split(stacktest.Brokers(t), ","), Topic: e.topic, Partition: p, MaxWait: 200 * time.Millisecond})
+		last, err := kafka.DialLeader(ctx, "tcp", strings.Split(stacktest.Brokers(t), ",")[0], e.topic, p)
+		require.NoError(t, err)
+		end, err := last.ReadLastOffset()
+		require.NoError(t, err)
+		_ = last.Close()
+		for off := int64(0); off < end; off++ {
+			m, err := rd.ReadMessage(ctx)
+			require.NoError(t, err)
+			if string(m.Key) != jb.ID {
+				continue
+			}
+			var ev Event
+			require.NoError(t, json.Unmarshal(m.Value, &ev))
+			require.Equal(t, len(got)+1, ev.Seq)
+			got = append(got, string(ev.State))
+		}
+		_ = rd.Close()
+	}
+	require.Equal(t, []string{"queued", "running", "succeeded"}, got)
+}
+
+func (ts *testService) waitStateLong(t *testing.T, token, id string, want State) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		res, b := ts.do(t, http.MethodGet, token, "/v1/jobs/"+id, "")
+		return res.StatusCode == http.StatusOK && jobOf(t, b).State == want
+	}, 2*time.Minute, 100*time.Millisecond, "job %s never %s", id, want)
+}
+
+// slowSQL runs for minutes on local Spark unless interrupted.
+const slowSQL = `{"from": "2026-02-03T10:00:00Z", "to": "2026-02-03T11:00:00Z", "sql": "SELECT count(*) AS n FROM range(0, 50000000000000) WHERE id % 7 = 3", "limit": 1}`
+
+func TestIntegrationCancelAndDisconnect(t *testing.T) {
+	e := newITEnv(t)
+	res, b := e.do(t, http.MethodPost, "tok-admin", "/v1/jobs", slowSQL)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, string(b))
+	id := jobOf(t, b).ID
+	e.waitStateLong(t, "tok-admin", id, StateRunning)
+	start := time.Now()
+	res, _ = e.do(t, http.MethodPost, "tok-admin", "/v1/jobs/"+id+"/cancel", "")
+	require.Equal(t, http.StatusAccepted, res.StatusCode)
+	e.waitStateLong(t, "tok-admin", id, StateCancelled)
+	require.Less(t, time.Since(start), 15*time.Second, "cancelled within seconds")
+
+	// A synchronous-only caller that goes away: its job is cancelled.
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.URL+"/v1/query?wait=100s", strings.NewReader(slowSQL))
+	req.Header.Set("Authorization", "Bearer tok-admin")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	var sid string
+	require.Eventually(t, func() bool {
+		res, b := e.do(t, http.MethodGet, "tok-admin", "/v1/jobs?limit=1", "")
+		var l struct{ Jobs []Status }
+		if res.StatusCode != http.StatusOK || json.Unmarshal(b, &l) != nil || len(l.Jobs) == 0 || l.Jobs[0].ID == id {
+			return false
+		}
+		sid = l.Jobs[0].ID
+		return l.Jobs[0].State == StateRunning
+	}, time.Minute, 100*time.Millisecond)
+	cancel()
+	<-done
+	e.waitStateLong(t, "tok-admin", sid, StateCancelled)
+	j, _ := e.s.mgr.Lookup(sid)
+	require.Equal(t, JobCodeClientGone, j.Error.Code)
+
+	// The tenant's session is usable right after.
+	a := e.sync(t, "tok-admin", `{"from": "2026-02-03T10:00:00Z", "to": "2026-02-03T11:00:00Z", "sql": "SELECT 1 AS one"}`)
+	require.Len(t, a.Rows, 1)
+}

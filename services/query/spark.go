@@ -1,0 +1,285 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/hourglass-io/hourglass/internal/archive"
+	"github.com/hourglass-io/hourglass/internal/catalog/archivequery"
+	"github.com/hourglass-io/hourglass/internal/record"
+	"github.com/hourglass-io/hourglass/internal/sparkconnect"
+)
+
+// SparkEngine runs plans on the Spark Connect pool (internal/sparkconnect):
+// one warm session per tenant (the seed's context pool), reused by the
+// tenant's jobs; each job reads its partitions through a temp view of its
+// own (CREATE TEMPORARY VIEW … USING json over the existing hour
+// directories), runs the plan's statement and drops the view.
+//
+// Spark never sees a directory of another tenant: the view's path lists the
+// caller's hour directories only, and the statement filters rows on tenant
+// and time again.
+type SparkEngine struct {
+	client *sparkconnect.Client
+	fs     archive.FS // to list the hour directories that exist
+	root   string     // the archive root as Spark reads it (hdfs://nn:port/path or file:///dir)
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*sparkconnect.Session // by tenant; "" for admin every-tenant SQL
+}
+
+var safeRootRE = regexp.MustCompile(`^[A-Za-z0-9_.:/@+=,-]+$`)
+
+// NewSparkEngine builds the engine; it does no I/O. root is the archive root
+// URL as Spark reads it.
+func NewSparkEngine(client *sparkconnect.Client, fsys archive.FS, root string, log *slog.Logger) (*SparkEngine, error) {
+	root = strings.TrimRight(root, "/")
+	if !strings.Contains(root, "://") {
+		root = "file://" + root
+	}
+	if !safeRootRE.MatchString(root) {
+		return nil, fmt.Errorf("query: archive root %q: only [A-Za-z0-9_.:/@+=,-] may appear in a root Spark reads", root)
+	}
+	return &SparkEngine{client: client, fs: fsys, root: root, log: log.With("component", "query-spark"), sessions: map[string]*sparkconnect.Session{}}, nil
+}
+
+// session returns the tenant's warm session, opening it if needed.
+func (e *SparkEngine) session(ctx context.Context, tenant string) (*sparkconnect.Session, error) {
+	e.mu.Lock()
+	s, ok := e.sessions[tenant]
+	e.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := e.client.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Exec(ctx, "SET spark.sql.session.timeZone=UTC"); err != nil {
+		_ = s.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if other, ok := e.sessions[tenant]; ok { // opened concurrently
+		go func() { _ = s.Close(context.Background()) }()
+		return other, nil
+	}
+	e.sessions[tenant] = s
+	return s, nil
+}
+
+func (e *SparkEngine) drop(tenant string, s *sparkconnect.Session) {
+	e.mu.Lock()
+	if e.sessions[tenant] == s {
+		delete(e.sessions, tenant)
+	}
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.Close(ctx)
+}
+
+// Close releases every session.
+func (e *SparkEngine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	ss := e.sessions
+	e.sessions = map[string]*sparkconnect.Session{}
+	e.mu.Unlock()
+	var errs []error
+	for _, s := range ss {
+		errs = append(errs, s.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Run implements Engine. A session lost mid-job (its server died) is
+// retried once on a new session: every plan is a read-only query, so
+// running it again is safe. Unavailable and a second loss fail the job
+// with spark_unavailable.
+func (e *SparkEngine) Run(ctx context.Context, id, tenant string, plan *archivequery.Plan) (*Result, error) {
+	dirs, err := e.existingDirs(ctx, plan)
+	if err != nil {
+		return nil, &EngineError{Code: JobCodeSparkUnavailable, Err: fmt.Errorf("listing the archive: %w", err)}
+	}
+	var res *Result
+	for attempt := 0; ; attempt++ {
+		res, err = e.runOnce(ctx, id, tenant, plan, dirs)
+		if errors.Is(err, sparkconnect.ErrSessionLost) && attempt == 0 && ctx.Err() == nil {
+			e.log.Warn("session lost mid-job; retrying once on a new session", "job", id, "error", err)
+			continue
+		}
+		break
+	}
+	if err == nil {
+		return res, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if errors.Is(err, sparkconnect.ErrSessionLost) || errors.Is(err, sparkconnect.ErrUnavailable) {
+		return nil, &EngineError{Code: JobCodeSparkUnavailable, Err: err}
+	}
+	return nil, &EngineError{Code: JobCodeSparkError, Err: err}
+}
+
+func (e *SparkEngine) runOnce(ctx context.Context, id, tenant string, plan *archivequery.Plan, dirs []string) (*Result, error) {
+	s, err := e.session(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	view := "hg_job_" + id
+	if err := s.Exec(ctx, e.viewSQL(view, dirs)); err != nil {
+		if errors.Is(err, sparkconnect.ErrSessionLost) {
+			e.drop(tenant, s)
+		}
+		return nil, fmt.Errorf("create the job's view: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = s.Exec(dctx, "DROP VIEW IF EXISTS `"+view+"`")
+	}()
+	stmt, err := plan.Statement(view)
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := s.SQL(ctx, stmt)
+	if err != nil {
+		if errors.Is(err, sparkconnect.ErrSessionLost) {
+			e.drop(tenant, s)
+		}
+		return nil, err
+	}
+	if tbl == nil {
+		return &Result{Columns: plan.Columns, Rows: []map[string]any{}}, nil
+	}
+	defer tbl.Release()
+	return tableRows(tbl, plan.Columns)
+}
+
+// existingDirs lists the plan's hour directories that exist (Spark fails
+// on a path that matches nothing).
+func (e *SparkEngine) existingDirs(ctx context.Context, plan *archivequery.Plan) ([]string, error) {
+	var tenants []string
+	if plan.Tenant != "" {
+		tenants = []string{plan.Tenant}
+	} else {
+		entries, err := e.fs.ReadDir(ctx, ".")
+		if err != nil {
+			return nil, err
+		}
+		for _, en := range entries {
+			if t, ok := strings.CutPrefix(en.Name, "tenant="); ok && en.Dir && archive.ValidTenant(t) {
+				tenants = append(tenants, t)
+			}
+		}
+	}
+	var dirs []string
+	for _, t := range tenants {
+		hours, err := archive.ListHours(ctx, e.fs, t, plan.From.Truncate(time.Hour), plan.To)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hours {
+			dirs = append(dirs, h.Dir())
+		}
+	}
+	return dirs, nil
+}
+
+// viewSQL creates the job's view: the JSON lines of dirs with the record
+// schema, or an empty relation of that schema when there are none.
+func (e *SparkEngine) viewSQL(view string, dirs []string) string {
+	if len(dirs) == 0 {
+		var cols []string
+		for _, f := range record.Fields() {
+			typ := "STRING"
+			switch f.Type {
+			case record.TypeInt:
+				typ = "BIGINT"
+			case record.TypeFloat:
+				typ = "DOUBLE"
+			}
+			cols = append(cols, "CAST(NULL AS "+typ+") AS `"+f.Name+"`")
+		}
+		return "CREATE OR REPLACE TEMPORARY VIEW `" + view + "` AS SELECT " + strings.Join(cols, ", ") + " WHERE false"
+	}
+	// One Hadoop glob over the directories: {a,b,...} alternatives may hold
+	// slashes. Names are [a-z0-9=/-] and the root was checked, so the
+	// literal needs no escaping.
+	path := e.root + "/{" + strings.Join(dirs, ",") + "}"
+	return "CREATE OR REPLACE TEMPORARY VIEW `" + view + "` (" + archivequery.SchemaDDL() + ") USING json OPTIONS (path '" + path + "')"
+}
+
+// tableRows converts an Arrow result to JSON-ready rows; columns come from
+// the plan, or from the table for free SQL.
+func tableRows(tbl arrow.Table, cols []archivequery.Column) (*Result, error) {
+	schema := tbl.Schema()
+	if cols == nil {
+		for _, f := range schema.Fields() {
+			cols = append(cols, archivequery.Column{Name: f.Name, Type: arrowColumnType(f.Type)})
+		}
+	}
+	rows := make([]map[string]any, 0, tbl.NumRows())
+	tr := array.NewTableReader(tbl, 1024)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.Record()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			row := make(map[string]any, rec.NumCols())
+			for c := 0; c < int(rec.NumCols()); c++ {
+				row[schema.Field(c).Name] = arrowValue(rec.Column(c), i)
+			}
+			rows = append(rows, row)
+		}
+	}
+	if err := tr.Err(); err != nil {
+		return nil, fmt.Errorf("read result: %w", err)
+	}
+	return &Result{Columns: cols, Rows: rows}, nil
+}
+
+func arrowValue(a arrow.Array, i int) any {
+	if a.IsNull(i) {
+		return nil
+	}
+	switch v := a.(type) {
+	case *array.Int64:
+		return v.Value(i)
+	case *array.Int32:
+		return int64(v.Value(i))
+	case *array.Float64:
+		return v.Value(i)
+	case *array.String:
+		return v.Value(i)
+	case *array.Boolean:
+		return v.Value(i)
+	case *array.Timestamp:
+		unit := v.DataType().(*arrow.TimestampType).Unit
+		return v.Value(i).ToTime(unit).UTC().Format(time.RFC3339Nano)
+	}
+	return a.GetOneForMarshal(i)
+}
+
+func arrowColumnType(t arrow.DataType) archivequery.ColumnType {
+	switch t.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64:
+		return archivequery.ColInt
+	case arrow.FLOAT32, arrow.FLOAT64, arrow.DECIMAL128:
+		return archivequery.ColFloat
+	case arrow.TIMESTAMP:
+		return archivequery.ColTimestamp
+	}
+	return archivequery.ColString
+}
