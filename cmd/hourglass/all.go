@@ -31,6 +31,7 @@ from one YAML file:
     indexer:  {es-url: http://127.0.0.1:19200, listen-addr: 127.0.0.1:9104}
     logpeek:  {archive-root: /tmp/archive, tokens: tokens.yaml, api-addr: 127.0.0.1:8090}
     lagmon:   {es-url: http://127.0.0.1:19200, listen-addr: 127.0.0.1:9106}
+    query:    {archive-root: /tmp/archive, tokens: tokens.yaml, spark-connect-pool: sc://127.0.0.1:15000, api-addr: 127.0.0.1:8091, listen-addr: 127.0.0.1:9108}
 
 Each service keeps its own admin address (/metrics, /healthz, /readyz) and logs
 with its component name. Sinks start before sources (the consumers, then the
@@ -54,6 +55,7 @@ func allServices() []command {
 		{"archiver", "", runArchiver},
 		{"router", "", runRouter},
 		{"logpeek", "", runLogpeek},
+		{"query", "", runQuery},
 		{"ingress", "", runIngress},
 	}
 }
