@@ -5,7 +5,7 @@
 # one at a time (-p 1) so benchmarks do not compete for the 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-stack/stack.sh up
+stack/stack.sh up kafka hdfs opensearch spark_connect
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 export HOURGLASS_BENCH_OUT=$out
