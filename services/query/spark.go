@@ -20,9 +20,11 @@ import (
 )
 
 // SparkEngine runs plans on the Spark Connect pool (internal/sparkconnect):
-// one warm session per tenant (the seed's context pool), reused by the
-// tenant's jobs; each job reads its partitions through a temp view of its
-// own (CREATE TEMPORARY VIEW … USING json over the existing hour
+// warm sessions per tenant (the seed's context pool), reused across the
+// tenant's jobs but held by one running job at a time, so cancelling a job
+// interrupts exactly its Spark operations (Session.Interrupt interrupts
+// everything in a session). Each job reads its partitions through a temp
+// view of its own (CREATE TEMPORARY VIEW … USING json over the existing hour
 // directories), runs the plan's statement and drops the view.
 //
 // Spark never sees a directory of another tenant: the view's path lists the
@@ -34,9 +36,14 @@ type SparkEngine struct {
 	root   string     // the archive root as Spark reads it (hdfs://nn:port/path or file:///dir)
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	sessions map[string]*sparkconnect.Session // by tenant; "" for admin every-tenant SQL
+	mu     sync.Mutex
+	idle   map[string][]*sparkconnect.Session // warm sessions by tenant; "" for admin every-tenant SQL
+	closed bool
 }
+
+// maxIdlePerTenant bounds the warm sessions kept per tenant; more (opened
+// while the tenant ran jobs in parallel) are closed when released.
+const maxIdlePerTenant = 2
 
 var safeRootRE = regexp.MustCompile(`^[A-Za-z0-9_.:/@+=,-]+$`)
 
@@ -50,55 +57,61 @@ func NewSparkEngine(client *sparkconnect.Client, fsys archive.FS, root string, l
 	if !safeRootRE.MatchString(root) {
 		return nil, fmt.Errorf("query: archive root %q: only [A-Za-z0-9_.:/@+=,-] may appear in a root Spark reads", root)
 	}
-	return &SparkEngine{client: client, fs: fsys, root: root, log: log.With("component", "query-spark"), sessions: map[string]*sparkconnect.Session{}}, nil
+	return &SparkEngine{client: client, fs: fsys, root: root, log: log.With("component", "query-spark"), idle: map[string][]*sparkconnect.Session{}}, nil
 }
 
-// session returns the tenant's warm session, opening it if needed.
-func (e *SparkEngine) session(ctx context.Context, tenant string) (*sparkconnect.Session, error) {
+// acquire takes a warm session of the tenant, or opens one.
+func (e *SparkEngine) acquire(ctx context.Context, tenant string) (*sparkconnect.Session, error) {
 	e.mu.Lock()
-	s, ok := e.sessions[tenant]
-	e.mu.Unlock()
-	if ok {
+	if l := e.idle[tenant]; len(l) > 0 {
+		s := l[len(l)-1]
+		e.idle[tenant] = l[:len(l)-1]
+		e.mu.Unlock()
 		return s, nil
 	}
+	e.mu.Unlock()
 	s, err := e.client.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.Exec(ctx, "SET spark.sql.session.timeZone=UTC"); err != nil {
-		_ = s.Close(context.WithoutCancel(ctx))
+		closeSession(s)
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if other, ok := e.sessions[tenant]; ok { // opened concurrently
-		go func() { _ = s.Close(context.Background()) }()
-		return other, nil
-	}
-	e.sessions[tenant] = s
 	return s, nil
 }
 
-func (e *SparkEngine) drop(tenant string, s *sparkconnect.Session) {
+// release gives a session back to the tenant's warm ones (or closes it).
+func (e *SparkEngine) release(tenant string, s *sparkconnect.Session) {
 	e.mu.Lock()
-	if e.sessions[tenant] == s {
-		delete(e.sessions, tenant)
+	if !e.closed && len(e.idle[tenant]) < maxIdlePerTenant {
+		e.idle[tenant] = append(e.idle[tenant], s)
+		e.mu.Unlock()
+		return
 	}
 	e.mu.Unlock()
+	closeSession(s)
+}
+
+func closeSession(s *sparkconnect.Session) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = s.Close(ctx)
 }
 
-// Close releases every session.
+// Close releases every warm session; sessions in use are closed when their
+// job releases them.
 func (e *SparkEngine) Close(ctx context.Context) error {
 	e.mu.Lock()
-	ss := e.sessions
-	e.sessions = map[string]*sparkconnect.Session{}
+	idle := e.idle
+	e.idle = map[string][]*sparkconnect.Session{}
+	e.closed = true
 	e.mu.Unlock()
 	var errs []error
-	for _, s := range ss {
-		errs = append(errs, s.Close(ctx))
+	for _, l := range idle {
+		for _, s := range l {
+			errs = append(errs, s.Close(ctx))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -133,16 +146,31 @@ func (e *SparkEngine) Run(ctx context.Context, id, tenant string, plan *archiveq
 	return nil, &EngineError{Code: JobCodeSparkError, Err: err}
 }
 
-func (e *SparkEngine) runOnce(ctx context.Context, id, tenant string, plan *archivequery.Plan, dirs []string) (*Result, error) {
-	s, err := e.session(ctx, tenant)
+func (e *SparkEngine) runOnce(ctx context.Context, id, tenant string, plan *archivequery.Plan, dirs []string) (_ *Result, err error) {
+	s, err := e.acquire(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if errors.Is(err, sparkconnect.ErrSessionLost) {
+			go closeSession(s) // its server died or restarted: never reuse it
+			return
+		}
+		e.release(tenant, s)
+	}()
+	// The session is this job's alone: when the job is cancelled (or its
+	// synchronous caller goes away), interrupt its Spark operations, not
+	// just the call waiting for them.
+	stop := context.AfterFunc(ctx, func() {
+		ictx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Interrupt(ictx); err != nil {
+			e.log.Warn("interrupting a cancelled job's Spark operations", "job", id, "error", err)
+		}
+	})
+	defer stop()
 	view := "hg_job_" + id
 	if err := s.Exec(ctx, e.viewSQL(view, dirs)); err != nil {
-		if errors.Is(err, sparkconnect.ErrSessionLost) {
-			e.drop(tenant, s)
-		}
 		return nil, fmt.Errorf("create the job's view: %w", err)
 	}
 	defer func() {
@@ -156,9 +184,6 @@ func (e *SparkEngine) runOnce(ctx context.Context, id, tenant string, plan *arch
 	}
 	tbl, err := s.SQL(ctx, stmt)
 	if err != nil {
-		if errors.Is(err, sparkconnect.ErrSessionLost) {
-			e.drop(tenant, s)
-		}
 		return nil, err
 	}
 	if tbl == nil {
