@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/hourglass-io/hourglass/internal/archive"
+	"github.com/hourglass-io/hourglass/internal/auth"
 	"github.com/hourglass-io/hourglass/internal/flagenv"
 	"github.com/hourglass-io/hourglass/internal/telemetry"
 	"github.com/hourglass-io/hourglass/services/logpeek"
@@ -48,7 +49,7 @@ func runLogpeek(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tok, err := logpeek.LoadTokens(*tokens)
+	tok, err := auth.Load(*tokens)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/archive"
+	"github.com/hourglass-io/hourglass/internal/auth"
 	"github.com/hourglass-io/hourglass/internal/gen"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
@@ -302,7 +303,7 @@ func digest(s string) string {
 }
 
 func logpeekServer(t *testing.T, fsys archive.FS) *httptest.Server {
-	tok, err := logpeek.ParseTokens([]byte(fmt.Sprintf(`
+	tok, err := auth.Parse([]byte(fmt.Sprintf(`
 tokens:
   - {name: dev, sha256: %s, role: developer, tenants: [tenant-02]}
   - {name: sre, sha256: %s, role: admin}

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hourglass-io/hourglass/internal/archive"
+	"github.com/hourglass-io/hourglass/internal/auth"
 	"github.com/hourglass-io/hourglass/internal/gen"
 	"github.com/hourglass-io/hourglass/internal/record"
 )
@@ -40,8 +41,8 @@ func digest(token string) string {
 	return hex.EncodeToString(d[:])
 }
 
-func testTokens(t testing.TB) *Tokens {
-	tok, err := ParseTokens([]byte(fmt.Sprintf(`
+func testTokens(t testing.TB) *auth.Tokens {
+	tok, err := auth.Parse([]byte(fmt.Sprintf(`
 tokens:
   - {name: dev-one, sha256: %s, role: developer, tenants: [tenant-01]}
   - {name: dev-two, sha256: %s, role: developer, tenants: [tenant-02, tenant-03]}
@@ -505,7 +506,7 @@ func TestTokensFile(t *testing.T) {
 		"duplicate":        `{tokens: [{name: a, sha256: ` + d + `, role: admin}, {name: b, sha256: ` + d + `, role: admin}]}`,
 		"unknown key":      `{tokens: [{name: a, sha256: ` + d + `, role: admin, tenant: x}]}`,
 	} {
-		_, err := ParseTokens([]byte(bad))
+		_, err := auth.Parse([]byte(bad))
 		require.Error(t, err, name)
 	}
 	tok := testTokens(t)

@@ -29,7 +29,7 @@ import (
 type Server struct {
 	cfg    Config
 	fs     archive.FS
-	tokens atomic.Pointer[Tokens]
+	tokens atomic.Pointer[auth.Tokens]
 	log    *slog.Logger
 	m      *metrics
 	mux    *http.ServeMux
@@ -39,7 +39,7 @@ type Server struct {
 }
 
 // New builds the API over the archive fsys.
-func New(cfg Config, fsys archive.FS, tokens *Tokens, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+func New(cfg Config, fsys archive.FS, tokens *auth.Tokens, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("logpeek: config: %w", err)
 	}
@@ -60,7 +60,7 @@ func New(cfg Config, fsys archive.FS, tokens *Tokens, log *slog.Logger, reg prom
 // ReloadTokens replaces the tokens with those of the file at path; on error
 // the tokens in force stay (main calls it on SIGHUP).
 func (s *Server) ReloadTokens(path string) error {
-	t, err := LoadTokens(path)
+	t, err := auth.Load(path)
 	if err != nil {
 		s.log.Error("tokens reload refused; the previous tokens stay in force", "error", err)
 		return err
@@ -125,7 +125,7 @@ type outcome struct {
 
 // endpoint authenticates the request, parses its query strictly (allowed
 // names only), runs fn, and logs who asked for what.
-func (s *Server) endpoint(name string, allowed []string, fn func(http.ResponseWriter, *http.Request, url.Values, Principal, *outcome)) http.HandlerFunc {
+func (s *Server) endpoint(name string, allowed []string, fn func(http.ResponseWriter, *http.Request, url.Values, auth.Principal, *outcome)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		s.m.inflight.Inc()
@@ -218,7 +218,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 
 // authorize refuses a tenant the principal may not read. The answer is the
 // same whether or not the tenant exists.
-func authorize(p Principal, tenant string) *apiError {
+func authorize(p auth.Principal, tenant string) *apiError {
 	if p.CanRead(tenant) {
 		return nil
 	}
@@ -244,7 +244,7 @@ type partitionInfo struct {
 	Bytes int64     `json:"bytes"`
 }
 
-func (s *Server) partitions(w http.ResponseWriter, r *http.Request, v url.Values, p Principal, o *outcome) {
+func (s *Server) partitions(w http.ResponseWriter, r *http.Request, v url.Values, p auth.Principal, o *outcome) {
 	sp, aerr := parseSpan(v, s.cfg.MaxPartitionsSpan)
 	if aerr == nil {
 		aerr = authorize(p, sp.tenant)
@@ -311,7 +311,7 @@ type match struct {
 
 func (m match) size() int64 { return int64(len(m.line)) + 1 }
 
-func (s *Server) logs(w http.ResponseWriter, r *http.Request, v url.Values, p Principal, o *outcome) {
+func (s *Server) logs(w http.ResponseWriter, r *http.Request, v url.Values, p auth.Principal, o *outcome) {
 	q, aerr := parseLogs(v, s.cfg, s.now())
 	if aerr == nil {
 		aerr = authorize(p, q.tenant)
