@@ -32,13 +32,6 @@ import (
 // (hourglass_router_dlq_records_total{reason}); records a metric's filter
 // leaves out on purpose by the router (hourglass_router_records_filtered_total{metric}).
 
-// lateIndexPrefix is the index the metric job counts dropped records in
-// (metrics-jobs/hourglass_jobs/stream.py LATE_INDEX_PREFIX).
-const lateIndexPrefix = "hourglass-late-"
-
-// LateIndex is the index counting a metric's late and out-of-range records.
-func LateIndex(metric string) string { return lateIndexPrefix + metric }
-
 // OtherTenants is the tenant label of the tenants past the top
 // DroppedTenants (a tenant name cannot hold "_").
 const OtherTenants = "_other"
@@ -192,7 +185,7 @@ func sumAgg(filter []any, field, tenantField string) map[string]any {
 // was dropped.
 func (m *Monitor) queryDropped(ctx context.Context, metric string, small, lookback time.Duration, now time.Time) (dropCounts, error) {
 	c := dropCounts{late: map[string]int64{}, outOfRange: map[string]int64{}, windows: map[string]int64{}}
-	index := LateIndex(metric)
+	index := catalog.LateIndex(metric)
 	var lastErr error
 	for _, suffix := range []string{"", ".keyword"} {
 		since := map[string]any{"range": map[string]any{"computed_at": map[string]any{"gte": now.Add(-lookback).UnixMilli(), "format": "epoch_millis"}}}
@@ -253,7 +246,7 @@ func (m *Monitor) pollDropped(ctx context.Context, st *state, now time.Time, win
 		w := windows[mt.Name]
 		c.windows, c.windowTotal = w.windows, w.windowTotal
 		d := boundTenants(c, st.cfg.DroppedTenants)
-		d.Metric, d.Index = mt.Name, LateIndex(mt.Name)
+		d.Metric, d.Index = mt.Name, catalog.LateIndex(mt.Name)
 		if err != nil {
 			d.Error = fmt.Sprintf("dropped records of %s: %v", mt.Name, err)
 			errs = append(errs, d.Error)

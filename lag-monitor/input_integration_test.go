@@ -57,7 +57,7 @@ func TestFrozenMetricAtRiskQuietTenantOK(t *testing.T) {
 	// T: the start of this minute. Before the test: "busy" had traffic and
 	// windows until T-15m; "quiet" until T-45m.
 	T := time.Now().UTC().Truncate(time.Minute)
-	index, late := catalog.IndexName(metric, T), lagmon.LateIndex(metric)
+	index, late := catalog.IndexName(metric, T), catalog.LateIndex(metric)
 	t.Cleanup(func() {
 		_ = es.Do(ctx, esapi.IndicesDeleteRequest{Index: []string{index, late}, IgnoreUnavailable: esapi.BoolPtr(true)}, "cleanup", nil)
 	})

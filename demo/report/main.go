@@ -159,7 +159,7 @@ func dropped(ctx context.Context, es *esclient.Client, metric string, t time.Tim
 			Late, Rejected struct{ Value float64 }
 		} `json:"aggregations"`
 	}
-	idx := "hourglass-late-" + metric
+	idx := catalog.LateIndex(metric)
 	req := esapi.SearchRequest{Index: []string{idx}, Body: strings.NewReader(body), IgnoreUnavailable: esapi.BoolPtr(true)}
 	if err := es.Do(ctx, req, "search "+idx, &res); err != nil {
 		return 0, 0, err

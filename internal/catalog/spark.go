@@ -57,7 +57,10 @@ type JobSpec struct {
 	OutputFields []string `json:"output_fields"`
 	// Elasticsearch: documents go to IndexSQL's value (a monthly index behind
 	// Alias) with _id = IDSQL's value. The session time zone must be UTC.
-	Alias           string  `json:"alias"`
+	Alias string `json:"alias"`
+	// LateIndex counts the records that reached no window: late beyond the
+	// watermark and out of range (documents with a reason).
+	LateIndex       string  `json:"late_index"`
 	IndexSQL        string  `json:"index_sql"`
 	IDSQL           string  `json:"id_sql"`
 	SessionTimeZone string  `json:"session_time_zone"`
@@ -81,6 +84,13 @@ type Error struct {
 
 // Alias is the Elasticsearch alias of a metric's monthly indices.
 func Alias(metric string) string { return "hourglass-metrics-" + metric }
+
+// LatePrefix starts the name of every metric's late-record index.
+const LatePrefix = "hourglass-late-"
+
+// LateIndex is the index in which a metric's job counts the records that
+// reached no window (late beyond the watermark, out of range), by reason.
+func LateIndex(metric string) string { return LatePrefix + metric }
 
 // IndexName is the monthly index holding windows that start at start.
 func IndexName(metric string, start time.Time) string {
@@ -126,6 +136,7 @@ func SparkSpec(m Metric) JobSpec {
 		Watermark:            sparkInterval(m.AllowedLateness.Duration),
 		GroupBy:              m.GroupBy,
 		Alias:                Alias(m.Name),
+		LateIndex:            LateIndex(m.Name),
 		IndexSQL:             fmt.Sprintf("concat('%s-', date_format(window.start, 'yyyy.MM'))", Alias(m.Name)),
 		SessionTimeZone:      "UTC",
 		FreshnessSLA:         m.FreshnessSLA.String(),

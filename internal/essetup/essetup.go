@@ -35,7 +35,6 @@ import (
 
 // Names of the side indices of the metric jobs.
 const (
-	LatePrefix    = "hourglass-late-"
 	JobRunsIndex  = "hourglass-jobruns"
 	PolicyName    = "hourglass-metrics-retention"
 	templateOrder = 200
@@ -158,7 +157,7 @@ func Templates(c *catalog.Catalog, cfg Config, flavor esclient.Flavor) []Templat
 	late["dynamic_templates"] = []any{map[string]any{"strings": map[string]any{
 		"match_mapping_type": "string", "mapping": keyword()}}}
 	out = append(out, Template{Name: "hourglass-late", Body: map[string]any{
-		"index_patterns": []string{LatePrefix + "*"},
+		"index_patterns": []string{catalog.LatePrefix + "*"},
 		"priority":       templateOrder,
 		"template":       map[string]any{"settings": settings(), "mappings": late},
 		"_meta":          map[string]any{"managed_by": "hourglass es setup"},
@@ -181,7 +180,7 @@ func Templates(c *catalog.Catalog, cfg Config, flavor esclient.Flavor) []Templat
 }
 
 // RetentionPatterns are the index patterns the retention policy applies to.
-func RetentionPatterns() []string { return []string{"hourglass-metrics-*", LatePrefix + "*"} }
+func RetentionPatterns() []string { return []string{"hourglass-metrics-*", catalog.LatePrefix + "*"} }
 
 // ILMPolicy is the Elasticsearch lifecycle policy.
 func ILMPolicy(retention time.Duration) map[string]any {

@@ -7,14 +7,14 @@ REQUIRED_KEYS = (
     "metric", "topic", "consumer_group", "schema_ddl", "event_time_sql", "filter_sql",
     "watermark", "windows", "group_by", "aggregations", "outputs", "output_fields",
     "alias", "index_sql", "id_sql", "session_time_zone", "kafka_timestamp_column",
-    "out_of_range_sql", "max_future_seconds",
+    "out_of_range_sql", "max_future_seconds", "late_index",
 )
 
 # The boolean column the driver adds from the spec's out_of_range_sql, and the
 # condition that keeps the other rows (before withWatermark sees them).
 OUT_OF_RANGE_COL = "_out_of_range"
 ACCEPTED_SQL = "NOT `_out_of_range`"
-# Reason of the documents counting out-of-range records in hourglass-late-<metric>
+# Reason of the documents counting out-of-range records in the spec's late_index
 # (the router's DLQ code for the same rule); late records have reason "late".
 REASON_LATE = "late"
 REASON_OUT_OF_RANGE = "out_of_range"

@@ -23,12 +23,6 @@ from . import spec as specmod
 from .late import LateTracker
 from .offsets import CheckpointError, CommitTracker, checkpoint_offsets
 
-LATE_INDEX_PREFIX = "hourglass-late-"
-
-
-def late_index(metric):
-    return LATE_INDEX_PREFIX + metric
-
 
 def parse_records(df, spec):
     """Kafka rows -> the spec's typed columns, the Kafka record's timestamp (as the
@@ -224,7 +218,7 @@ class MetricJob:
 
     def write_out_of_range(self, bdf, batch_id, epoch):
         """Counts the micro-batch's out-of-range rows (which the aggregation queries
-        drop before their watermark) per group into hourglass-late-<metric>, reason
+        drop before their watermark) per group into the spec's late_index, reason
         out_of_range, with a deterministic _id so a replay overwrites."""
         group_by = self.spec["group_by"]
         kts = self.spec["kafka_timestamp_column"]
@@ -245,7 +239,7 @@ class MetricJob:
                    "rejected_records": r["n"], "min_event_time": r["min_et"], "max_event_time": r["max_et"],
                    "max_kafka_timestamp": r["max_kts"], "max_future_seconds": int(self.spec["max_future_seconds"]),
                    "batch_id": batch_id, "computed_at": now}
-            items.append((late_index(self.metric), hashlib.sha256(key.encode()).hexdigest(), doc))
+            items.append((self.spec["late_index"], hashlib.sha256(key.encode()).hexdigest(), doc))
             total += r["n"]
         self.es.bulk(items)
         return total
@@ -274,7 +268,7 @@ class MetricJob:
             doc = {"metric": self.metric, **{g: r[g] for g in group_by},
                    "window": {"start": start, "end": end, "size": r["size"]},
                    "reason": specmod.REASON_LATE, "late_records": r["count"], "watermark": wm, "batch_id": batch_id, "computed_at": now}
-            items.append((late_index(self.metric), hashlib.sha256(key.encode()).hexdigest(), doc))
+            items.append((self.spec["late_index"], hashlib.sha256(key.encode()).hexdigest(), doc))
             total += r["count"]
         self.es.bulk(items)
         return total
