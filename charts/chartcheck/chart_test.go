@@ -102,6 +102,7 @@ func TestDefaultValues(t *testing.T) {
 	for _, d := range objs.Deployments {
 		components = append(components, d.Labels["app.kubernetes.io/component"])
 	}
+	// The query service is off by default, as is the Spark Connect pool it needs.
 	require.ElementsMatch(t, []string{"ingress", "router", "archiver", "indexer", "lagmon", "logpeek"}, components)
 	require.Len(t, objs.Services, 8, "ingress and logpeek public, six admin")
 	checkAdminPortsPrivate(t, objs)
@@ -145,7 +146,7 @@ func TestDefaultValues(t *testing.T) {
 
 func TestProductionValues(t *testing.T) {
 	objs := render(t, loadChart(t), valuesFile(t, chartDir+"/ci/production-values.yaml"))
-	require.Len(t, objs.Deployments, 6)
+	require.Len(t, objs.Deployments, 7)
 	require.Empty(t, objs.Secrets, "every secret is an existing one in production")
 	for _, d := range objs.Deployments {
 		require.True(t, strings.HasPrefix(d.Spec.Template.Spec.Containers[0].Image, "registry.example.com/hourglass/hourglass:1.4.2"))
@@ -157,6 +158,10 @@ func TestProductionValues(t *testing.T) {
 	require.Equal(t, int32(30), objs.HPAs[0].Spec.MaxReplicas)
 	idx := objs.Deployments[deployment(t, objs, "indexer")].Spec.Template.Spec.Containers[0]
 	require.Equal(t, "hourglass-es-credentials", idx.Env[1].ValueFrom.SecretKeyRef.Name)
+	query := objs.Deployments[deployment(t, objs, "query")].Spec.Template.Spec
+	require.Equal(t, "sc://spark-connect-lb.spark.svc:15000", flagValue(t, query.Containers[0].Args, "--spark-connect-pool"))
+	require.Equal(t, "kafka-0.kafka:9092,kafka-1.kafka:9092,kafka-2.kafka:9092", flagValue(t, query.Containers[0].Args, "--brokers"))
+	require.Equal(t, "hourglass-query-tokens", query.Volumes[1].Secret.SecretName)
 
 	// ServiceMonitor: every service's admin port, job label hourglass-<component>.
 	require.Len(t, objs.ServiceMonitors, 1)
@@ -200,19 +205,43 @@ func TestPrometheusRuleCarriesEveryRuleByDefault(t *testing.T) {
 // "-admin" Services, one per component; public Services carry no admin port.
 func checkAdminPortsPrivate(t *testing.T, objs *Objects) {
 	t.Helper()
-	admins := 0
+	var admins, components []string
 	for _, s := range objs.Services {
 		hasAdmin := slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "admin" })
 		if s.Labels["hourglass.io/admin"] == "true" {
-			admins++
+			admins = append(admins, s.Labels["app.kubernetes.io/component"])
 			require.True(t, hasAdmin, s.Name)
+			require.Len(t, s.Spec.Ports, 1, "admin Service %s carries the admin port alone", s.Name)
 			require.Equal(t, corev1.ServiceTypeClusterIP, s.Spec.Type, "admin Service %s is cluster-internal", s.Name)
 			require.Equal(t, "hourglass-"+s.Labels["app.kubernetes.io/component"], s.Labels["hourglass.io/job"])
 			continue
 		}
 		require.False(t, hasAdmin, "public Service %s must not expose an admin port", s.Name)
 	}
-	require.Equal(t, 6, admins, "one admin Service per component")
+	for _, d := range objs.Deployments {
+		components = append(components, d.Labels["app.kubernetes.io/component"])
+	}
+	require.ElementsMatch(t, components, admins, "one admin Service per component")
+}
+
+// service returns the rendered Service named name.
+func service(t *testing.T, objs *Objects, name string) corev1.Service {
+	t.Helper()
+	for _, s := range objs.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no service %s", name)
+	return corev1.Service{}
+}
+
+// flagValue returns the argument after flag in args.
+func flagValue(t *testing.T, args []string, flag string) string {
+	t.Helper()
+	i := slices.Index(args, flag)
+	require.True(t, i >= 0 && i+1 < len(args), "%s in %v", flag, args)
+	return args[i+1]
 }
 
 // checkWiring: each Service selects the pods of one Deployment and targets a
@@ -297,6 +326,10 @@ func TestBrokenValuesAreRefused(t *testing.T) {
 		"unknown ingress key":    {map[string]any{"ingress": map[string]any{"replica": 3}}, "replica"},
 		"bad Spark memory":       {map[string]any{"spark": map[string]any{"driver": map[string]any{"cores": 1, "memory": "1GB"}}}, "memory"},
 		"password without value": {map[string]any{"elasticsearch": map[string]any{"username": "hg"}}, "elasticsearch.password is required"},
+		"query without a pool":   {map[string]any{"query": map[string]any{"enabled": true}}, "query.sparkConnectPool is required when sparkConnect.enabled is false"},
+		"query pool not sc://":   {map[string]any{"query": map[string]any{"enabled": true, "sparkConnectPool": "http://pool:15000"}}, "sparkConnectPool"},
+		"query pool with params": {map[string]any{"query": map[string]any{"enabled": true, "sparkConnectPool": "sc://pool:15000/;user_id=x"}}, "sparkConnectPool"},
+		"query replicas":         {map[string]any{"query": map[string]any{"replicas": 2}}, "replicas"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

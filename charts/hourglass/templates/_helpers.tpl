@@ -32,6 +32,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- if or .Values.elasticsearch.existingSecret .Values.elasticsearch.username -}}true{{- end -}}
 {{- end -}}
 
+{{/* The chart's own Spark Connect pool: the HAProxy Service of sparkconnect.yaml, its grpc port. */}}
+{{- define "hourglass.sparkConnectPoolURL" -}}
+sc://{{ include "hourglass.fullname" . }}-spark-connect-lb:15000
+{{- end -}}
+
 {{/* HOURGLASS_ES_USERNAME / _PASSWORD from the Elasticsearch Secret, when there is one. */}}
 {{- define "hourglass.esEnv" -}}
 {{- if include "hourglass.hasESCredentials" . }}
