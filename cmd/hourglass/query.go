@@ -52,6 +52,7 @@ func runQuery(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "wait for running jobs at shutdown")
 	fs.DurationVar(&cfg.Limits.MaxSpan, "max-span", cfg.Limits.MaxSpan, "longest to-from of a query")
 	fs.IntVar(&cfg.Limits.MaxLimit, "max-limit", cfg.Limits.MaxLimit, "largest row limit of a query")
+	fs.IntVar(&cfg.InlineRows, "inline-rows", cfg.InlineRows, "largest limit whose rows the service collects (and of a synchronous query); larger jobs have Spark write their rows to the archive's file system")
 	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9108", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass query [flags]", queryHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -76,7 +77,7 @@ func runQuery(ctx context.Context, args []string, _, stderr io.Writer) error {
 	defer fsys.Close()
 	scfg := sparkconnect.DefaultConfig()
 	scfg.URL = *pool
-	scfg.MaxRows = cfg.Limits.MaxLimit
+	scfg.MaxRows = cfg.InlineRows
 	client, err := sparkconnect.New(scfg, log)
 	if err != nil {
 		return err

@@ -316,6 +316,12 @@ func (r hdfsReader) Read(p []byte) (int, error) {
 
 func (r hdfsReader) Close() error { return r.r.Close() }
 
+// Seek lets readers of large files start mid-file (the query service's
+// result pages).
+func (r hdfsReader) Seek(offset int64, whence int) (int64, error) {
+	return r.r.Seek(offset, whence)
+}
+
 func (h *HDFS) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	p, err := h.path(name)
 	if err != nil {

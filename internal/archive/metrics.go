@@ -2,6 +2,8 @@ package archive
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -126,3 +128,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 func (c *countingReader) Close() error { return c.r.Close() }
+
+// Seek seeks the underlying reader, if it can (errors.ErrUnsupported if not).
+func (c *countingReader) Seek(offset int64, whence int) (int64, error) {
+	if s, ok := c.r.(io.Seeker); ok {
+		return s.Seek(offset, whence)
+	}
+	return 0, fmt.Errorf("archive: seek: %w", errors.ErrUnsupported)
+}

@@ -40,7 +40,23 @@ type pool struct {
 	url    string
 }
 
+// newPool holds the pool shared with other packages' tests (the query
+// service's) for the test; newPoolAlone holds it alone, for tests that kill
+// or drain servers, or need sessions spread by leastconn (other packages'
+// sessions would skew the count).
 func newPool(t *testing.T) *pool {
+	t.Helper()
+	stacktest.SharePool(t)
+	return openPool(t)
+}
+
+func newPoolAlone(t *testing.T) *pool {
+	t.Helper()
+	stacktest.ExclusivePool(t)
+	return openPool(t)
+}
+
+func openPool(t *testing.T) *pool {
 	t.Helper()
 	url := stacktest.Get(t, "HOURGLASS_SPARK_CONNECT_POOL")
 	admin := &poolctl.Admin{Socket: stacktest.Get(t, "HOURGLASS_SPARK_CONNECT_POOL_ADMIN_SOCKET"), Backend: poolctl.DefaultBackend}
@@ -153,7 +169,8 @@ func (p *pool) twoSessionsApart(t *testing.T) (a, b *Session, srvA, srvB string)
 			return a, b, srvA, srvB
 		}
 	}
-	t.Fatalf("six new sessions all landed on %s: leastconn does not spread new sessions", srvA)
+	servers, _ := p.admin.Servers(context.Background(), time.Minute)
+	t.Fatalf("six new sessions all landed on %s: leastconn does not spread new sessions (servers: %+v)", srvA, servers)
 	return
 }
 
@@ -183,7 +200,7 @@ func firstInt(t *testing.T, tbl arrow.Table) int64 {
 }
 
 func TestPoolSessionsStayPinnedAndKeepTempViews(t *testing.T) {
-	p := newPool(t)
+	p := newPoolAlone(t)
 	a, b, srvA, srvB := p.twoSessionsApart(t)
 	ctx := context.Background()
 	require.NoError(t, a.Exec(ctx, "CREATE OR REPLACE TEMP VIEW hg_pin AS SELECT 41 AS v"))
@@ -203,7 +220,7 @@ func TestPoolSessionsStayPinnedAndKeepTempViews(t *testing.T) {
 }
 
 func TestPoolNewSessionGoesToLessLoadedServer(t *testing.T) {
-	p := newPool(t)
+	p := newPoolAlone(t)
 	a, _, srvA, _ := p.twoSessionsApart(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -315,7 +332,7 @@ func pidOf(t *testing.T, name string) int {
 }
 
 func TestPoolServerKilled(t *testing.T) {
-	p := newPool(t)
+	p := newPoolAlone(t)
 	a, b, srvA, srvB := p.twoSessionsApart(t)
 	ctx := context.Background()
 	require.NoError(t, a.Exec(ctx, "CREATE OR REPLACE TEMP VIEW hg_kill AS SELECT 1 AS v"))
@@ -363,7 +380,7 @@ func TestPoolServerKilled(t *testing.T) {
 }
 
 func TestPoolDrain(t *testing.T) {
-	p := newPool(t)
+	p := newPoolAlone(t)
 	a, _, srvA, srvB := p.twoSessionsApart(t)
 	ctx := context.Background()
 	require.NoError(t, a.Exec(ctx, "CREATE OR REPLACE TEMP VIEW hg_drain AS SELECT 3 AS v"))

@@ -31,6 +31,10 @@ type Config struct {
 	// long its record is.
 	ResultTTL time.Duration
 	JobTTL    time.Duration
+	// InlineRows is the largest row limit whose rows the service collects
+	// from Spark (and the largest of a synchronous query); a job with a
+	// larger limit has Spark write its rows to the archive's file system.
+	InlineRows int
 	// PageRows is the default and MaxPageRows the largest rows of one
 	// result page.
 	PageRows    int
@@ -58,6 +62,7 @@ func DefaultConfig() Config {
 		JobTimeout:          10 * time.Minute,
 		ResultTTL:           24 * time.Hour,
 		JobTTL:              7 * 24 * time.Hour,
+		InlineRows:          10_000,
 		PageRows:            1000,
 		MaxPageRows:         10_000,
 		MaxListJobs:         100,
@@ -89,6 +94,9 @@ func (c Config) Validate() error {
 	}
 	if c.ResultTTL < time.Minute || c.JobTTL < c.ResultTTL {
 		errs = append(errs, fmt.Errorf("result-ttl %s, job-ttl %s: want 1m <= result-ttl <= job-ttl", c.ResultTTL, c.JobTTL))
+	}
+	if c.InlineRows < 1 || c.InlineRows > c.Limits.MaxLimit || c.InlineRows > 1_000_000 {
+		errs = append(errs, fmt.Errorf("inline-rows %d: must be in [1, min(max-limit %d, 1000000)]", c.InlineRows, c.Limits.MaxLimit))
 	}
 	if c.PageRows < 1 || c.MaxPageRows < c.PageRows {
 		errs = append(errs, fmt.Errorf("page-rows %d, max-page-rows %d: want 1 <= default <= max", c.PageRows, c.MaxPageRows))

@@ -70,10 +70,12 @@ type Job struct {
 	Started        *time.Time            `json:"started,omitempty"`
 	Finished       *time.Time            `json:"finished,omitempty"`
 	Rows           int                   `json:"rows"`
+	Attempts       int                   `json:"attempts,omitempty"` // Spark runs: 2 when the first one's server died
 	Columns        []archivequery.Column `json:"columns,omitempty"`
 	Error          *JobError             `json:"error,omitempty"`
 	ResultsExpire  *time.Time            `json:"results_expire,omitempty"`
 	ResultsGone    bool                  `json:"results_gone,omitempty"`
+	ResultsWritten bool                  `json:"results_written,omitempty"` // rows written by Spark (Store.ResultDir), not collected
 	Events         []Event               `json:"events"`
 }
 
@@ -87,6 +89,7 @@ type Status struct {
 	Finished      *time.Time            `json:"finished"`
 	QueuedMS      *int64                `json:"queued_ms"`
 	RunMS         *int64                `json:"run_ms"`
+	Attempts      int                   `json:"attempts"`
 	Rows          int                   `json:"rows"`
 	Columns       []archivequery.Column `json:"columns"`
 	Error         *JobError             `json:"error"`
@@ -96,7 +99,7 @@ type Status struct {
 
 func (j *Job) status() Status {
 	s := Status{ID: j.ID, Tenant: j.Tenant, State: j.State, Created: j.Created, Started: j.Started, Finished: j.Finished,
-		Rows: j.Rows, Columns: j.Columns, Error: j.Error, ResultsExpire: j.ResultsExpire,
+		Rows: j.Rows, Attempts: j.Attempts, Columns: j.Columns, Error: j.Error, ResultsExpire: j.ResultsExpire,
 		Links: map[string]string{"self": "/v1/jobs/" + j.ID, "events": "/v1/jobs/" + j.ID + "/events"}}
 	if s.Columns == nil {
 		s.Columns = []archivequery.Column{}
@@ -120,24 +123,41 @@ func (j *Job) status() Status {
 // interface (the Spark Connect adapter, or a fake in tests).
 type Engine interface {
 	// Run executes plan for job id on a session of the tenant's ("" for an
-	// admin's every-tenant SQL) and returns its rows, one map per row keyed
-	// by column name, values JSON-ready (string, int64, float64, nil;
-	// timestamps as time.Time). Cancelling ctx must interrupt the Spark
-	// operation, not only stop waiting for it. Errors should be *EngineError.
-	Run(ctx context.Context, id, tenant string, plan *archivequery.Plan) (*Result, error)
+	// admin's every-tenant SQL). With out "" it returns the rows, one map
+	// per row keyed by column name, values JSON-ready (string, int64,
+	// float64, nil; timestamps as RFC 3339 strings). Otherwise Spark writes
+	// the rows as JSON lines into the directory out (relative to the
+	// archive root; part files named in row order) and Run returns only the
+	// columns and the count: the rows of a large job never pass through the
+	// service. Cancelling ctx must interrupt the Spark operation, not only
+	// stop waiting for it. Errors should be *EngineError.
+	Run(ctx context.Context, id, tenant string, plan *archivequery.Plan, out string) (*Result, error)
 }
 
-// Result is what an engine returns for a job.
+// Result is what an engine returns for a job: the rows, or (when the
+// engine wrote them) their count.
 type Result struct {
-	Columns []archivequery.Column
-	Rows    []map[string]any
+	Columns  []archivequery.Column
+	Rows     []map[string]any
+	Written  bool // the rows are in the job's result directory
+	Count    int  // rows written, when Written
+	Attempts int  // Spark runs it took (2: the first one's server died)
+}
+
+// rows is the result's row count.
+func (r *Result) rows() int {
+	if r.Written {
+		return r.Count
+	}
+	return len(r.Rows)
 }
 
 // EngineError is an engine failure with a job error code
 // (JobCodeSparkUnavailable or JobCodeSparkError).
 type EngineError struct {
-	Code string
-	Err  error
+	Code     string
+	Err      error
+	Attempts int // Spark runs tried (2: the first one's server died)
 }
 
 func (e *EngineError) Error() string { return e.Code + ": " + e.Err.Error() }

@@ -366,8 +366,23 @@ func (m *Manager) run(e *entry) {
 	tctx, cancel := context.WithTimeout(ctx, m.cfg.JobTimeout)
 	defer cancel()
 	start := time.Now()
-	res, err := m.engine.Run(tctx, e.job.ID, e.job.Tenant, e.plan)
+	out := "" // collected by the engine, stored by PutResult
+	if e.plan.Limit > m.cfg.InlineRows {
+		out = m.store.ResultDir(e.job.ID) // written by Spark
+	}
+	res, err := m.engine.Run(tctx, e.job.ID, e.job.Tenant, e.plan, out)
 	m.m.runSeconds.Observe(time.Since(start).Seconds())
+	attempts := 1
+	var ee *EngineError
+	switch {
+	case res != nil && res.Attempts > 1:
+		attempts = res.Attempts
+	case errors.As(err, &ee) && ee.Attempts > 1:
+		attempts = ee.Attempts
+	}
+	m.mu.Lock()
+	e.job.Attempts = attempts
+	m.mu.Unlock()
 	switch {
 	case err != nil:
 		jerr := jobError(err, tctx.Err(), context.Cause(ctx))
@@ -376,9 +391,14 @@ func (m *Manager) run(e *entry) {
 			state = StateCancelled
 		}
 		m.finish(context.Background(), e, state, jerr, nil)
-	case len(res.Rows) > e.plan.Limit:
+	case res.Written != (out != ""):
+		m.finish(context.Background(), e, StateFailed, &JobError{Code: JobCodeInternal,
+			Message: fmt.Sprintf("the engine answered written=%t for out %q", res.Written, out)}, nil)
+	case res.rows() > e.plan.Limit:
 		m.finish(context.Background(), e, StateFailed, &JobError{Code: JobCodeTooManyRows,
-			Message: fmt.Sprintf("the engine returned %d rows, over the plan's limit of %d", len(res.Rows), e.plan.Limit)}, nil)
+			Message: fmt.Sprintf("the engine returned %d rows, over the plan's limit of %d", res.rows(), e.plan.Limit)}, nil)
+	case res.Written:
+		m.finish(context.Background(), e, StateSucceeded, nil, res)
 	default:
 		if err := m.store.PutResult(context.Background(), e.job.ID, res.Rows); err != nil {
 			m.m.storeErrors.Inc()
@@ -416,7 +436,7 @@ func (m *Manager) finish(ctx context.Context, e *entry, state State, jerr *JobEr
 	now := m.now().UTC()
 	j.Finished = &now
 	if res != nil {
-		j.Rows, j.Columns = len(res.Rows), res.Columns
+		j.Rows, j.Columns, j.ResultsWritten = res.rows(), res.Columns, res.Written
 		exp := now.Add(m.cfg.ResultTTL)
 		j.ResultsExpire = &exp
 	}

@@ -12,8 +12,14 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +29,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/archive"
+	"github.com/hourglass-io/hourglass/internal/catalog/archivequery"
 	"github.com/hourglass-io/hourglass/internal/gen"
+	"github.com/hourglass-io/hourglass/internal/poolctl"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/sparkconnect"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
@@ -35,11 +43,19 @@ var it0 = time.Date(2026, 2, 3, 10, 0, 0, 0, time.UTC)
 // a Kafka topic for events, with the service in front.
 type itEnv struct {
 	*testService
-	recs  []record.Record
-	topic string
+	recs   []record.Record
+	topic  string
+	engine *SparkEngine
 }
 
-func newITEnv(t *testing.T) *itEnv {
+func newITEnv(t *testing.T, opts ...func(*Config)) *itEnv {
+	stacktest.SharePool(t)
+	return openITEnv(t, opts...)
+}
+
+// openITEnv builds the environment without holding the pool: the caller
+// holds it (shared, or alone to kill its servers).
+func openITEnv(t *testing.T, opts ...func(*Config)) *itEnv {
 	namenode := stacktest.Get(t, "HOURGLASS_HDFS_NAMENODE")
 	pool := stacktest.Get(t, "HOURGLASS_SPARK_CONNECT_POOL")
 	brokers := stacktest.Brokers(t)
@@ -57,11 +73,12 @@ func newITEnv(t *testing.T) *itEnv {
 	})
 	recs := writeITArchive(t, fsys)
 
+	log := slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	scfg := sparkconnect.DefaultConfig()
 	scfg.URL = pool
-	client, err := sparkconnect.New(scfg, nil)
+	client, err := sparkconnect.New(scfg, log)
 	require.NoError(t, err)
-	eng, err := NewSparkEngine(client, fsys, "hdfs://"+namenode+root, slog.New(slog.DiscardHandler))
+	eng, err := NewSparkEngine(client, fsys, "hdfs://"+namenode+root, log)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = eng.Close(context.Background()) })
 
@@ -73,7 +90,10 @@ func newITEnv(t *testing.T) *itEnv {
 	cfg := DefaultConfig()
 	cfg.DrainTimeout = 0
 	cfg.SyncDefault, cfg.SyncMax = 60*time.Second, 120*time.Second
-	s, err := New(cfg, eng, NewStore(fsys, ""), pub, testTokens(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg, eng, NewStore(fsys, ""), pub, testTokens(t), log, prometheus.NewRegistry())
 	require.NoError(t, err)
 	require.NoError(t, s.Start(context.Background()))
 	srv := httptest.NewServer(s.Handler())
@@ -81,7 +101,29 @@ func newITEnv(t *testing.T) *itEnv {
 		srv.Close()
 		require.NoError(t, s.Shutdown(context.Background(), nil))
 	})
-	return &itEnv{testService: &testService{Server: srv, s: s, fs: fsys}, recs: recs, topic: topic}
+	return &itEnv{testService: &testService{Server: srv, s: s, fs: fsys}, recs: recs, topic: topic, engine: eng}
+}
+
+// testWriter sends the service's logs to the test's log (shown when it
+// fails, or with -v).
+// Lines written after the test's cleanups began are dropped (t.Log would
+// panic once the test completed).
+type testWriter struct {
+	t    *testing.T
+	done atomic.Bool
+}
+
+func newTestWriter(t *testing.T) *testWriter {
+	w := &testWriter{t: t}
+	t.Cleanup(func() { w.done.Store(true) })
+	return w
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	if !w.done.Load() {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
 }
 
 // writeITArchive writes generated records of tenant-a and tenant-b over
@@ -286,10 +328,16 @@ func TestIntegrationIsolation(t *testing.T) {
 
 func (ts *testService) waitStateLong(t *testing.T, token, id string, want State) {
 	t.Helper()
+	var last Status
 	require.Eventually(t, func() bool {
 		res, b := ts.do(t, http.MethodGet, token, "/v1/jobs/"+id, "")
-		return res.StatusCode == http.StatusOK && jobOf(t, b).State == want
+		if res.StatusCode != http.StatusOK {
+			return false
+		}
+		last = jobOf(t, b)
+		return last.State == want || (last.State.Final() && want != last.State)
 	}, 2*time.Minute, 100*time.Millisecond, "job %s never %s", id, want)
+	require.Equal(t, want, last.State, "job %s: %+v", id, last.Error)
 }
 
 // slowSQL runs for minutes on local Spark unless interrupted.
@@ -337,4 +385,172 @@ func TestIntegrationCancelAndDisconnect(t *testing.T) {
 	// The tenant's session is usable right after.
 	a := e.sync(t, "tok-admin", `{"from": "2026-02-03T10:00:00Z", "to": "2026-02-03T11:00:00Z", "sql": "SELECT 1 AS one"}`)
 	require.Len(t, a.Rows, 1)
+}
+
+// A job whose limit is over inline-rows: Spark writes its rows into the
+// archive's file system (the service collects nothing), and the pages read
+// back equal the archive's records, in order, across hours.
+func TestIntegrationLargeResultWrittenBySpark(t *testing.T) {
+	e := newITEnv(t, func(c *Config) { c.InlineRows = 50 })
+	from, to := it0.Add(20*time.Minute), it0.Add(170*time.Minute)
+	var want []record.Record
+	for _, r := range e.recs {
+		if r.Tenant == "tenant-a" && !r.Timestamp.Before(from) && r.Timestamp.Before(to) {
+			want = append(want, r)
+		}
+	}
+	sort.SliceStable(want, func(i, j int) bool {
+		if !want[i].Timestamp.Equal(want[j].Timestamp) {
+			return want[i].Timestamp.Before(want[j].Timestamp)
+		}
+		return want[i].RequestID < want[j].RequestID
+	})
+	require.Greater(t, len(want), 200, "enough rows for several pages")
+	body := fmt.Sprintf(`{"from": %q, "to": %q, "limit": 5000}`, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	res, b := e.do(t, http.MethodPost, "tok-a", "/v1/jobs", body)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, string(b))
+	id := jobOf(t, b).ID
+	e.waitStateLong(t, "tok-a", id, StateSucceeded)
+	j, _ := e.s.mgr.Lookup(id)
+	require.True(t, j.ResultsWritten, "written by Spark")
+	require.Equal(t, len(want), j.Rows, "counted by Spark")
+	entries, err := e.fs.ReadDir(context.Background(), "_query/results/"+id)
+	require.NoError(t, err)
+	require.NotEmpty(t, entries)
+
+	got := e.allPages(t, "tok-a", id, 77, 100)
+	require.Len(t, got, len(want))
+	for i, row := range got {
+		require.Equal(t, want[i].RequestID, row["request_id"], "row %d", i)
+		require.Equal(t, "tenant-a", row["tenant"])
+		require.Len(t, row, len(j.Columns), "every column, null ones too")
+		ts, err := time.Parse(time.RFC3339Nano, row["timestamp"].(string))
+		require.NoError(t, err)
+		require.True(t, want[i].Timestamp.Equal(ts), "row %d: %s vs %s", i, ts, want[i].Timestamp)
+	}
+
+	// An admin's free SQL with a large limit: its columns come from Spark.
+	res, b = e.do(t, http.MethodPost, "tok-admin", "/v1/jobs", `{"from": "2026-02-03T10:00:00Z", "to": "2026-02-03T11:00:00Z", "sql": "SELECT id, id * 2 AS twice FROM range(0, 120)", "limit": 1000}`)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, string(b))
+	id = jobOf(t, b).ID
+	e.waitStateLong(t, "tok-admin", id, StateSucceeded)
+	res, b = e.do(t, http.MethodGet, "tok-admin", "/v1/jobs/"+id, "")
+	st := jobOf(t, b)
+	require.Equal(t, 120, st.Rows)
+	require.Equal(t, []archivequery.Column{{Name: "id", Type: archivequery.ColInt}, {Name: "twice", Type: archivequery.ColInt}}, st.Columns)
+	rows := e.allPages(t, "tok-admin", id, 1000, 2)
+	require.Len(t, rows, 120)
+	sum := 0.0
+	for _, r := range rows {
+		sum += r["twice"].(float64)
+	}
+	require.Equal(t, float64(2*119*120/2), sum)
+}
+
+// Kill the Spark Connect server running a job: the job runs again on a new
+// session on the other server (a read-only plan is safe to rerun); killing
+// that one too fails the job with spark_unavailable and says why. Holds the
+// pool alone (other packages' sessions are not killed under them) and
+// restarts the servers after.
+func TestIntegrationSparkServerKilledMidJob(t *testing.T) {
+	stacktest.ExclusivePool(t)
+	e := openITEnv(t)
+	admin := &poolctl.Admin{Socket: stacktest.Get(t, "HOURGLASS_SPARK_CONNECT_POOL_ADMIN_SOCKET"), Backend: poolctl.DefaultBackend}
+	t.Cleanup(func() { restartPoolServers(t, admin) })
+	restartPoolServers(t, admin) // every server up before
+
+	res, b := e.do(t, http.MethodPost, "tok-admin", "/v1/jobs", slowSQL)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, string(b))
+	id := jobOf(t, b).ID
+	first := e.waitSession(t, id, "")
+	srv1 := serverOfSession(t, admin, first)
+	killServer(t, srv1)
+
+	second := e.waitSession(t, id, first)
+	srv2 := serverOfSession(t, admin, second)
+	require.NotEqual(t, srv1, srv2, "the rerun went to a live server")
+	j, _ := e.s.mgr.Lookup(id)
+	require.Equal(t, StateRunning, j.State, "still running, on its second session")
+
+	killServer(t, srv2)
+	e.waitStateLong(t, "tok-admin", id, StateFailed)
+	res, b = e.do(t, http.MethodGet, "tok-admin", "/v1/jobs/"+id, "")
+	st := jobOf(t, b)
+	require.Equal(t, JobCodeSparkUnavailable, st.Error.Code, st.Error.Message)
+	require.Contains(t, st.Error.Message, "died")
+	require.Equal(t, 2, st.Attempts)
+	t.Logf("job failed as: %s", st.Error.Message)
+}
+
+// waitSession waits until the engine runs job id on a session other than
+// not, and returns its id.
+func (e *itEnv) waitSession(t *testing.T, id, not string) string {
+	t.Helper()
+	var s string
+	require.Eventually(t, func() bool {
+		s = e.engine.sessionOf(id)
+		if j, _ := e.s.mgr.Lookup(id); j.State.Final() {
+			require.FailNow(t, "job ended before it ran on a new session", "job %s %s: %+v", id, j.State, j.Error)
+		}
+		return s != "" && s != not
+	}, 2*time.Minute, 50*time.Millisecond, "job %s never ran on a new session", id)
+	return s
+}
+
+// serverOfSession is the pool server HAProxy pinned a session to.
+func serverOfSession(t *testing.T, admin *poolctl.Admin, session string) string {
+	t.Helper()
+	var name string
+	require.Eventually(t, func() bool {
+		entries, err := admin.Entries(context.Background())
+		require.NoError(t, err)
+		servers, err := admin.Servers(context.Background(), time.Minute)
+		require.NoError(t, err)
+		for _, en := range entries {
+			if en.Key != session {
+				continue
+			}
+			for _, srv := range servers {
+				if srv.ID == en.ServerID {
+					name = srv.Name
+					return true
+				}
+			}
+		}
+		return false
+	}, 30*time.Second, 100*time.Millisecond, "session %s is not in the stick table", session)
+	return name
+}
+
+// killServer kills a pool server's process group with SIGKILL, as a
+// crashed host would end it.
+func killServer(t *testing.T, name string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(stacktest.Get(t, "HOURGLASS_HOME"), "run", "pids", name+".pid"))
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(-pid, syscall.SIGKILL))
+}
+
+// restartPoolServers starts the pool servers that are not running and
+// waits until every one is UP in HAProxy.
+func restartPoolServers(t *testing.T, admin *poolctl.Admin) {
+	t.Helper()
+	out, err := exec.Command("bash", stacktest.Get(t, "HOURGLASS_STACK_SCRIPT"), "up", "spark_connect").CombinedOutput()
+	require.NoError(t, err, "stack.sh up spark_connect: %s", out)
+	require.Eventually(t, func() bool {
+		servers, err := admin.Servers(context.Background(), time.Minute)
+		if err != nil || len(servers) < 2 {
+			return false
+		}
+		up := true
+		for _, s := range servers {
+			if s.Status == "DRAIN" || strings.HasPrefix(s.Status, "MAINT") {
+				require.NoError(t, admin.SetState(context.Background(), s.Name, "ready"))
+			}
+			up = up && s.Status == "UP"
+		}
+		return up
+	}, 3*time.Minute, 500*time.Millisecond, "pool servers not all UP")
 }

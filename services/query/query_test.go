@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -44,13 +45,14 @@ type fakeEngine struct {
 	startedCh   chan string
 	err         error
 	rows        int
+	fs          archive.FS // where a written result goes (set by newTestService)
 }
 
 func newFakeEngine(hold bool) *fakeEngine {
 	return &fakeEngine{interrupted: map[string]bool{}, hold: hold, release: make(chan struct{}), startedCh: make(chan string, 100), rows: 5}
 }
 
-func (f *fakeEngine) Run(ctx context.Context, id, tenant string, plan *archivequery.Plan) (*Result, error) {
+func (f *fakeEngine) Run(ctx context.Context, id, tenant string, plan *archivequery.Plan, out string) (*Result, error) {
 	f.mu.Lock()
 	f.started = append(f.started, id)
 	f.tenants = append(f.tenants, tenant)
@@ -73,6 +75,24 @@ func (f *fakeEngine) Run(ctx context.Context, id, tenant string, plan *archivequ
 	rows := make([]map[string]any, n)
 	for i := range rows {
 		rows[i] = map[string]any{"tenant": tenant, "i": i, "job": id}
+	}
+	if out != "" {
+		// As Spark does: part files in row order, plus files a reader skips.
+		files := map[string][]map[string]any{"part-00000.json": rows[:n/2], "part-00001.json": rows[n/2:], "_SUCCESS": nil, ".part-00000.json.crc": nil}
+		for name, rs := range files {
+			var b []byte
+			for _, r := range rs {
+				line, _ := json.Marshal(r)
+				b = append(append(b, line...), '\n')
+			}
+			if len(b) == 0 {
+				b = []byte("x") // never read
+			}
+			if err := archive.WriteFile(ctx, f.fs, out+"/"+name, b); err != nil {
+				return nil, err
+			}
+		}
+		return &Result{Columns: plan.Columns, Written: true, Count: n}, nil
 	}
 	return &Result{Columns: plan.Columns, Rows: rows}, nil
 }
@@ -149,6 +169,7 @@ func newTestService(t *testing.T, cfg Config, engine *fakeEngine, fsys archive.F
 		require.NoError(t, err)
 	}
 	pub := &fakePublisher{}
+	engine.fs = fsys
 	s, err := New(cfg, engine, NewStore(fsys, ""), pub, testTokens(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	require.NoError(t, err)
 	require.NoError(t, s.Start(context.Background()))
@@ -224,15 +245,27 @@ func TestSubmitStatusResultsPages(t *testing.T) {
 	require.NotNil(t, st.RunMS)
 	require.Equal(t, []archivequery.Column{{Name: "status", Type: "int"}, {Name: "n", Type: "int"}}, st.Columns)
 
+	got := ts.allPages(t, "tok-a", st.ID, 2, 5)
+	require.Len(t, got, 5)
+	for i, row := range got {
+		require.Equal(t, float64(i), row["i"], "rows in order, none twice")
+		require.Equal(t, "tenant-a", row["tenant"])
+	}
+}
+
+// allPages reads a job's results page by page (size rows each, at most
+// maxPages pages) and checks each page's _meta.
+func (ts *testService) allPages(t *testing.T, token, id string, size, maxPages int) []map[string]any {
+	t.Helper()
 	var got []map[string]any
 	cursor := ""
 	for pages := 0; ; pages++ {
-		require.Less(t, pages, 5)
-		path := "/v1/jobs/" + st.ID + "/results?limit=2"
+		require.Less(t, pages, maxPages)
+		path := "/v1/jobs/" + id + "/results?limit=" + strconv.Itoa(size)
 		if cursor != "" {
 			path += "&cursor=" + cursor
 		}
-		res, b := ts.do(t, http.MethodGet, "tok-a", path, "")
+		res, b := ts.do(t, http.MethodGet, token, path, "")
 		require.Equal(t, http.StatusOK, res.StatusCode, string(b))
 		require.Equal(t, "application/x-ndjson", res.Header.Get("Content-Type"))
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
@@ -246,17 +279,64 @@ func TestSubmitStatusResultsPages(t *testing.T) {
 			got = append(got, row)
 		}
 		require.Equal(t, len(lines)-1, meta.Meta.Rows)
+		require.LessOrEqual(t, meta.Meta.Rows, size)
 		if meta.Meta.Complete {
 			require.Empty(t, meta.Meta.NextCursor)
-			break
+			return got
 		}
 		cursor = meta.Meta.NextCursor
 	}
-	require.Len(t, got, 5)
-	for i, row := range got {
-		require.Equal(t, float64(i), row["i"], "rows in order, none twice")
-		require.Equal(t, "tenant-a", row["tenant"])
+}
+
+// A job whose limit is over inline-rows has its rows written by the engine
+// (Spark) into the archive's file system; pages are read from the part
+// files in order, a cursor is a position in them, and they expire.
+func TestLargeResultsWrittenByEngine(t *testing.T) {
+	cfg := testConfig()
+	cfg.InlineRows = 4
+	eng := newFakeEngine(false)
+	eng.rows = 25
+	ts := newTestService(t, cfg, eng, nil)
+	const big = `{"from": "2026-02-03T10:00:00Z", "to": "2026-02-03T12:00:00Z", "limit": 100}`
+
+	// A synchronous answer carries at most inline-rows rows.
+	res, b := ts.do(t, http.MethodPost, "tok-a", "/v1/query", big)
+	require.Equal(t, http.StatusBadRequest, res.StatusCode, string(b))
+	require.Equal(t, archivequery.CodeTooLarge, errCode(t, b))
+
+	_, b = ts.do(t, http.MethodPost, "tok-a", "/v1/jobs", big)
+	id := jobOf(t, b).ID
+	st := ts.waitState(t, "tok-a", id, StateSucceeded)
+	require.Equal(t, 25, st.Rows)
+	j, _ := ts.s.mgr.Lookup(id)
+	require.True(t, j.ResultsWritten)
+	_, err := ts.fs.Stat(context.Background(), "_query/results/"+id+".ndjson")
+	require.True(t, archive.IsNotExist(err), "nothing collected by the service")
+
+	for _, size := range []int{1, 3, 12, 13, 25, 100} { // pages that end inside, at the end of, and across part files
+		got := ts.allPages(t, "tok-a", id, size, 30)
+		require.Len(t, got, 25, "page size %d", size)
+		for i, row := range got {
+			require.Equal(t, float64(i), row["i"], "page size %d: rows in order, none twice", size)
+		}
 	}
+
+	// Cursors that are not the start of a row of this job: 400, never rows.
+	for _, c := range []cursor{{Job: id, Part: 0, Byte: 5}, {Job: id, Part: 1, Byte: 1 << 20}, {Job: id, Part: 3}, {Job: id, Part: 2, Byte: 1}} {
+		res, b := ts.do(t, http.MethodGet, "tok-a", "/v1/jobs/"+id+"/results?cursor="+encodeCursor(c), "")
+		require.Equal(t, http.StatusBadRequest, res.StatusCode, "%+v: %s", c, b)
+		require.Equal(t, CodeBadCursor, errCode(t, b))
+	}
+	res, b = ts.do(t, http.MethodGet, "tok-a", "/v1/jobs/"+id+"/results?cursor="+encodeCursor(cursor{Job: id, Part: 2}), "")
+	require.Equal(t, http.StatusOK, res.StatusCode, "the end is a position: %s", b)
+	require.Contains(t, string(b), `"complete":true`)
+
+	ts.s.mgr.now = func() time.Time { return time.Now().Add(cfg.ResultTTL + time.Minute) }
+	ts.s.mgr.expire(context.Background())
+	_, err = ts.fs.Stat(context.Background(), "_query/results/"+id)
+	require.True(t, archive.IsNotExist(err), "the result directory is gone")
+	res, _ = ts.do(t, http.MethodGet, "tok-a", "/v1/jobs/"+id+"/results", "")
+	require.Equal(t, http.StatusGone, res.StatusCode)
 }
 
 func TestAuthAndRefusals(t *testing.T) {

@@ -261,6 +261,10 @@ func (s *Server) prepare(r *http.Request, p auth.Principal, sync bool) (Submissi
 	if err != nil {
 		return Submission{}, queryError(err)
 	}
+	if sync && plan.Limit > s.cfg.InlineRows {
+		return Submission{}, &apiError{Status: http.StatusBadRequest, Code: archivequery.CodeTooLarge, Param: "limit",
+			Message: fmt.Sprintf("limit %d: a synchronous answer carries at most %d rows; submit a job (POST /v1/jobs) for more", plan.Limit, s.cfg.InlineRows)}
+	}
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
 		return Submission{}, &apiError{Status: http.StatusBadRequest, Code: CodeBadParam, Param: "Idempotency-Key",
@@ -394,7 +398,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, p auth.Principal, 
 // cursor is the opaque position in a job's results.
 type cursor struct {
 	Job    string `json:"j"`
-	Offset int    `json:"o"`
+	Offset int    `json:"o"` // rows before it
+	Part   int    `json:"p"` // where the next row starts: part file
+	Byte   int64  `json:"b"` // and byte in it
 }
 
 func encodeCursor(c cursor) string {
@@ -414,8 +420,8 @@ func decodeCursor(s string) (cursor, error) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return c, err
 	}
-	if c.Offset < 0 {
-		return c, errors.New("negative offset")
+	if c.Offset < 0 || c.Part < 0 || c.Byte < 0 {
+		return c, errors.New("negative position")
 	}
 	return c, nil
 }
@@ -445,14 +451,15 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, p auth.Principa
 		}
 		limit = n
 	}
-	offset := 0
+	cur := cursor{Job: j.ID}
+	badCursor := &apiError{Status: http.StatusBadRequest, Code: CodeBadCursor, Param: "cursor", Message: "not a cursor of this job's results"}
 	if cs := v.Get("cursor"); cs != "" {
 		c, err := decodeCursor(cs)
 		if err != nil || c.Job != j.ID || c.Offset > j.Rows {
-			s.fail(w, o, &apiError{Status: http.StatusBadRequest, Code: CodeBadCursor, Param: "cursor", Message: "not a cursor of this job's results"})
+			s.fail(w, o, badCursor)
 			return
 		}
-		offset = c.Offset
+		cur = c
 	}
 	switch {
 	case j.State != StateSucceeded:
@@ -462,33 +469,43 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, p auth.Principa
 		s.fail(w, o, &apiError{Status: http.StatusGone, Code: CodeResultsExpired, Message: "the results expired; submit the query again"})
 		return
 	}
-	rc, err := s.store.OpenResult(r.Context(), j.ID, j.Rows)
-	if err != nil {
+	// The status line waits for the first row: a cursor that is not the
+	// start of a row is still a 400.
+	var bw *bufio.Writer
+	m := resultsMeta{Offset: cur.Offset, Total: j.Rows}
+	start := func() {
+		if bw == nil {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusOK)
+			bw = bufio.NewWriter(w)
+		}
+	}
+	next, eof, err := s.store.ReadResult(r.Context(), &j, ResultPos{Part: cur.Part, Byte: cur.Byte}, limit, func(row []byte) error {
+		start()
+		_, _ = bw.Write(row)
+		m.Rows++
+		return bw.WriteByte('\n')
+	})
+	switch {
+	case err != nil && bw == nil && errors.Is(err, ErrBadPosition):
+		s.fail(w, o, badCursor)
+		return
+	case err != nil && bw == nil:
 		s.fail(w, o, &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the results could not be read: " + err.Error()})
 		return
+	case err != nil:
+		// Mid-page: the status is sent; the page ends without its _meta
+		// line, which tells the client it is incomplete.
+		s.log.Warn("results page cut short", "job", j.ID, "error", err)
+		o.code = "read_failed"
+		_ = bw.Flush()
+		return
 	}
-	defer rc.Close()
-	sc := bufio.NewScanner(rc)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriter(w)
-	m := resultsMeta{Offset: offset, Total: j.Rows}
-	for line := 0; sc.Scan(); line++ {
-		if line < offset {
-			continue
-		}
-		if m.Rows == limit {
-			break
-		}
-		_, _ = bw.Write(sc.Bytes())
-		_ = bw.WriteByte('\n')
-		m.Rows++
-	}
-	m.Complete = offset+m.Rows >= j.Rows
+	start()
+	m.Complete = eof || cur.Offset+m.Rows >= j.Rows
 	if !m.Complete {
-		m.NextCursor = encodeCursor(cursor{Job: j.ID, Offset: offset + m.Rows})
+		m.NextCursor = encodeCursor(cursor{Job: j.ID, Offset: cur.Offset + m.Rows, Part: next.Part, Byte: next.Byte})
 	}
 	b, _ := json.Marshal(map[string]resultsMeta{"_meta": m})
 	_, _ = bw.Write(append(b, '\n'))

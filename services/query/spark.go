@@ -38,6 +38,7 @@ type SparkEngine struct {
 
 	mu     sync.Mutex
 	idle   map[string][]*sparkconnect.Session // warm sessions by tenant; "" for admin every-tenant SQL
+	inUse  map[string]*sparkconnect.Session   // by job id
 	closed bool
 }
 
@@ -57,7 +58,7 @@ func NewSparkEngine(client *sparkconnect.Client, fsys archive.FS, root string, l
 	if !safeRootRE.MatchString(root) {
 		return nil, fmt.Errorf("query: archive root %q: only [A-Za-z0-9_.:/@+=,-] may appear in a root Spark reads", root)
 	}
-	return &SparkEngine{client: client, fs: fsys, root: root, log: log.With("component", "query-spark"), idle: map[string][]*sparkconnect.Session{}}, nil
+	return &SparkEngine{client: client, fs: fsys, root: root, log: log.With("component", "query-spark"), idle: map[string][]*sparkconnect.Session{}, inUse: map[string]*sparkconnect.Session{}}, nil
 }
 
 // acquire takes a warm session of the tenant, or opens one.
@@ -117,41 +118,68 @@ func (e *SparkEngine) Close(ctx context.Context) error {
 }
 
 // Run implements Engine. A session lost mid-job (its server died) is
-// retried once on a new session: every plan is a read-only query, so
-// running it again is safe. Unavailable and a second loss fail the job
-// with spark_unavailable.
-func (e *SparkEngine) Run(ctx context.Context, id, tenant string, plan *archivequery.Plan) (*Result, error) {
+// retried once on a new session, which HAProxy gives to a live server:
+// every plan is read-only and a written result replaces its directory
+// whole, so running it again is safe. Unavailable and a second loss fail
+// the job with spark_unavailable.
+func (e *SparkEngine) Run(ctx context.Context, id, tenant string, plan *archivequery.Plan, out string) (*Result, error) {
 	dirs, err := e.existingDirs(ctx, plan)
 	if err != nil {
 		return nil, &EngineError{Code: JobCodeSparkUnavailable, Err: fmt.Errorf("listing the archive: %w", err)}
 	}
 	var res *Result
-	for attempt := 0; ; attempt++ {
-		res, err = e.runOnce(ctx, id, tenant, plan, dirs)
-		if errors.Is(err, sparkconnect.ErrSessionLost) && attempt == 0 && ctx.Err() == nil {
-			e.log.Warn("session lost mid-job; retrying once on a new session", "job", id, "error", err)
+	attempts := 0
+	for {
+		attempts++
+		res, err = e.runOnce(ctx, id, tenant, plan, dirs, out)
+		if errors.Is(err, sparkconnect.ErrSessionLost) && attempts == 1 && ctx.Err() == nil {
+			e.log.Warn("session lost mid-job; running it again on a new session", "job", id, "error", err)
 			continue
 		}
 		break
 	}
 	if err == nil {
+		res.Attempts = attempts
 		return res, nil
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	if errors.Is(err, sparkconnect.ErrSessionLost) || errors.Is(err, sparkconnect.ErrUnavailable) {
-		return nil, &EngineError{Code: JobCodeSparkUnavailable, Err: err}
+		if attempts > 1 {
+			err = fmt.Errorf("the Spark Connect server of the job's session died, and the one it ran again on too: %w", err)
+		} else if errors.Is(err, sparkconnect.ErrSessionLost) {
+			err = fmt.Errorf("the Spark Connect server of the job's session died: %w", err)
+		}
+		return nil, &EngineError{Code: JobCodeSparkUnavailable, Err: err, Attempts: attempts}
 	}
-	return nil, &EngineError{Code: JobCodeSparkError, Err: err}
+	return nil, &EngineError{Code: JobCodeSparkError, Err: err, Attempts: attempts}
 }
 
-func (e *SparkEngine) runOnce(ctx context.Context, id, tenant string, plan *archivequery.Plan, dirs []string) (_ *Result, err error) {
+// sessionOf is the id of the Spark Connect session running job id ("" if
+// none): for logs and for the tests that kill its server.
+func (e *SparkEngine) sessionOf(id string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s := e.inUse[id]; s != nil {
+		return s.ID()
+	}
+	return ""
+}
+
+func (e *SparkEngine) runOnce(ctx context.Context, id, tenant string, plan *archivequery.Plan, dirs []string, out string) (_ *Result, err error) {
 	s, err := e.acquire(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
+	e.mu.Lock()
+	e.inUse[id] = s
+	e.mu.Unlock()
+	e.log.Debug("job running", "job", id, "session", s.ID())
 	defer func() {
+		e.mu.Lock()
+		delete(e.inUse, id)
+		e.mu.Unlock()
 		if errors.Is(err, sparkconnect.ErrSessionLost) {
 			go closeSession(s) // its server died or restarted: never reuse it
 			return
@@ -178,6 +206,9 @@ func (e *SparkEngine) runOnce(ctx context.Context, id, tenant string, plan *arch
 		defer cancel()
 		_ = s.Exec(dctx, "DROP VIEW IF EXISTS `"+view+"`")
 	}()
+	if out != "" {
+		return e.write(ctx, s, plan, view, out)
+	}
 	stmt, err := plan.Statement(view)
 	if err != nil {
 		return nil, err
@@ -191,6 +222,50 @@ func (e *SparkEngine) runOnce(ctx context.Context, id, tenant string, plan *arch
 	}
 	defer tbl.Release()
 	return tableRows(tbl, plan.Columns)
+}
+
+// write has Spark write the plan's rows into out (JSON lines, replacing
+// what an earlier attempt left) and count them there: the rows never pass
+// through the service. Free SQL's columns are read from the statement's
+// schema (a zero-row run of it).
+func (e *SparkEngine) write(ctx context.Context, s *sparkconnect.Session, plan *archivequery.Plan, view, out string) (*Result, error) {
+	dir := e.root + "/" + out
+	stmt, err := plan.WriteStatement(view, dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Exec(ctx, stmt); err != nil {
+		return nil, fmt.Errorf("write the rows to %s: %w", out, err)
+	}
+	// text, not json: a count needs no schema, and reads each line once.
+	tbl, err := s.SQL(ctx, "SELECT count(*) AS n FROM text.`"+dir+"`")
+	if err != nil {
+		return nil, fmt.Errorf("count the rows written to %s: %w", out, err)
+	}
+	var n int64
+	if tbl != nil {
+		defer tbl.Release()
+		if c, ok := tbl.Column(0).Data().Chunk(0).(*array.Int64); ok && c.Len() == 1 {
+			n = c.Value(0)
+		}
+	}
+	cols := plan.Columns
+	if cols == nil {
+		stmt, err := plan.Statement(view)
+		if err != nil {
+			return nil, err
+		}
+		schema, err := s.SQL(ctx, "SELECT * FROM ("+stmt+") AS `s` LIMIT 0")
+		if err != nil {
+			return nil, fmt.Errorf("read the columns of the statement: %w", err)
+		}
+		if schema != nil {
+			res, _ := tableRows(schema, nil)
+			schema.Release()
+			cols = res.Columns
+		}
+	}
+	return &Result{Columns: cols, Written: true, Count: int(n)}, nil
 }
 
 // existingDirs lists the plan's hour directories that exist (Spark fails

@@ -1,7 +1,6 @@
 package query
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -136,7 +135,7 @@ func (s *Server) syncQuery(w http.ResponseWriter, r *http.Request, p auth.Princi
 		writeJSON(w, status, map[string]any{"error": &apiError{Code: code, Message: msg}, "job": j.status()})
 		return
 	}
-	rows, err := s.readRows(r.Context(), j.ID, j.Rows)
+	rows, err := s.readRows(r.Context(), &j)
 	if err != nil {
 		s.fail(w, o, &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the results could not be read: " + err.Error()})
 		return
@@ -144,24 +143,18 @@ func (s *Server) syncQuery(w http.ResponseWriter, r *http.Request, p auth.Princi
 	writeJSON(w, http.StatusOK, syncAnswer{Job: j.status(), Rows: rows})
 }
 
-// readRows reads a job's stored rows (at most the plan's limit).
-func (s *Server) readRows(ctx context.Context, id string, n int) ([]map[string]any, error) {
-	rc, err := s.store.OpenResult(ctx, id, n)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
+// readRows reads a job's stored rows (at most the service's inline-rows).
+func (s *Server) readRows(ctx context.Context, j *Job) ([]map[string]any, error) {
 	rows := []map[string]any{}
-	sc := bufio.NewScanner(rc)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
+	_, _, err := s.store.ReadResult(ctx, j, ResultPos{}, j.Rows, func(line []byte) error {
 		var row map[string]any
-		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.UseNumber()
 		if err := dec.Decode(&row); err != nil {
-			return nil, fmt.Errorf("query: result %s: %w", id, err)
+			return fmt.Errorf("query: result %s: %w", j.ID, err)
 		}
 		rows = append(rows, row)
-	}
-	return rows, sc.Err()
+		return nil
+	})
+	return rows, err
 }

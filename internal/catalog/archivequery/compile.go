@@ -90,10 +90,46 @@ var viewRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,127}$`)
 // view (the job's JSON read of the partition directories): the scope CTE
 // (tenant and time range) followed by Body.
 func (p *Plan) Statement(view string) (string, error) {
-	if !viewRE.MatchString(view) {
-		return "", fmt.Errorf("archivequery: view name %q: want [a-z_][a-z0-9_]{0,127}", view)
+	var b strings.Builder
+	if err := p.scope(&b, view); err != nil {
+		return "", err
+	}
+	b.WriteString(p.Body)
+	return b.String(), nil
+}
+
+// ResultJSONOptions are the options of the JSON rows Spark writes for
+// WriteStatement: null columns kept (a row has every column, as collected
+// rows do), timestamps RFC 3339 in UTC with microseconds.
+const ResultJSONOptions = `OPTIONS ('ignoreNullFields' 'false', 'timestampFormat' "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX", 'compression' 'none')`
+
+var writeDirRE = regexp.MustCompile(`^[A-Za-z0-9_.:/@+=,-]+$`)
+
+// WriteStatement is the plan's statement with its rows written by Spark as
+// JSON lines into the directory dir (a URL Spark can write, replaced whole),
+// not returned: how the rows of a large job reach the archive's file
+// system without passing through the service. dir may hold only
+// [A-Za-z0-9_.:/@+=,-]. Part files are written in row order (their names
+// sort in it).
+func (p *Plan) WriteStatement(view, dir string) (string, error) {
+	if !writeDirRE.MatchString(dir) {
+		return "", fmt.Errorf("archivequery: result directory %q: only [A-Za-z0-9_.:/@+=,-] may appear", dir)
 	}
 	var b strings.Builder
+	if err := p.scope(&b, view); err != nil {
+		return "", err
+	}
+	b.WriteString("INSERT OVERWRITE DIRECTORY '" + dir + "' USING json " + ResultJSONOptions + "\n")
+	b.WriteString(p.Body)
+	return b.String(), nil
+}
+
+// scope writes the scope CTE: the view's rows of the plan's tenant and time
+// range, with the event time parsed.
+func (p *Plan) scope(b *strings.Builder, view string) error {
+	if !viewRE.MatchString(view) {
+		return fmt.Errorf("archivequery: view name %q: want [a-z_][a-z0-9_]{0,127}", view)
+	}
 	b.WriteString("WITH ")
 	b.WriteString(quote(Relation))
 	b.WriteString(" AS (SELECT * FROM (SELECT *, try_cast(")
@@ -106,10 +142,9 @@ func (p *Plan) Statement(view string) (string, error) {
 	if p.Tenant != "" {
 		b.WriteString(quote(record.FieldTenant) + " = " + Literal(p.Tenant) + " AND ")
 	}
-	fmt.Fprintf(&b, "%s >= timestamp_micros(%d) AND %s < timestamp_micros(%d))\n",
+	fmt.Fprintf(b, "%s >= timestamp_micros(%d) AND %s < timestamp_micros(%d))\n",
 		quote(EventTimeColumn), p.From.UnixMicro(), quote(EventTimeColumn), p.To.UnixMicro())
-	b.WriteString(p.Body)
-	return b.String(), nil
+	return nil
 }
 
 // SchemaDDL is the Spark schema of an archived record (every field; the

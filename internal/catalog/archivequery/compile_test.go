@@ -109,6 +109,27 @@ func TestPlanScope(t *testing.T) {
 	}
 }
 
+// WriteStatement: the same scope and body, with the rows written into a
+// directory; a directory that could leave the string literal is refused.
+func TestWriteStatement(t *testing.T) {
+	p, err := Compile(decode(t, `{`+rng+`, "group_by": ["status"], "aggregations": [{"name": "n", "fn": "count"}]}`), Caller{Tenant: "acme"}, DefaultLimits())
+	require.NoError(t, err)
+	read, err := p.Statement("v")
+	require.NoError(t, err)
+	write, err := p.WriteStatement("v", "hdfs://nn:8020/archive/_query/results/0f")
+	require.NoError(t, err)
+	scope, body, ok := strings.Cut(read, "\n")
+	require.True(t, ok)
+	require.Equal(t, scope+"\nINSERT OVERWRITE DIRECTORY 'hdfs://nn:8020/archive/_query/results/0f' USING json "+ResultJSONOptions+"\n"+body, write,
+		"the scope CTE first, then the write, then the same body")
+	for _, bad := range []string{"", "/x' OR 1", "/a b", "/x`", "/x\n", "/é"} {
+		_, err := p.WriteStatement("v", bad)
+		require.Error(t, err, "%q", bad)
+	}
+	_, err = p.WriteStatement("v v", "/ok")
+	require.Error(t, err)
+}
+
 var safeLiteral = regexp.MustCompile(`^'[A-Za-z0-9 _.,:/@+=-]*'$|^CAST\(X'([0-9A-F]*)' AS STRING\)$`)
 
 func TestLiteral(t *testing.T) {

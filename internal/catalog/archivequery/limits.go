@@ -16,7 +16,7 @@ type Limits struct {
 	MaxInList       int           `yaml:"max_in_list"`      // values of one `in` filter
 	MaxValueBytes   int           `yaml:"max_value_bytes"`  // bytes of one string value
 	DefaultLimit    int           `yaml:"default_limit"`    // rows when limit is 0
-	MaxLimit        int           `yaml:"max_limit"`        // largest limit
+	MaxLimit        int           `yaml:"max_limit"`        // largest limit (rows over the service's inline-rows are written by Spark)
 	MaxSQLBytes     int           `yaml:"max_sql_bytes"`    // bytes of free SQL
 	MaxBodyBytes    int           `yaml:"max_body_bytes"`   // bytes of the query JSON
 }
@@ -32,7 +32,7 @@ func DefaultLimits() Limits {
 		MaxInList:       256,
 		MaxValueBytes:   1024,
 		DefaultLimit:    1000,
-		MaxLimit:        10_000,
+		MaxLimit:        1_000_000,
 		MaxSQLBytes:     64 << 10,
 		MaxBodyBytes:    256 << 10,
 	}
