@@ -56,6 +56,10 @@ type entry struct {
 	done    chan struct{} // closed when the job reaches a final state
 	pmu     sync.Mutex    // orders writes of the record
 	written int           // Seq of the last record written
+	// rows of a synchronous job that succeeded, kept for its waiting caller
+	// (WaitRows) so the answer does not read them back from the store;
+	// dropped once taken, or by the janitor.
+	rows []map[string]any
 }
 
 // NewManager builds a manager; Start loads the records and starts it.
@@ -362,7 +366,14 @@ func (m *Manager) persist(ctx context.Context, e *entry) error {
 func (m *Manager) run(e *entry) {
 	defer m.wg.Done()
 	ctx := e.runCtx
-	_ = m.persist(context.WithoutCancel(ctx), e)
+	// The running record is written while Spark works (persist orders it
+	// before the final one): a synchronous answer does not wait for it.
+	persisted := make(chan struct{})
+	go func() {
+		defer close(persisted)
+		_ = m.persist(context.WithoutCancel(ctx), e)
+	}()
+	defer func() { <-persisted }()
 	tctx, cancel := context.WithTimeout(ctx, m.cfg.JobTimeout)
 	defer cancel()
 	start := time.Now()
@@ -404,6 +415,11 @@ func (m *Manager) run(e *entry) {
 			m.m.storeErrors.Inc()
 			m.finish(context.Background(), e, StateFailed, &JobError{Code: JobCodeInternal, Message: "the results could not be stored: " + err.Error()}, nil)
 			return
+		}
+		if e.job.Sync {
+			m.mu.Lock()
+			e.rows = res.Rows
+			m.mu.Unlock()
 		}
 		m.finish(context.Background(), e, StateSucceeded, nil, res)
 	}
@@ -545,19 +561,29 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
-// Wait waits until the job is final or ctx ends, and returns its record.
-func (m *Manager) Wait(ctx context.Context, id string) (Job, bool) {
+// Wait waits until the job is final or ctx ends, and returns its record
+// and, for a synchronous job that succeeded, its rows if no earlier Wait
+// took them (nil otherwise: read them from the store).
+func (m *Manager) Wait(ctx context.Context, id string) (Job, []map[string]any, bool) {
 	m.mu.Lock()
 	e, ok := m.jobs[id]
 	m.mu.Unlock()
 	if !ok {
-		return Job{}, false
+		return Job{}, nil, false
 	}
 	select {
 	case <-e.done:
 	case <-ctx.Done():
 	}
-	return m.Lookup(id)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j := *e.job
+	j.Events = slices.Clone(j.Events)
+	var rows []map[string]any
+	if j.State.Final() {
+		rows, e.rows = e.rows, nil
+	}
+	return j, rows, true
 }
 
 // Subscribe returns the job's events after seq, and a channel of the next
@@ -623,6 +649,9 @@ func (m *Manager) expire(ctx context.Context) {
 				delete(m.idem, idemKey{j.Owner, j.Tenant, j.IdempotencyKey})
 			}
 			continue
+		}
+		if e.rows != nil && j.Finished != nil && now.Sub(*j.Finished) > m.cfg.SyncMax {
+			e.rows = nil // its caller gave up waiting
 		}
 		if j.ResultsExpire != nil && !j.ResultsGone && now.After(*j.ResultsExpire) {
 			gone = append(gone, e)

@@ -103,7 +103,7 @@ func (s *Server) syncQuery(w http.ResponseWriter, r *http.Request, p auth.Princi
 	defer cancel()
 	wid := s.waiting.add(st.ID, time.Now().Add(wait), cancel)
 	s.m.syncWaiting.Inc()
-	j, _ := s.mgr.Wait(ctx, st.ID)
+	j, rows, _ := s.mgr.Wait(ctx, st.ID)
 	s.waiting.remove(wid)
 	s.m.syncWaiting.Dec()
 	if r.Context().Err() != nil {
@@ -135,7 +135,9 @@ func (s *Server) syncQuery(w http.ResponseWriter, r *http.Request, p auth.Princi
 		writeJSON(w, status, map[string]any{"error": &apiError{Code: code, Message: msg}, "job": j.status()})
 		return
 	}
-	rows, err := s.readRows(r.Context(), &j)
+	if rows == nil { // not this caller's job (an Idempotency-Key's), or taken
+		rows, err = s.readRows(r.Context(), &j)
+	}
 	if err != nil {
 		s.fail(w, o, &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the results could not be read: " + err.Error()})
 		return
