@@ -2,7 +2,8 @@
 # make demo: the whole pipeline on one machine, then what each user sees.
 #   build → stack (Kafka, HDFS, OpenSearch) → es setup → hourglass all →
 #   Spark metric jobs → edge (HAProxy → Nginx TLS) → traffic for DURATION →
-#   drain → report (customers' metrics, SRE status, a log-peek query, URLs).
+#   drain → report (customers' metrics, SRE status, a log-peek query, a
+#   synchronous query and a job per user kind on the query service, URLs).
 # DURATION (default 3m) is how long traffic flows. `make demo-down` stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,8 +44,8 @@ http_ok() { curl -fsS -o /dev/null --max-time 3 "$@"; }
 step "building hourglass"
 go build -o "$BIN" ./cmd/hourglass
 
-step "starting the local stack: Kafka, HDFS, OpenSearch (stack/stack.sh up)"
-stack/stack.sh up
+step "starting the local stack: Kafka, HDFS, OpenSearch, the Spark Connect pool (stack/stack.sh up)"
+stack/stack.sh up kafka hdfs opensearch spark_connect
 set -a; . "$(stack/stack.sh env)"; set +a
 
 step "setting up OpenSearch: index templates, aliases, retention (hourglass es setup)"
@@ -61,6 +62,7 @@ with open(f"{demo}/keys.yaml", "w") as f:
 with open(f"{demo}/tokens.yaml", "w") as f:
     f.write("tokens:\n"
             f"  - {{name: demo-developer, sha256: {digest('demo-dev-token')}, role: developer, tenants: [{', '.join(tenants)}]}}\n"
+            f"  - {{name: demo-customer, sha256: {digest('demo-customer-token')}, role: customer, tenants: [{tenants[0]}]}}\n"
             f"  - {{name: demo-sre, sha256: {digest('demo-sre-token')}, role: admin}}\n")
 with open(f"{demo}/tenants", "w") as f:
     f.write(",".join(tenants))
@@ -78,6 +80,7 @@ services:
   archiver: {listen-addr: 127.0.0.1:19103, archive-root: "$ARCHIVE", max-file-age: 20s}
   router:   {listen-addr: 127.0.0.1:19102}
   logpeek:  {listen-addr: 127.0.0.1:19105, api-addr: 127.0.0.1:18090, archive-root: "$ARCHIVE", tokens: "$DEMO/tokens.yaml"}
+  query:    {listen-addr: 127.0.0.1:19107, api-addr: 127.0.0.1:18095, archive-root: "$ARCHIVE", tokens: "$DEMO/tokens.yaml", spark-connect-pool: "$HOURGLASS_SPARK_CONNECT_POOL"}
   ingress:  {listen-addr: 127.0.0.1:18080, admin-addr: 127.0.0.1:19101, keys-file: "$DEMO/keys.yaml"}
 YAML
 
@@ -88,7 +91,7 @@ else
   setsid "$BIN" all --config "$DEMO/all.yaml" >>"$LOGS/hourglass-all.log" 2>&1 < /dev/null &
   echo $! > "$DEMO/all.pid"
 fi
-for svc in ingress:19101 router:19102 archiver:19103 indexer:19104 logpeek:19105 lagmon:19106; do
+for svc in ingress:19101 router:19102 archiver:19103 indexer:19104 logpeek:19105 lagmon:19106 query:19107; do
   wait_for "${svc%%:*} to be ready (/readyz)" 120 "$LOGS/hourglass-all.log" http_ok "http://127.0.0.1:${svc##*:}/readyz"
 done
 
@@ -170,6 +173,7 @@ step "what each user sees"
 go run ./demo/report --es-url "$HOURGLASS_ES_URL" --lagmon-url http://127.0.0.1:19106 \
   --logpeek-url http://127.0.0.1:18090 --logpeek-token demo-dev-token --tenants "$TENANT_LIST" \
   --archive-root "$ARCHIVE" --run-seed "$RUN_SEED" --accepted "$ACCEPTED" --since "$RUN_SINCE" \
+  --query-url http://127.0.0.1:18095 --query-customer-token demo-customer-token --query-developer-token demo-dev-token \
   || fail "the report found something missing (see above)"
 
 cat <<TXT
@@ -178,10 +182,11 @@ cat <<TXT
   intake (through the edge)   $EDGE/v1/logs          (Bearer demo-key-tenant-01; CA: $EDGE_DIR/edge.crt)
   ingress direct              http://127.0.0.1:18080/v1/logs
   log-peek API                http://127.0.0.1:18090/v1/logs?tenant=tenant-01&from=…&to=…   (Bearer demo-dev-token)
+  query API                   http://127.0.0.1:18095/v1/query     (Bearer demo-customer-token: tenant-01; demo-dev-token; /openapi.json)
   lag monitor status page     http://127.0.0.1:19106/status      (JSON: /v1/status, Prometheus: /metrics)
   Spark UI                    http://127.0.0.1:4040
   OpenSearch                  $HOURGLASS_ES_URL                   (aliases hourglass-metrics-<metric>, data stream logs-hourglass.traffic-default)
   HDFS NameNode UI            http://127.0.0.1:19870
-  service metrics             http://127.0.0.1:1910{1..6}/metrics (ingress, router, archiver, indexer, logpeek, lagmon)
+  service metrics             http://127.0.0.1:1910{1..7}/metrics (ingress, router, archiver, indexer, logpeek, lagmon, query)
   logs                        $LOGS/
 TXT

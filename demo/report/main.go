@@ -1,6 +1,7 @@
 // Command report prints, at the end of `make demo`, what each user of
 // Hourglass sees: the customers' metric values (from OpenSearch), the SRE's
-// SLA status (from the lag monitor), and the developers' log-peek answer. It
+// SLA status (from the lag monitor), the developers' log-peek answer, and one
+// synchronous query and one job per user kind on the query service. It
 // exits 1 when a tenant lacks a complete 1-minute window of a metric or a
 // status is not OK, so `make demo` fails loudly instead of printing a
 // half-working pipeline.
@@ -41,8 +42,11 @@ func main() {
 	seed := flag.Uint64("run-seed", 0, "the --seed this run gave hourglass gen: its request ids end in -<seed base 36>")
 	accepted := flag.Int("accepted", -1, "records ingress accepted in this run (gen's summary)")
 	since := flag.String("since", "", "when this run began sending (RFC 3339)")
+	queryURL := flag.String("query-url", "", "query service (empty: no query section)")
+	customerToken := flag.String("query-customer-token", "", "a customer's query-service token (the first tenant's)")
+	devToken := flag.String("query-developer-token", "", "a developer's query-service token (every tenant)")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	ok := true
 	if *archiveRoot != "" {
@@ -63,6 +67,12 @@ func main() {
 	if err := developers(ctx, *logpeekURL, *token, strings.Split(*tenants, ",")[0], os.Stdout); err != nil {
 		fmt.Println("FAIL:", err)
 		ok = false
+	}
+	if *queryURL != "" {
+		if err := queries(ctx, *queryURL, *customerToken, *devToken, strings.Split(*tenants, ","), runStart, os.Stdout); err != nil {
+			fmt.Println("FAIL:", err)
+			ok = false
+		}
 	}
 	if !ok {
 		os.Exit(1)
