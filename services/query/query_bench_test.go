@@ -234,14 +234,16 @@ func (e *benchEnv) job(t *testing.T, token, body string) (float64, string) {
 // session the engine itself holds for the tenant, so both run on the same
 // Spark server.
 type benchDirect struct {
-	e                  *benchEnv
-	tenant             string
-	create, stmt, drop string
+	e            *benchEnv
+	tenant       string
+	create, drop []string
+	stmt         string
 }
 
-// newDirect compiles body for tenant as the service does: the view of its
-// hour directories and the statement over it. A non-empty plain replaces
-// the statement (a plain read of the same view, without the scope).
+// newDirect compiles body for tenant as the service does: the job's views
+// of its hour directories (the engine's own statements) and the statement
+// over them. With plain set, one view named view over every directory and
+// plain as the statement instead (a plain read, without the scope).
 func (e *benchEnv) newDirect(t *testing.T, tenant, body, view, plain string) *benchDirect {
 	q, err := archivequery.Decode([]byte(body), e.lim)
 	require.NoError(t, err)
@@ -249,16 +251,19 @@ func (e *benchEnv) newDirect(t *testing.T, tenant, body, view, plain string) *be
 	require.NoError(t, err)
 	dirs, err := e.eng.existingDirs(context.Background(), plan)
 	require.NoError(t, err)
-	require.NotEmpty(t, dirs)
-	stmt := plain
-	if stmt == "" {
-		stmt, err = plan.Statement(view)
-		require.NoError(t, err)
+	require.NotEmpty(t, append(dirs.whole, dirs.edge...))
+	if plain != "" {
+		return &benchDirect{e: e, tenant: tenant, stmt: plain,
+			create: []string{e.eng.viewSQL(view, append(append([]string(nil), dirs.whole...), dirs.edge...))},
+			drop:   []string{"DROP VIEW IF EXISTS `" + view + "`"}}
 	}
-	return &benchDirect{e: e, tenant: tenant, create: e.eng.viewSQL(view, dirs), stmt: stmt, drop: "DROP VIEW IF EXISTS `" + view + "`"}
+	views, create, drop := e.eng.views(view, dirs)
+	stmt, err := plan.Statement(views)
+	require.NoError(t, err)
+	return &benchDirect{e: e, tenant: tenant, create: create, stmt: stmt, drop: drop}
 }
 
-// run times the three calls and returns the rows for checks.
+// run times the calls (create the views, the statement, drop the views) and returns the rows for checks.
 func (d *benchDirect) run(t *testing.T) (float64, []map[string]any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -267,10 +272,14 @@ func (d *benchDirect) run(t *testing.T) (float64, []map[string]any) {
 	require.NoError(t, err)
 	defer d.e.eng.release(d.tenant, s)
 	began := time.Now()
-	require.NoError(t, s.Exec(ctx, d.create))
+	for _, c := range d.create {
+		require.NoError(t, s.Exec(ctx, c))
+	}
 	tbl, err := s.SQL(ctx, d.stmt)
 	require.NoError(t, err)
-	require.NoError(t, s.Exec(ctx, d.drop))
+	for _, c := range d.drop {
+		require.NoError(t, s.Exec(ctx, c))
+	}
 	took := time.Since(began).Seconds()
 	defer tbl.Release()
 	res, err := tableRows(tbl, nil)

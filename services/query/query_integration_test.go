@@ -208,6 +208,26 @@ func TestIntegrationResultsMatchArchive(t *testing.T) {
 		require.Equal(t, want, got)
 	})
 
+	t.Run("whole hours need no time check", func(t *testing.T) {
+		// [10:00, 13:00) covers its three hours: no record's time is
+		// checked, the count per hour must still be exact.
+		a := e.sync(t, "tok-a", fmt.Sprintf(`{"from": %q, "to": %q, "bucket": "1h", "aggregations": [{"name": "n", "fn": "count"}]}`,
+			it0.Format(time.RFC3339), it0.Add(3*time.Hour).Format(time.RFC3339)))
+		want := map[string]int64{}
+		for _, r := range e.recs {
+			if r.Tenant == "tenant-a" && !r.Timestamp.Before(it0) && r.Timestamp.Before(it0.Add(3*time.Hour)) {
+				want[r.Timestamp.Truncate(time.Hour).Format(time.RFC3339Nano)]++
+			}
+		}
+		got := map[string]int64{}
+		for _, row := range a.Rows {
+			n, _ := row["n"].(json.Number).Int64()
+			got[row["bucket"].(string)] = n
+		}
+		require.Len(t, want, 3)
+		require.Equal(t, want, got)
+	})
+
 	t.Run("filtered aggregates by method", func(t *testing.T) {
 		a := e.sync(t, "tok-a", `{`+rng+`, "filters": [{"field": "status", "op": "gte", "value": 200}, {"field": "path", "op": "prefix", "value": "/api/"}],
 			"group_by": ["method"], "aggregations": [{"name": "n", "fn": "count"}, {"name": "hi", "fn": "max", "field": "duration_ms"}, {"name": "avg", "fn": "avg", "field": "duration_ms"}],

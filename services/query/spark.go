@@ -167,7 +167,7 @@ func (e *SparkEngine) sessionOf(id string) string {
 	return ""
 }
 
-func (e *SparkEngine) runOnce(ctx context.Context, id, tenant string, plan *archivequery.Plan, dirs []string, out string) (_ *Result, err error) {
+func (e *SparkEngine) runOnce(ctx context.Context, id, tenant string, plan *archivequery.Plan, dirs jobDirs, out string) (_ *Result, err error) {
 	s, err := e.acquire(ctx, tenant)
 	if err != nil {
 		return nil, err
@@ -197,15 +197,19 @@ func (e *SparkEngine) runOnce(ctx context.Context, id, tenant string, plan *arch
 		}
 	})
 	defer stop()
-	view := "hg_job_" + id
-	if err := s.Exec(ctx, e.viewSQL(view, dirs)); err != nil {
-		return nil, fmt.Errorf("create the job's view: %w", err)
-	}
+	view, create, drop := e.views(id, dirs)
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		_ = s.Exec(dctx, "DROP VIEW IF EXISTS `"+view+"`")
+		for _, d := range drop {
+			_ = s.Exec(dctx, d)
+		}
 	}()
+	for _, c := range create {
+		if err := s.Exec(ctx, c); err != nil {
+			return nil, fmt.Errorf("create the job's views: %w", err)
+		}
+	}
 	if out != "" {
 		return e.write(ctx, s, plan, view, out)
 	}
@@ -228,7 +232,7 @@ func (e *SparkEngine) runOnce(ctx context.Context, id, tenant string, plan *arch
 // what an earlier attempt left) and count them there: the rows never pass
 // through the service. Free SQL's columns are read from the statement's
 // schema (a zero-row run of it).
-func (e *SparkEngine) write(ctx context.Context, s *sparkconnect.Session, plan *archivequery.Plan, view, out string) (*Result, error) {
+func (e *SparkEngine) write(ctx context.Context, s *sparkconnect.Session, plan *archivequery.Plan, view archivequery.Views, out string) (*Result, error) {
 	dir := e.root + "/" + out
 	stmt, err := plan.WriteStatement(view, dir)
 	if err != nil {
@@ -268,16 +272,19 @@ func (e *SparkEngine) write(ctx context.Context, s *sparkconnect.Session, plan *
 	return &Result{Columns: cols, Written: true, Count: int(n)}, nil
 }
 
-// existingDirs lists the plan's hour directories that exist (Spark fails
-// on a path that matches nothing).
-func (e *SparkEngine) existingDirs(ctx context.Context, plan *archivequery.Plan) ([]string, error) {
+// jobDirs are a job's hour directories that exist (Spark fails on a path
+// that matches nothing), split as archivequery.Views reads them.
+type jobDirs struct{ whole, edge []string }
+
+// existingDirs lists the plan's hour directories that exist.
+func (e *SparkEngine) existingDirs(ctx context.Context, plan *archivequery.Plan) (jobDirs, error) {
 	var tenants []string
 	if plan.Tenant != "" {
 		tenants = []string{plan.Tenant}
 	} else {
 		entries, err := e.fs.ReadDir(ctx, ".")
 		if err != nil {
-			return nil, err
+			return jobDirs{}, err
 		}
 		for _, en := range entries {
 			if t, ok := strings.CutPrefix(en.Name, "tenant="); ok && en.Dir && archive.ValidTenant(t) {
@@ -285,17 +292,30 @@ func (e *SparkEngine) existingDirs(ctx context.Context, plan *archivequery.Plan)
 			}
 		}
 	}
-	var dirs []string
+	var dirs jobDirs
 	for _, t := range tenants {
 		hours, err := archive.ListHours(ctx, e.fs, t, plan.From.Truncate(time.Hour), plan.To)
 		if err != nil {
-			return nil, err
+			return jobDirs{}, err
 		}
 		for _, h := range hours {
-			dirs = append(dirs, h.Dir())
+			if plan.Covers(h.Start) {
+				dirs.whole = append(dirs.whole, h.Dir())
+			} else {
+				dirs.edge = append(dirs.edge, h.Dir())
+			}
 		}
 	}
 	return dirs, nil
+}
+
+// views names job id's two views and returns the statements that create
+// and drop them.
+func (e *SparkEngine) views(id string, dirs jobDirs) (v archivequery.Views, create, drop []string) {
+	v = archivequery.Views{Whole: "hg_job_" + id + "_w", Edge: "hg_job_" + id + "_e"}
+	create = []string{e.viewSQL(v.Whole, dirs.whole), e.viewSQL(v.Edge, dirs.edge)}
+	drop = []string{"DROP VIEW IF EXISTS `" + v.Whole + "`", "DROP VIEW IF EXISTS `" + v.Edge + "`"}
+	return v, create, drop
 }
 
 // viewSQL creates the job's view: the JSON lines of dirs with the record

@@ -86,12 +86,25 @@ func (p *Plan) PartitionDirs() []string {
 
 var viewRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,127}$`)
 
-// Statement is the full Spark SQL of the plan, reading the temp view named
-// view (the job's JSON read of the partition directories): the scope CTE
-// (tenant and time range) followed by Body.
-func (p *Plan) Statement(view string) (string, error) {
+// Views names the job's two reads of the partition directories (temp views
+// of the JSON lines). Whole reads the hours wholly inside [From, To): the
+// archive puts each record in the directory of its event hour
+// (internal/archive), so their records need no per-record time check — and
+// a query that does not use the event time never parses it. Edge reads the
+// hours the range cuts, whose records are checked.
+type Views struct{ Whole, Edge string }
+
+// Covers reports whether the hour starting at h lies wholly inside
+// [From, To): its directory goes to Views.Whole.
+func (p *Plan) Covers(h time.Time) bool {
+	return !h.Before(p.From) && !h.Add(time.Hour).After(p.To)
+}
+
+// Statement is the full Spark SQL of the plan over the job's views: the
+// scope CTE (tenant and time range) followed by Body.
+func (p *Plan) Statement(v Views) (string, error) {
 	var b strings.Builder
-	if err := p.scope(&b, view); err != nil {
+	if err := p.scope(&b, v); err != nil {
 		return "", err
 	}
 	b.WriteString(p.Body)
@@ -111,12 +124,12 @@ var writeDirRE = regexp.MustCompile(`^[A-Za-z0-9_.:/@+=,-]+$`)
 // system without passing through the service. dir may hold only
 // [A-Za-z0-9_.:/@+=,-]. Part files are written in row order (their names
 // sort in it).
-func (p *Plan) WriteStatement(view, dir string) (string, error) {
+func (p *Plan) WriteStatement(v Views, dir string) (string, error) {
 	if !writeDirRE.MatchString(dir) {
 		return "", fmt.Errorf("archivequery: result directory %q: only [A-Za-z0-9_.:/@+=,-] may appear", dir)
 	}
 	var b strings.Builder
-	if err := p.scope(&b, view); err != nil {
+	if err := p.scope(&b, v); err != nil {
 		return "", err
 	}
 	b.WriteString("INSERT OVERWRITE DIRECTORY '" + dir + "' USING json " + ResultJSONOptions + "\n")
@@ -124,23 +137,32 @@ func (p *Plan) WriteStatement(view, dir string) (string, error) {
 	return b.String(), nil
 }
 
-// scope writes the scope CTE: the view's rows of the plan's tenant and time
-// range, with the event time parsed.
-func (p *Plan) scope(b *strings.Builder, view string) error {
-	if !viewRE.MatchString(view) {
-		return fmt.Errorf("archivequery: view name %q: want [a-z_][a-z0-9_]{0,127}", view)
+// scope writes the scope CTE, one line: the rows of the plan's tenant and
+// time range, with the event time parsed — every row of the Whole view (in
+// range by the layout), the Edge view's rows checked.
+func (p *Plan) scope(b *strings.Builder, v Views) error {
+	for _, view := range []string{v.Whole, v.Edge} {
+		if !viewRE.MatchString(view) {
+			return fmt.Errorf("archivequery: view name %q: want [a-z_][a-z0-9_]{0,127}", view)
+		}
 	}
-	b.WriteString("WITH ")
-	b.WriteString(quote(Relation))
-	b.WriteString(" AS (SELECT * FROM (SELECT *, try_cast(")
-	b.WriteString(quote(record.FieldTimestamp))
-	b.WriteString(" AS TIMESTAMP) AS ")
-	b.WriteString(quote(EventTimeColumn))
-	b.WriteString(" FROM ")
-	b.WriteString(quote(view))
-	b.WriteString(") WHERE ")
+	if v.Whole == v.Edge {
+		return fmt.Errorf("archivequery: views %q: the whole and edge views must differ", v.Whole)
+	}
+	parsed := func(view string) string {
+		return "SELECT *, try_cast(" + quote(record.FieldTimestamp) + " AS TIMESTAMP) AS " + quote(EventTimeColumn) + " FROM " + quote(view)
+	}
+	tenant := ""
 	if p.Tenant != "" {
-		b.WriteString(quote(record.FieldTenant) + " = " + Literal(p.Tenant) + " AND ")
+		tenant = quote(record.FieldTenant) + " = " + Literal(p.Tenant)
+	}
+	b.WriteString("WITH " + quote(Relation) + " AS (SELECT * FROM (" + parsed(v.Whole) + ")")
+	if tenant != "" {
+		b.WriteString(" WHERE " + tenant)
+	}
+	b.WriteString(" UNION ALL SELECT * FROM (" + parsed(v.Edge) + ") WHERE ")
+	if tenant != "" {
+		b.WriteString(tenant + " AND ")
 	}
 	fmt.Fprintf(b, "%s >= timestamp_micros(%d) AND %s < timestamp_micros(%d))\n",
 		quote(EventTimeColumn), p.From.UnixMicro(), quote(EventTimeColumn), p.To.UnixMicro())

@@ -73,10 +73,16 @@ func TestCompileGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p, err := Compile(decode(t, c.query), c.caller, DefaultLimits())
 			require.NoError(t, err)
-			stmt, err := p.Statement("hg_job_1")
+			stmt, err := p.Statement(Views{Whole: "hg_job_1_w", Edge: "hg_job_1_e"})
 			require.NoError(t, err)
 			cols, _ := json.Marshal(p.Columns)
-			out := fmt.Sprintf("-- partitions: %s\n-- columns: %s\n%s\n", strings.Join(p.PartitionDirs(), " "), cols, stmt)
+			var whole []string
+			for _, h := range p.Hours {
+				if p.Covers(h) {
+					whole = append(whole, h.Format("15h"))
+				}
+			}
+			out := fmt.Sprintf("-- partitions: %s\n-- wholly inside the range: %s\n-- columns: %s\n%s\n", strings.Join(p.PartitionDirs(), " "), strings.Join(whole, " "), cols, stmt)
 			golden(t, name+".sql", []byte(out))
 		})
 	}
@@ -88,7 +94,9 @@ func TestPlanScope(t *testing.T) {
 	require.Equal(t, []string{
 		"tenant=acme/dt=2026-02-03/hour=10", "tenant=acme/dt=2026-02-03/hour=11", "tenant=acme/dt=2026-02-03/hour=12",
 	}, p.PartitionDirs(), "the hours overlapping [from, to), to exclusive")
-	stmt, err := p.Statement("v")
+	// rng is 10:30–13:00: 10h is cut, 11h and 12h are whole.
+	require.Equal(t, []bool{false, true, true}, []bool{p.Covers(p.Hours[0]), p.Covers(p.Hours[1]), p.Covers(p.Hours[2])})
+	stmt, err := p.Statement(testViews)
 	require.NoError(t, err)
 	from := time.Date(2026, 2, 3, 10, 30, 0, 0, time.UTC).UnixMicro()
 	require.Contains(t, stmt, fmt.Sprintf("`tenant` = 'acme' AND `_event_time` >= timestamp_micros(%d)", from))
@@ -104,7 +112,9 @@ func TestPlanScope(t *testing.T) {
 	require.Equal(t, []string{"tenant=a/dt=2026-02-03/hour=10"}, p.PartitionDirs())
 
 	for _, bad := range []string{"", "a-b;", "X", "`v`", "v v", strings.Repeat("v", 129)} {
-		_, err := p.Statement(bad)
+		_, err := p.Statement(Views{Whole: bad, Edge: "e"})
+		require.Error(t, err, bad)
+		_, err = p.Statement(Views{Whole: "w", Edge: bad})
 		require.Error(t, err, bad)
 	}
 }
@@ -114,21 +124,23 @@ func TestPlanScope(t *testing.T) {
 func TestWriteStatement(t *testing.T) {
 	p, err := Compile(decode(t, `{`+rng+`, "group_by": ["status"], "aggregations": [{"name": "n", "fn": "count"}]}`), Caller{Tenant: "acme"}, DefaultLimits())
 	require.NoError(t, err)
-	read, err := p.Statement("v")
+	read, err := p.Statement(testViews)
 	require.NoError(t, err)
-	write, err := p.WriteStatement("v", "hdfs://nn:8020/archive/_query/results/0f")
+	write, err := p.WriteStatement(testViews, "hdfs://nn:8020/archive/_query/results/0f")
 	require.NoError(t, err)
 	scope, body, ok := strings.Cut(read, "\n")
 	require.True(t, ok)
 	require.Equal(t, scope+"\nINSERT OVERWRITE DIRECTORY 'hdfs://nn:8020/archive/_query/results/0f' USING json "+ResultJSONOptions+"\n"+body, write,
 		"the scope CTE first, then the write, then the same body")
 	for _, bad := range []string{"", "/x' OR 1", "/a b", "/x`", "/x\n", "/é"} {
-		_, err := p.WriteStatement("v", bad)
+		_, err := p.WriteStatement(testViews, bad)
 		require.Error(t, err, "%q", bad)
 	}
-	_, err = p.WriteStatement("v v", "/ok")
+	_, err = p.WriteStatement(Views{Whole: "v v", Edge: "e"}, "/ok")
 	require.Error(t, err)
 }
+
+var testViews = Views{Whole: "w", Edge: "e"}
 
 var safeLiteral = regexp.MustCompile(`^'[A-Za-z0-9 _.,:/@+=-]*'$|^CAST\(X'([0-9A-F]*)' AS STRING\)$`)
 
@@ -180,7 +192,7 @@ func TestHostileValuesStayLiterals(t *testing.T) {
 			{"field": "host", "op": "in", "value": [`+string(vj)+`, "h"]}, {"field": "edge", "op": "prefix", "value": `+string(vj)+`}]}`)
 		p, err := Compile(q, Caller{Tenant: "acme"}, DefaultLimits())
 		require.NoError(t, err)
-		stmt, err := p.Statement("v")
+		stmt, err := p.Statement(testViews)
 		require.NoError(t, err)
 		return regexp.MustCompile(`CAST\(X'[0-9A-F]*' AS STRING\)|'[A-Za-z0-9 _.,:/@+=-]*'`).ReplaceAllString(stmt, "LIT")
 	}
