@@ -283,6 +283,12 @@ func (q *logsQuery) fingerprint() uint64 {
 }
 
 // match applies the filters to a record whose raw line is line.
+// fieldFilters reports whether the query filters on fields other than the
+// time range and tenant (the q text is matched on the raw line).
+func (q *logsQuery) fieldFilters() bool {
+	return len(q.statuses) > 0 || len(q.methods) > 0 || q.pathPrefix != "" || q.minDuration >= 0 || q.requestID != ""
+}
+
 func (q *logsQuery) match(r *record.Record, line []byte) bool {
 	if r.Timestamp.Before(q.from) || !r.Timestamp.Before(q.to) || r.Tenant != q.tenant {
 		return false

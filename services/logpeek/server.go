@@ -3,7 +3,6 @@ package logpeek
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hourglass-io/hourglass/internal/archive"
@@ -584,8 +584,26 @@ func (s *Server) scanFile(ctx context.Context, q *logsQuery, f archive.PartFile,
 		if len(q.q) > 0 && !bytes.Contains(raw, q.q) {
 			continue
 		}
-		var rec record.Record
-		if err := json.Unmarshal(raw, &rec); err != nil {
+		// The archive holds canonical records: their head (time, tenant)
+		// is read without decoding, and a record outside the range, at or
+		// before the cursor, or that the page would not keep is skipped
+		// before any decode; one that needs no other filter is never
+		// decoded. Anything else takes the full decoder.
+		if ts, tenant, ok := record.Head(raw); ok {
+			if tenant != q.tenant || ts.Before(q.from) || !ts.Before(q.to) {
+				continue
+			}
+			k := key{Hour: hour, TS: ts.UnixNano(), File: name, Line: line}
+			if k.compare(after) <= 0 || !sel.wants(k) {
+				continue
+			}
+			if !q.fieldFilters() {
+				sel.offer(k, raw)
+				continue
+			}
+		}
+		rec, _, err := record.Decode(raw)
+		if err != nil {
 			return f.Size, fmt.Errorf("logpeek: %s line %d: %w", f.Path(), line+1, err)
 		}
 		if !q.match(&rec, raw) {
