@@ -1,6 +1,7 @@
 // Command report turns the JSON lines written by the benchmarks
-// (internal/benchreport) into bench/results/<date>.json and a markdown table
-// with min/median/max of subject and baseline and their ratio.
+// (internal/benchreport) into bench/results/<date>.json, a markdown table
+// with min/median/max of subject and baseline and their ratio, and an SVG
+// chart of the ratios (<date>.svg, copied to latest.svg for the README).
 //
 //	go run ./bench/report -in results.jsonl -out bench/results -cores 2
 package main
@@ -27,7 +28,7 @@ type summary struct {
 
 func main() {
 	in := flag.String("in", "", "JSON lines written by the benchmarks")
-	out := flag.String("out", "bench/results", "directory for <date>.json and <date>.md")
+	out := flag.String("out", "bench/results", "directory for <date>.json, <date>.md, <date>.svg and latest.svg")
 	cores := flag.Int("cores", 0, "core count of the machine")
 	flag.Parse()
 	if err := run(*in, *out, *cores); err != nil {
@@ -69,7 +70,14 @@ func run(in, outDir string, cores int) error {
 	if err := os.WriteFile(filepath.Join(outDir, s.Date+".md"), []byte(md), 0o644); err != nil {
 		return err
 	}
+	svg := chart(s)
+	for _, name := range []string{s.Date + ".svg", "latest.svg"} {
+		if err := os.WriteFile(filepath.Join(outDir, name), []byte(svg), 0o644); err != nil {
+			return err
+		}
+	}
 	fmt.Print(md)
+	fmt.Printf("\nchart: %s (and latest.svg)\n", filepath.Join(outDir, s.Date+".svg"))
 	return nil
 }
 

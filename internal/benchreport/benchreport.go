@@ -24,6 +24,8 @@ type Result struct {
 	Subj     []float64 `json:"subject_samples"`
 	Base     []float64 `json:"baseline_samples"`
 	Notes    string    `json:"notes,omitempty"`
+	// Goal is the ratio this benchmark aims at (0: none); the chart marks it.
+	Goal float64 `json:"goal,omitempty"`
 }
 
 // Median of samples.
