@@ -75,7 +75,7 @@ func TestBenchMetricJob(t *testing.T) {
 	e.produceRaw(t, gen.New(gen.Config{Seed: 11, Tenants: 4, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Rate: 100}), n)
 	stacktest.WaitCaughtUp(t, e.brokers, e.routerGroup, e.raw, 5*time.Minute)
 	require.Equal(t, int64(n), e.endSum(t), "records in %s", e.topic.Topic)
-	tput := benchreport.Result{Name: "metric job throughput (request_rate)", Unit: "records/s",
+	tput := benchreport.Result{Goal: 0.7, Name: "metric job throughput (request_rate)", Unit: "records/s",
 		Subject:  "streaming job: 3 queries (1m, 1h, late), upserts to OpenSearch, offsets committed",
 		Baseline: "plain Spark read of the same topic + count()",
 		Notes: fmt.Sprintf("%d records from earliest, fresh checkpoint; Spark %s, driver %s, %d shuffle partitions, UI off; "+

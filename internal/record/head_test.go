@@ -30,7 +30,7 @@ func TestHeadOfCanonicalRecords(t *testing.T) {
 func TestHeadRefusesOtherForms(t *testing.T) {
 	for _, line := range []string{
 		``, `{`, `[]`, `{"timestamp":"`,
-		`{"tenant":"a","timestamp":"2026-02-03T10:00:00Z"}`, // reordered
+		`{"tenant":"a","timestamp":"2026-02-03T10:00:00Z"}`,  // reordered
 		`{ "timestamp":"2026-02-03T10:00:00Z","tenant":"a"}`, // spaced
 		`{"timestamp":"yesterday","tenant":"a"}`,
 		`{"timestamp":"2026-02-03T10:00:00Z","method":"GET"}`,

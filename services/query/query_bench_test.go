@@ -330,7 +330,7 @@ func (e *benchEnv) benchSyncLatency(t *testing.T) {
 		require.Equal(t, want, benchTotal(t, drows, "n"))
 		require.Len(t, rows, len(drows))
 	}
-	p50 := benchreport.Result{Name: "Query service sync latency, one tenant-hour, p50", Unit: "1/h (inverse latency)",
+	p50 := benchreport.Result{Goal: 0.9, Name: "Query service sync latency, one tenant-hour, p50", Unit: "1/h (inverse latency)",
 		Subject: "POST /v1/query (service)", Baseline: "same Spark SQL on a warm session",
 		Notes: fmt.Sprintf("count and sum(bytes_out) by status over one tenant-hour of %d records (gzip NDJSON on HDFS); "+
 			"baseline: the engine's own calls (CREATE TEMPORARY VIEW USING json, the compiled statement, DROP VIEW) on the tenant's warm engine session; "+
