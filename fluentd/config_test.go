@@ -20,6 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hourglass-io/hourglass/internal/dlq"
 	"github.com/hourglass-io/hourglass/internal/forwardtest"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/topology"
@@ -234,15 +235,17 @@ func TestAggregator(t *testing.T) {
 	require.Equal(t, "json", raw.child("format").params["@type"])
 	requireDurableBuffer(t, raw)
 
-	dlq := route(t, conf, ingress.FluentdDLQTag)
-	requireParams(t, dlq, map[string]string{"@type": "kafka2", "brokers": "", "default_topic": topology.DLQTopic,
-		"message_key_key": "tenant", "required_acks": "-1", "headers_from_record": ""})
+	// The DLQ route turns internal/dlq's Fluentd form back into its Kafka message.
+	dlqRoute := route(t, conf, ingress.FluentdDLQTag)
+	requireParams(t, dlqRoute, map[string]string{"@type": "kafka2", "brokers": "", "default_topic": topology.DLQTopic,
+		"message_key_key": dlq.FluentdTenantField, "required_acks": "-1", "headers_from_record": ""})
 	var headers map[string]string
-	require.NoError(t, json.Unmarshal([]byte(dlq.params["headers_from_record"]), &headers))
-	require.Equal(t, "$.reason", headers[topology.ReasonHeader], "the DLQ's reason header")
-	format := dlq.child("format")
-	requireParams(t, format, map[string]string{"@type": "single_value", "message_key": "line", "add_newline": "false"})
-	requireDurableBuffer(t, dlq)
+	require.NoError(t, json.Unmarshal([]byte(dlqRoute.params["headers_from_record"]), &headers))
+	require.Equal(t, map[string]string{dlq.HeaderReason: "$." + dlq.HeaderReason, dlq.HeaderStage: "$." + dlq.HeaderStage}, headers,
+		"the DLQ's reason and stage headers")
+	format := dlqRoute.child("format")
+	requireParams(t, format, map[string]string{"@type": "single_value", "message_key": dlq.FluentdLineField, "add_newline": "false"})
+	requireDurableBuffer(t, dlqRoute)
 
 	// The forwarder's tag arrives here too, and the catch-all comes last.
 	require.Same(t, raw, route(t, conf, parseConfig(t, "forwarder.conf").all("source")[0].params["tag"]))

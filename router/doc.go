@@ -8,7 +8,8 @@
 // metric's filter (internal/catalog), and produces the projected record to
 // hourglass.metric.<metric>, keyed by tenant (murmur2, as Java clients
 // partition). Records that do not decode or validate go to hourglass.logs.dlq
-// with their original key and value and a `reason` header. Only when every
+// with their original key and value and the headers reason, error, source and
+// stage (internal/dlq owns the message). Only when every
 // record of the batch was acknowledged by Kafka (acks=all) are the batch's
 // offsets committed. A crash therefore never loses a record; it can repeat
 // the last uncommitted batch (at-least-once), which the metric jobs absorb

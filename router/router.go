@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -13,8 +12,11 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/dlq"
 	"github.com/hourglass-io/hourglass/internal/kafkaadmin"
+	"github.com/hourglass-io/hourglass/internal/kafkabatch"
 	"github.com/hourglass-io/hourglass/internal/record"
+	"github.com/hourglass-io/hourglass/internal/retry"
 	"github.com/hourglass-io/hourglass/internal/topology"
 )
 
@@ -115,7 +117,7 @@ func (r *Router) Run(ctx context.Context) error {
 
 	r.log.Info("routing", "source", r.cfg.SourceTopic, "group", r.cfg.Group, "metrics", len(routes))
 	for {
-		batch, err := r.fetchBatch(ctx)
+		batch, err := kafkabatch.Fetch(ctx, r.reader, r.cfg.BatchSize, r.cfg.BatchWait)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -153,25 +155,6 @@ func drainContext(parent context.Context, drain time.Duration) (context.Context,
 	return ctx, func() { stop(); cancel() }
 }
 
-// fetchBatch blocks for one record, then gathers more for up to BatchWait.
-func (r *Router) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
-	first, err := r.reader.FetchMessage(ctx)
-	if err != nil {
-		return nil, err
-	}
-	batch := []kafka.Message{first}
-	wctx, cancel := context.WithTimeout(ctx, r.cfg.BatchWait)
-	defer cancel()
-	for len(batch) < r.cfg.BatchSize {
-		m, err := r.reader.FetchMessage(wctx)
-		if err != nil {
-			break // the wait is over (or ctx is done: the caller sees it)
-		}
-		batch = append(batch, m)
-	}
-	return batch, nil
-}
-
 // route produces a batch's fan-out and DLQ records, then commits the batch.
 func (r *Router) route(ctx context.Context, batch []kafka.Message) error {
 	routes := *r.routes.Load()
@@ -181,7 +164,8 @@ func (r *Router) route(ctx context.Context, batch []kafka.Message) error {
 	out := make([]kafka.Message, 0, len(batch)*2)
 	perMetric := make([]int, len(routes))
 	filtered := make([]int, len(routes)) // valid records each metric's filter left out
-	dlq := map[record.Code]int{}
+	dlqs := map[dlq.Reason]int{}
+	now := time.Now()
 	for _, m := range batch {
 		rec, unknown, err := record.Decode(m.Value)
 		r.metrics.unknownFields.Add(float64(len(unknown)))
@@ -191,13 +175,9 @@ func (r *Router) route(ctx context.Context, batch []kafka.Message) error {
 			err = r.cfg.TimeBounds.Check(rec.Timestamp, m.Time)
 		}
 		if err != nil {
-			reason := record.CodeMalformedJSON
-			var inv *record.InvalidError
-			if errors.As(err, &inv) {
-				reason = inv.Reason()
-			}
-			dlq[reason]++
-			out = append(out, r.dlqMessage(m, reason, err))
+			reason := dlq.ReasonOf(err)
+			dlqs[reason]++
+			out = append(out, dlq.Refused(m, dlq.StageRouter, reason, err, now).Kafka(r.cfg.DLQTopic))
 			continue
 		}
 		key := []byte(rec.Tenant)
@@ -227,7 +207,7 @@ func (r *Router) route(ctx context.Context, batch []kafka.Message) error {
 			r.metrics.filtered.WithLabelValues(routes[i].Metric).Add(float64(n))
 		}
 	}
-	for reason, n := range dlq {
+	for reason, n := range dlqs {
 		r.metrics.dlq.WithLabelValues(string(reason)).Add(float64(n))
 	}
 	if err := r.reader.CommitMessages(ctx, batch...); err != nil {
@@ -240,39 +220,21 @@ func (r *Router) route(ctx context.Context, batch []kafka.Message) error {
 	return nil
 }
 
-func (r *Router) dlqMessage(m kafka.Message, reason record.Code, err error) kafka.Message {
-	msg := err.Error()
-	if len(msg) > 1024 {
-		msg = msg[:1024]
-	}
-	return kafka.Message{
-		Topic: r.cfg.DLQTopic,
-		Key:   m.Key,
-		Value: m.Value,
-		Headers: []kafka.Header{
-			{Key: topology.ReasonHeader, Value: []byte(reason)},
-			{Key: "error", Value: []byte(msg)},
-			{Key: "source", Value: []byte(m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10))},
-			{Key: "stage", Value: []byte("router")},
-		},
-	}
-}
-
 // produce writes msgs with acks=all, retrying what failed with backoff until
 // every message is acknowledged or ctx is done. Retried messages may be
 // written twice; none is skipped.
 func (r *Router) produce(ctx context.Context, msgs []kafka.Message) error {
-	backoff := 100 * time.Millisecond
-	for len(msgs) > 0 {
+	if len(msgs) == 0 {
+		return nil
+	}
+	b := retry.Backoff{OnRetry: func(_ int, err error, wait time.Duration) {
+		r.metrics.retries.Inc()
+		r.log.Warn("produce failed; retrying", "error", err, "records", len(msgs), "backoff", wait)
+	}}
+	return b.Do(ctx, func() error {
 		err := r.writer.WriteMessages(ctx, msgs...)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		var werrs kafka.WriteErrors
-		if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+		if err != nil && ctx.Err() == nil && errors.As(err, &werrs) && len(werrs) == len(msgs) {
 			failed := msgs[:0:0]
 			for i, e := range werrs {
 				if e != nil {
@@ -280,17 +242,12 @@ func (r *Router) produce(ctx context.Context, msgs []kafka.Message) error {
 				}
 			}
 			msgs = failed
+			if len(msgs) == 0 {
+				return nil
+			}
 		}
-		r.metrics.retries.Inc()
-		r.log.Warn("produce failed; retrying", "error", err, "records", len(msgs), "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
-	return nil
+		return err
+	})
 }
 
 // ensureTopics creates missing metric topics (and, at start, the DLQ topic)

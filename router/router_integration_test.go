@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/dlq"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
 	"github.com/hourglass-io/hourglass/internal/topology"
@@ -55,17 +56,19 @@ func TestRouterFanOutExact(t *testing.T) {
 		}
 	}
 
-	dlq := stacktest.ReadAll(t, e.brokers, e.dlq)
-	require.Len(t, dlq, len(invalid))
+	dead := stacktest.ReadAll(t, e.brokers, e.dlq)
+	require.Len(t, dead, len(invalid))
 	var gotInvalid, wantInvalid []string
 	reasons := map[string]int{}
-	for _, m := range dlq {
+	for _, km := range dead {
+		m, err := dlq.Parse(km)
+		require.NoError(t, err)
 		gotInvalid = append(gotInvalid, string(m.Value))
-		reason := header(m, "reason")
-		require.NotEmpty(t, reason)
-		reasons[reason]++
-		require.Equal(t, "router", header(m, "stage"))
-		require.True(t, strings.HasPrefix(header(m, "source"), e.raw+"/"))
+		require.NotEmpty(t, m.Reason)
+		reasons[string(m.Reason)]++
+		require.Equal(t, dlq.StageRouter, m.Stage)
+		require.Equal(t, e.raw, m.Source.Topic)
+		require.NotEmpty(t, m.Error)
 	}
 	for _, l := range invalid {
 		wantInvalid = append(wantInvalid, string(l))
@@ -88,15 +91,6 @@ func TestRouterFanOutExact(t *testing.T) {
 	}
 	require.True(t, filteredAny, "a metric with a filter counted the records it left out")
 	t.Logf("50000 records: %d valid, %d to the DLQ by reason %v", len(valid), len(invalid), reasons)
-}
-
-func header(m kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }
 
 func TestRouterCatalogReload(t *testing.T) {
@@ -272,7 +266,9 @@ func TestRouterRejectsOutOfRangeEventTime(t *testing.T) {
 			RequestID string `json:"request_id"`
 		}
 		require.NoError(t, json.Unmarshal(m.Value, &rec))
-		reasons[rec.RequestID] = header(m, "reason")
+		dm, err := dlq.Parse(m)
+		require.NoError(t, err)
+		reasons[rec.RequestID] = string(dm.Reason)
 	}
 	require.Equal(t, map[string]string{"future": "out_of_range", "past": "out_of_range"}, reasons)
 	c, err := catalog.Load(e.catalogPath)

@@ -82,8 +82,9 @@ const MaxUnknownFields = 64
 var tenantRE = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
 
 // Code is a machine-readable reason why a record or one of its fields was
-// rejected. Codes are part of the API: ingress responses and the DLQ's `reason`
-// header carry them.
+// rejected. Codes are part of the API: ingress responses carry them, and so
+// does the DLQ's `reason` header (internal/dlq, whose record-level reasons
+// they are).
 type Code string
 
 const (
@@ -96,6 +97,9 @@ const (
 	CodeInvalidFormat Code = "invalid_format"  // e.g. a malformed timestamp, tenant or IP
 	CodeTooLong       Code = "too_long"        // a string over its length limit
 	CodeTooManyFields Code = "too_many_fields" // more than MaxUnknownFields distinct unknown keys (a record-level problem)
+	// CodeTenantMismatch is never returned by Decode: ingress reports it for a
+	// record naming another tenant than its API key's (field tenant).
+	CodeTenantMismatch Code = "tenant_mismatch"
 )
 
 // Problem is one reason a record is invalid. Field is empty for problems of

@@ -11,12 +11,10 @@ package topology
 const (
 	// RawTopic carries every accepted traffic record, keyed by tenant.
 	RawTopic = "hourglass.logs.raw"
-	// DLQTopic carries rejected records with a `reason` header.
+	// DLQTopic carries rejected records, as internal/dlq's messages.
 	DLQTopic = "hourglass.logs.dlq"
 	// QueryEventsTopic carries the query service's job state changes, keyed by job id.
 	QueryEventsTopic = "hourglass.query.events"
-	// ReasonHeader is the DLQ header holding a machine-readable reason code.
-	ReasonHeader = "reason"
 
 	// RawPartitions is the raw topic's partition count when a service has
 	// to create it (the first one to start does). Tenants map to partitions

@@ -91,10 +91,11 @@
 // # Unavailable archive
 //
 // Every archive operation that fails (NameNode or DataNode down, a full
-// disk) is retried with exponential backoff up to MaxBackoff, forever; the
-// partition's consumption waits meanwhile (hourglass_archiver_paused_partitions)
-// and nothing is committed, so nothing is lost. A file whose write failed is
-// removed and written again in full from memory.
+// disk) is retried with exponential backoff (internal/retry) up to
+// MaxBackoff, forever; the partition's consumption waits meanwhile
+// (hourglass_archiver_paused_partitions) and nothing is committed, so
+// nothing is lost. A file whose write failed is removed and written again
+// in full from memory.
 //
 // # Rebalances and shutdown
 //

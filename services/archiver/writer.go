@@ -18,6 +18,7 @@ import (
 
 	"github.com/hourglass-io/hourglass/internal/archive"
 	"github.com/hourglass-io/hourglass/internal/record"
+	"github.com/hourglass-io/hourglass/internal/retry"
 )
 
 // maxKnownHours and maxKnownParts bound the cache of archived offset ranges
@@ -375,42 +376,29 @@ func (w *partWriter) abort() {
 	clear(w.buckets)
 }
 
-// retry runs fn until it succeeds or ctx ends, backing off exponentially.
-// While it retries, the partition counts as paused.
+// retry runs fn until it succeeds or ctx ends, backing off exponentially
+// up to MaxBackoff. While it retries, the partition counts as paused.
 func (w *partWriter) retry(ctx context.Context, what string, fn func() error) error {
-	backoff := 100 * time.Millisecond
 	paused := false
-	defer func() {
-		if paused {
-			w.m.paused.Dec()
-		}
-	}()
-	for {
-		err := fn()
-		if err == nil {
-			if paused {
-				w.log.Info("archive available again", "op", what)
-			}
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("archiver: %s: %w (gave up: %w)", what, err, ctx.Err())
-		}
+	b := retry.Backoff{Max: w.cfg.MaxBackoff, OnRetry: func(_ int, err error, wait time.Duration) {
 		if !paused {
 			paused = true
 			w.m.paused.Inc()
 		}
 		w.m.retries.Inc()
-		w.log.Warn("archive operation failed; consumption paused, retrying", "op", what, "error", err, "backoff", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("archiver: %s: %w (gave up: %w)", what, err, ctx.Err())
-		case <-t.C:
+		w.log.Warn("archive operation failed; consumption paused, retrying", "op", what, "error", err, "backoff", wait)
+	}}
+	err := b.Do(ctx, fn)
+	if paused {
+		w.m.paused.Dec()
+		if err == nil {
+			w.log.Info("archive available again", "op", what)
 		}
-		backoff = min(backoff*2, w.cfg.MaxBackoff)
 	}
+	if err != nil {
+		return fmt.Errorf("archiver: %s: %w", what, err)
+	}
+	return nil
 }
 
 // Sizes of the pieces of a chunks buffer: each piece is as large as the

@@ -15,10 +15,10 @@
 // _id is <topic>-<partition>-<offset>. A replay therefore sends the same
 // _ids, which the data stream refuses with 409: counted as already indexed,
 // never as a second copy. Items refused for a transient reason (429, 5xx)
-// and failed requests are retried with backoff until they succeed;
-// documents the cluster refuses for good (a mapping conflict) go to the DLQ
-// with reason index_rejected, so no record is lost silently. Only then are
-// the batch's offsets committed.
+// and failed requests are retried with backoff until they succeed
+// (internal/retry); documents the cluster refuses for good (a mapping
+// conflict) go to the DLQ with reason index_rejected (internal/dlq), so no
+// record is lost silently. Only then are the batch's offsets committed.
 //
 // Invalid records are skipped and counted; the router DLQs them.
 //

@@ -6,15 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/hourglass-io/hourglass/internal/dlq"
 	"github.com/hourglass-io/hourglass/internal/esclient"
 	"github.com/hourglass-io/hourglass/internal/kafkaadmin"
+	"github.com/hourglass-io/hourglass/internal/kafkabatch"
 	"github.com/hourglass-io/hourglass/internal/record"
+	"github.com/hourglass-io/hourglass/internal/retry"
 	"github.com/hourglass-io/hourglass/internal/topology"
 )
 
@@ -77,26 +79,26 @@ func (ix *Indexer) Run(ctx context.Context) error {
 			ix.log.Warn("kafka reader", "error", fmt.Sprintf(msg, args...))
 		}),
 	})
-	dlq := &kafka.Writer{Addr: kafka.TCP(ix.cfg.Brokers...), Topic: ix.cfg.DLQTopic, RequiredAcks: kafka.RequireAll,
+	dlqw := &kafka.Writer{Addr: kafka.TCP(ix.cfg.Brokers...), Topic: ix.cfg.DLQTopic, RequiredAcks: kafka.RequireAll,
 		Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond}
 	defer func() {
 		if err := reader.Close(); err != nil {
 			ix.log.Warn("close reader", "error", err)
 		}
-		if err := dlq.Close(); err != nil {
+		if err := dlqw.Close(); err != nil {
 			ix.log.Warn("close DLQ writer", "error", err)
 		}
 	}()
 	ix.log.Info("indexing", "source", ix.cfg.Topic, "group", ix.cfg.Group, "data_stream", ix.cfg.DataStream)
 	for {
-		batch, err := ix.fetchBatch(ctx, reader)
+		batch, err := kafkabatch.Fetch(ctx, reader, ix.cfg.BatchSize, ix.cfg.BatchWait)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("indexer: fetch: %w", err)
 		}
-		if err := ix.index(ctx, batch, dlq); err != nil {
+		if err := ix.index(ctx, batch, dlqw); err != nil {
 			if ctx.Err() != nil {
 				return nil // not committed: indexed again (as duplicates refused) after restart
 			}
@@ -114,24 +116,6 @@ func (ix *Indexer) Run(ctx context.Context) error {
 	}
 }
 
-func (ix *Indexer) fetchBatch(ctx context.Context, r *kafka.Reader) ([]kafka.Message, error) {
-	first, err := r.FetchMessage(ctx)
-	if err != nil {
-		return nil, err
-	}
-	batch := []kafka.Message{first}
-	wctx, cancel := context.WithTimeout(ctx, ix.cfg.BatchWait)
-	defer cancel()
-	for len(batch) < ix.cfg.BatchSize {
-		m, err := r.FetchMessage(wctx)
-		if err != nil {
-			break
-		}
-		batch = append(batch, m)
-	}
-	return batch, nil
-}
-
 // pending is a document still to be acknowledged.
 type pending struct {
 	item esclient.BulkItem
@@ -140,8 +124,9 @@ type pending struct {
 
 // index sends the batch's documents, retrying what failed for a transient
 // reason with backoff until ctx ends. 409 (the _id exists) counts as
-// indexed. Documents refused for good go to the DLQ.
-func (ix *Indexer) index(ctx context.Context, batch []kafka.Message, dlq *kafka.Writer) error {
+// indexed. Documents refused for good go to the DLQ once the others are
+// acknowledged.
+func (ix *Indexer) index(ctx context.Context, batch []kafka.Message, dlqw *kafka.Writer) error {
 	start := time.Now()
 	ns := ix.cfg.namespace()
 	todo := make([]pending, 0, len(batch))
@@ -161,66 +146,66 @@ func (ix *Indexer) index(ctx context.Context, batch []kafka.Message, dlq *kafka.
 			msg:  m,
 		})
 	}
-	backoff := 100 * time.Millisecond
-	for len(todo) > 0 {
+	var rejected []pending
+	b := retry.Backoff{Max: ix.cfg.MaxBackoff, OnRetry: func(_ int, err error, wait time.Duration) {
+		ix.metrics.retries.Inc()
+		ix.log.Warn("bulk failed; retrying", "error", err, "documents", len(todo), "backoff", wait)
+	}}
+	err := b.Do(ctx, func() error {
 		items := make([]esclient.BulkItem, len(todo))
 		for i, p := range todo {
 			items[i] = p.item
 		}
 		res, err := ix.es.Bulk(ctx, ix.cfg.DataStream, items)
 		var berr *esclient.BulkError
-		var retry, rejected []pending
-		switch {
-		case err == nil || errors.As(err, &berr):
-			for i, it := range res.Items {
-				switch {
-				case !it.Failed():
-					ix.metrics.indexed.WithLabelValues("created").Inc()
-				case it.Status == http.StatusConflict:
-					ix.metrics.indexed.WithLabelValues("duplicate").Inc()
-				case it.Status == http.StatusTooManyRequests || it.Status >= 500 || it.Status == 0:
-					retry = append(retry, todo[i])
-				default:
-					rejected = append(rejected, todo[i])
-					ix.log.Error("document refused by the cluster; sent to the DLQ", "id", it.ID, "status", it.Status, "error", it.Error)
+		if err != nil && !errors.As(err, &berr) {
+			// The whole request failed (transport, 429, 5xx, or any other
+			// answer): all of it again.
+			return err
+		}
+		var again []pending
+		var first esclient.BulkItemResult
+		for i, it := range res.Items {
+			switch {
+			case !it.Failed():
+				ix.metrics.indexed.WithLabelValues("created").Inc()
+			case it.Status == http.StatusConflict:
+				ix.metrics.indexed.WithLabelValues("duplicate").Inc()
+			case retry.RetryableStatus(it.Status):
+				if len(again) == 0 {
+					first = it
 				}
+				again = append(again, todo[i])
+			default:
+				rejected = append(rejected, todo[i])
+				ix.log.Error("document refused by the cluster; sent to the DLQ", "id", it.ID, "status", it.Status, "error", it.Error)
 			}
-			if len(rejected) > 0 {
-				if err := ix.toDLQ(ctx, dlq, rejected); err != nil {
-					return err
-				}
-			}
-		default:
-			retry = todo // the whole request failed: transport, 5xx, 429
-			ix.log.Warn("bulk request failed; retrying", "error", err, "documents", len(todo), "backoff", backoff)
 		}
-		todo = retry
-		if len(todo) == 0 {
-			break
+		todo = again
+		if len(todo) > 0 {
+			return fmt.Errorf("%d documents refused for a transient reason (first: %d %s)", len(todo), first.Status, first.Error)
 		}
-		ix.metrics.retries.Inc()
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		backoff = min(backoff*2, ix.cfg.MaxBackoff)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := ix.toDLQ(ctx, dlqw, rejected); err != nil {
+		return err
 	}
 	ix.metrics.bulk.Observe(time.Since(start).Seconds())
 	return nil
 }
 
+// toDLQ sends the documents the cluster refused for good to the DLQ.
 func (ix *Indexer) toDLQ(ctx context.Context, w *kafka.Writer, rejected []pending) error {
+	if len(rejected) == 0 {
+		return nil
+	}
 	msgs := make([]kafka.Message, len(rejected))
+	now := time.Now()
 	for i, p := range rejected {
-		m := p.msg
-		msgs[i] = kafka.Message{Key: m.Key, Value: m.Value, Headers: []kafka.Header{
-			{Key: topology.ReasonHeader, Value: []byte("index_rejected")},
-			{Key: "source", Value: []byte(m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10))},
-			{Key: "stage", Value: []byte("indexer")},
-		}}
+		msgs[i] = dlq.Refused(p.msg, dlq.StageIndexer, dlq.ReasonIndexRejected, nil, now).Kafka("") // the writer names the topic
 	}
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		return fmt.Errorf("indexer: write %d refused documents to the DLQ: %w", len(msgs), err)

@@ -169,7 +169,7 @@ func TestBadInput(t *testing.T) {
 			for _, e := range sink.entries {
 				require.Equal(t, "acme", e.Tenant)
 				if e.Stream == StreamDLQ {
-					require.Equal(t, tc.code, e.Reason)
+					require.Equal(t, tc.code, string(e.Reason))
 					dlq++
 				} else {
 					raw++
@@ -216,5 +216,5 @@ func TestEventTimeOutOfRangeNextToOthers(t *testing.T) {
 	require.Contains(t, resp.Errors[0].Message, "more than 5m0s after 2026-11-21T10:00:30Z")
 	require.Equal(t, "status", resp.Errors[1].Field)
 	require.Len(t, sink.entries, 2)
-	require.Equal(t, "out_of_range", sink.entries[1].Reason)
+	require.Equal(t, "out_of_range", string(sink.entries[1].Reason))
 }

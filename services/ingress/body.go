@@ -12,7 +12,8 @@ import (
 	"strings"
 )
 
-// Request-level reason codes (records have their own, from internal/record).
+// Request-level reason codes (records have their own, internal/record's, which
+// are also the reasons of their DLQ messages: internal/dlq).
 const (
 	CodeMissingKey       = "missing_api_key"
 	CodeInvalidKey       = "invalid_api_key"
@@ -28,7 +29,6 @@ const (
 	CodeEmptyBody        = "empty_body"
 	CodeRateLimited      = "rate_limited"
 	CodeSinkUnavailable  = "sink_unavailable"
-	CodeTenantMismatch   = "tenant_mismatch"
 	CodeMethod           = "method_not_allowed"
 	CodeOverloaded       = "overloaded" // 503: concurrent requests or in-flight bytes over their bound
 )

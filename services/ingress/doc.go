@@ -67,7 +67,8 @@
 //
 // A 2xx is sent only after the sink confirmed every accepted record (Kafka:
 // acks=all; Fluentd: forward-protocol ack). Rejected records go to the DLQ
-// (hourglass.logs.dlq, header `reason`) in the same confirmed write. When the
-// sink fails, the request gets 503 and the client retries; a retry may
-// duplicate records of a partially written batch, never lose them.
+// (hourglass.logs.dlq, headers reason and stage: internal/dlq) in the same
+// confirmed write. When the sink fails, the request gets 503 and the client
+// retries; a retry may duplicate records of a partially written batch, never
+// lose them.
 package ingress

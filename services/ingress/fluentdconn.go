@@ -16,6 +16,8 @@ import (
 
 	"github.com/fluent/fluent-logger-golang/fluent"
 	"github.com/tinylib/msgp/msgp"
+
+	"github.com/hourglass-io/hourglass/internal/retry"
 )
 
 // Why the sink owns its connections: fluent-logger-golang v1.10 has the
@@ -27,10 +29,11 @@ import (
 // dialer or connection. So forwardConn dials, runs TLS and the handshake, and
 // writes one message at a time with the library's codec.
 
-// errForwardAuth marks failures that retrying cannot fix: the aggregator
-// refused the shared key, could not prove it knows it, or its certificate
-// did not verify. The request still fails with 503 (the operator fixes the
-// config; clients retry), but the sink does not hammer the aggregator.
+// errForwardAuth marks failures that retrying cannot fix (post makes them
+// retry.Permanent): the aggregator refused the shared key, could not prove
+// it knows it, or its certificate did not verify. The request still fails
+// with 503 (the operator fixes the config; clients retry), but the sink does
+// not hammer the aggregator.
 var errForwardAuth = errors.New("fluentd sink: authentication failed")
 
 // handshakeLimit bounds what the sink reads of a HELO, PONG or ack (each is
@@ -71,25 +74,24 @@ func (c *forwardConn) post(ctx context.Context, tag string, tm time.Time, rec ma
 	if err != nil {
 		return fmt.Errorf("encode %s message: %w", tag, err)
 	}
-	wait := c.retryWait
-	for attempt := 1; ; attempt++ {
-		err = c.send(ctx, data, chunk)
+	attempt := 0
+	b := retry.Backoff{Initial: c.retryWait, Max: 10 * c.retryWait, Factor: 1.5, Attempts: c.maxRetry}
+	err = b.Do(ctx, func() error {
+		attempt++
+		err := c.send(ctx, data, chunk)
 		if err == nil {
 			return nil
 		}
 		c.close()
-		if ctx.Err() != nil || errors.Is(err, errForwardAuth) || attempt >= c.maxRetry {
-			return fmt.Errorf("attempt %d of %d: %w", attempt, c.maxRetry, err)
+		if errors.Is(err, errForwardAuth) {
+			return retry.Permanent(err)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("attempt %d of %d: %w (then %w)", attempt, c.maxRetry, err, ctx.Err())
-		}
-		wait = min(wait*3/2, 10*c.retryWait)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("attempt %d of %d: %w", attempt, c.maxRetry, err)
 	}
+	return nil
 }
 
 // send writes one encoded message and reads its ack, connecting first if

@@ -25,7 +25,7 @@ import (
 // topics of the same names (fluentd/aggregator.conf).
 const (
 	FluentdRawTag = topology.RawTopic // accepted records
-	FluentdDLQTag = topology.DLQTopic // rejected records: {tenant, reason, stage, line}
+	FluentdDLQTag = topology.DLQTopic // rejected records: dlq.Message.FluentdRecord
 )
 
 // FluentdSinkConfig configures the Fluentd sink.
@@ -74,9 +74,9 @@ func ReadFluentdSharedKey(path string) (string, error) {
 
 // FluentdSink forwards entries to a Fluentd aggregator over the forward
 // protocol with acks: accepted records under tag hourglass.logs.raw as the
-// record's own fields, rejected ones under hourglass.logs.dlq as {tenant,
-// reason, stage, line}. Write returns only once the aggregator acked every
-// entry.
+// record's own fields, rejected ones under hourglass.logs.dlq in
+// internal/dlq's Fluentd form, {tenant, reason, stage, line}. Write returns
+// only once the aggregator acked every entry.
 //
 // The hop is authenticated: with TLS the sink verifies the aggregator's
 // certificate, and with a shared key both ends prove they know it (the
@@ -240,12 +240,8 @@ func (s *FluentdSink) writeShard(ctx context.Context, entries []Entry, offset in
 // to Fluentd.
 func fluentdMessage(e Entry) (string, time.Time, map[string]any, error) {
 	if e.Stream == StreamDLQ {
-		return FluentdDLQTag, time.Now(), map[string]any{
-			"tenant": e.Tenant,
-			"reason": e.Reason,
-			"stage":  "ingress",
-			"line":   string(e.Value),
-		}, nil
+		m := dlqMessage(e, time.Now())
+		return FluentdDLQTag, m.Time, m.FluentdRecord(), nil
 	}
 	rec, err := recordMap(e.Value)
 	if err != nil {

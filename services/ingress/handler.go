@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/hourglass-io/hourglass/internal/dlq"
 	"github.com/hourglass-io/hourglass/internal/record"
 )
 
@@ -162,7 +163,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (int, string) {
 	for _, e := range b.entries {
 		if e.Stream == StreamDLQ {
 			rejected++
-			h.metrics.rejected.WithLabelValues(e.Reason).Inc()
+			h.metrics.rejected.WithLabelValues(string(e.Reason)).Inc()
 		}
 	}
 	resp := response{Accepted: n - rejected, Rejected: rejected, Errors: b.errs}
@@ -215,7 +216,7 @@ func (b *batch) take(line []byte) *requestError {
 		case rec.Tenant == "":
 			rec.Tenant = b.tenant
 		case rec.Tenant != b.tenant:
-			problems = []record.Problem{{Field: record.FieldTenant, Code: CodeTenantMismatch,
+			problems = []record.Problem{{Field: record.FieldTenant, Code: record.CodeTenantMismatch,
 				Message: "the record names tenant " + strconv.Quote(rec.Tenant) + " but the API key belongs to " + strconv.Quote(b.tenant)}}
 		}
 	}
@@ -232,17 +233,17 @@ func (b *batch) take(line []byte) *requestError {
 		if rerr := b.hold(int64(len(line))); rerr != nil {
 			return rerr
 		}
-		b.entries = append(b.entries, Entry{Stream: StreamDLQ, Tenant: b.tenant, Value: bytes.Clone(line), Reason: string(problems[0].Code)})
+		b.entries = append(b.entries, Entry{Stream: StreamDLQ, Tenant: b.tenant, Value: bytes.Clone(line), Reason: dlq.RecordReason(problems[0].Code)})
 		return nil
 	}
 	value, err := json.Marshal(rec)
 	if err != nil { // cannot happen for a validated record; never drop it silently
 		h.log.Error("encode accepted record", "error", err)
-		b.errs = append(b.errs, recordError{Index: i, Code: "internal", Message: err.Error()})
+		b.errs = append(b.errs, recordError{Index: i, Code: string(dlq.ReasonInternal), Message: err.Error()})
 		if rerr := b.hold(int64(len(line))); rerr != nil {
 			return rerr
 		}
-		b.entries = append(b.entries, Entry{Stream: StreamDLQ, Tenant: b.tenant, Value: bytes.Clone(line), Reason: "internal"})
+		b.entries = append(b.entries, Entry{Stream: StreamDLQ, Tenant: b.tenant, Value: bytes.Clone(line), Reason: dlq.ReasonInternal})
 		return nil
 	}
 	if rerr := b.hold(int64(len(value))); rerr != nil {

@@ -10,14 +10,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hourglass-io/hourglass/internal/dlq"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
 )
 
 func TestIngress100kExactlyOnce(t *testing.T) {
 	brokers := stacktest.Brokers(t)
-	topic, dlq := stacktest.UniqueName("test-ingress-raw"), stacktest.UniqueName("test-ingress-dlq")
-	stacktest.DeleteTopicsOnCleanup(t, brokers, topic, dlq)
-	svc := startIngress(t, brokers, topic, dlq)
+	topic, dlqTopic := stacktest.UniqueName("test-ingress-raw"), stacktest.UniqueName("test-ingress-dlq")
+	stacktest.DeleteTopicsOnCleanup(t, brokers, topic, dlqTopic)
+	svc := startIngress(t, brokers, topic, dlqTopic)
 	accepted, retries, rejected := sendAll(t, svc, 5, 100_000, 0.005, nil)
 	require.Zero(t, retries, "a healthy broker never makes the ingress answer 503")
 
@@ -27,7 +28,15 @@ func TestIngress100kExactlyOnce(t *testing.T) {
 		require.True(t, accepted[id], "record %s was not accepted but is in the raw topic", id)
 		require.Equal(t, 1, n, "record %s is in the raw topic %d times", id, n)
 	}
-	require.Len(t, stacktest.ReadAll(t, brokers, dlq), rejected, "every rejected record is in the DLQ")
+	dead := stacktest.ReadAll(t, brokers, dlqTopic)
+	require.Len(t, dead, rejected, "every rejected record is in the DLQ")
+	for _, km := range dead {
+		m, err := dlq.Parse(km)
+		require.NoError(t, err)
+		require.Equal(t, dlq.StageIngress, m.Stage)
+		require.NotEmpty(t, m.Reason)
+		require.NotEmpty(t, m.Key, "keyed by tenant")
+	}
 	t.Logf("100000 records: %d accepted, exactly once each; %d rejected, all in the DLQ", len(accepted), rejected)
 }
 

@@ -12,8 +12,8 @@ import (
 )
 
 // KafkaSink writes entries straight to Kafka (direct mode): accepted records
-// to the raw topic keyed by tenant, rejected ones to the DLQ with a reason
-// header; acks=all. The writer reconnects by itself when a broker returns.
+// to the raw topic keyed by tenant, rejected ones to the DLQ as internal/dlq
+// messages (stage ingress); acks=all. The writer reconnects by itself when a broker returns.
 type KafkaSink struct {
 	w       *kafka.Writer
 	client  *kafka.Client
@@ -75,15 +75,13 @@ func NewKafkaSink(ctx context.Context, cfg KafkaSinkConfig) (*KafkaSink, error) 
 // Write produces entries and returns once Kafka acknowledged all of them.
 func (s *KafkaSink) Write(ctx context.Context, entries []Entry) error {
 	msgs := make([]kafka.Message, len(entries))
+	now := time.Now()
 	for i, e := range entries {
-		msgs[i] = kafka.Message{Topic: s.topic, Key: []byte(e.Tenant), Value: e.Value}
 		if e.Stream == StreamDLQ {
-			msgs[i].Topic = s.dlq
-			msgs[i].Headers = []kafka.Header{
-				{Key: topology.ReasonHeader, Value: []byte(e.Reason)},
-				{Key: "stage", Value: []byte("ingress")},
-			}
+			msgs[i] = dlqMessage(e, now).Kafka(s.dlq)
+			continue
 		}
+		msgs[i] = kafka.Message{Topic: s.topic, Key: []byte(e.Tenant), Value: e.Value}
 	}
 	if err := s.w.WriteMessages(ctx, msgs...); err != nil {
 		return fmt.Errorf("kafka sink: write %d records: %w", len(msgs), err)

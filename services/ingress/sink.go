@@ -1,6 +1,11 @@
 package ingress
 
-import "context"
+import (
+	"context"
+	"time"
+
+	"github.com/hourglass-io/hourglass/internal/dlq"
+)
 
 // Stream says where an entry goes.
 type Stream int
@@ -14,8 +19,13 @@ const (
 type Entry struct {
 	Stream Stream
 	Tenant string
-	Value  []byte // the canonical record (raw) or the line as received (DLQ)
-	Reason string // DLQ: the machine-readable reason code
+	Value  []byte     // the canonical record (raw) or the line as received (DLQ)
+	Reason dlq.Reason // DLQ: why the record was rejected
+}
+
+// dlqMessage is the DLQ message of a rejected entry, refused at time at.
+func dlqMessage(e Entry, at time.Time) dlq.Message {
+	return dlq.Message{Reason: e.Reason, Stage: dlq.StageIngress, Key: []byte(e.Tenant), Value: e.Value, Time: at}
 }
 
 // Sink takes entries durably. Write returns nil only after the downstream
