@@ -5,7 +5,8 @@
 // DATA_LOSS), the members and assignments of its group, scaling
 // advice, and the freshness of every metric in Elasticsearch; it exports
 // them to Prometheus, GET /v1/status and a status page, and sends alerts to
-// Alertmanager and webhooks.
+// Alertmanager and webhooks. GET /openapi.json serves the OpenAPI 3 document
+// of its HTTP address (openapi.json), /v1/status field by field.
 //
 // # Exactness
 //

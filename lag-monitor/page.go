@@ -13,12 +13,14 @@ import (
 	"github.com/hourglass-io/hourglass/lag-monitor/status"
 )
 
-// Handler serves GET /v1/status (the latest snapshot as JSON) and GET
-// /status (the SRE status page). Mount it on the admin server.
+// Handler serves GET /v1/status (the latest snapshot as JSON), GET
+// /status (the SRE status page) and GET /openapi.json (their document).
+// Mount it on the admin server at each of Paths.
 func (m *Monitor) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", m.serveJSON)
 	mux.HandleFunc("GET /status", m.servePage)
+	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	return mux
 }
 

@@ -15,15 +15,16 @@ import (
 const ingressHelp = `Serves POST /v1/logs: traffic records as NDJSON or a JSON array, optionally
 gzip-compressed, authenticated by API key (the key decides the tenant). Answers
 202 only after the sink confirmed every accepted record; rejected records go to
-the DLQ. Status codes and reason codes: services/ingress/doc.go and the README.
+the DLQ. Every status and reason code: the OpenAPI 3 document, GET /openapi.json
+(services/ingress/openapi.json), and services/ingress/doc.go.
 The API keys file is reloaded on SIGHUP and when it changes.
-/healthz and /readyz are served on --listen-addr too; /metrics on --admin-addr.`
+/healthz, /readyz and /openapi.json are served on --listen-addr too; /metrics on --admin-addr.`
 
 func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := ingress.DefaultConfig()
 	fs := flag.NewFlagSet("ingress", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.ListenAddr, "listen-addr", cfg.ListenAddr, "intake address (/v1/logs, /healthz, /readyz)")
+	fs.StringVar(&cfg.ListenAddr, "listen-addr", cfg.ListenAddr, "intake address (/v1/logs, /healthz, /readyz, /openapi.json)")
 	fs.StringVar(&cfg.KeysFile, "keys-file", cfg.KeysFile, "API keys file (tenant + SHA-256 of each key)")
 	fs.DurationVar(&cfg.KeysReload, "keys-reload", cfg.KeysReload, "how often the keys file is checked for changes")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body as sent (compressed)")

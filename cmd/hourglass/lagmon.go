@@ -21,8 +21,9 @@ forecasts, a status per partition and group (OK, UNKNOWN, WARN, REWIND,
 AT_RISK, UNCOMMITTED, STALL, STOP, BREACH, DATA_LOSS; rules in
 lag-monitor/README.md), scaling advice,
 and the freshness of every metric in Elasticsearch. Exports Prometheus metrics
-on /metrics, the latest state on GET /v1/status, a status page on /status, and
-sends alerts to Alertmanager (v2 API) and JSON webhooks.
+on /metrics, the latest state on GET /v1/status, a status page on /status and
+the OpenAPI 3 document of --listen-addr on GET /openapi.json, and sends alerts
+to Alertmanager (v2 API) and JSON webhooks.
 
 Settings come from defaults, then the --config YAML file, then HOURGLASS_*
 variables, then flags. SIGHUP or a change of the config or catalog file
@@ -48,7 +49,7 @@ func runLagmon(ctx context.Context, args []string, _, stderr io.Writer) error {
 	amURL := fs.String("alertmanager-url", "", "Alertmanager base URLs, comma-separated")
 	hookURL := fs.String("webhook-url", "", "generic JSON webhook URLs, comma-separated")
 	externalURL := fs.String("external-url", "", "this monitor's URL, for links in alerts")
-	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9107", "admin HTTP address (/metrics, /healthz, /readyz, /v1/status, /status)")
+	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9107", "admin HTTP address (/metrics, /healthz, /readyz, /v1/status, /status, /openapi.json)")
 	fs.Usage = flagenv.Usage(fs, "hourglass lagmon [flags]", lagmonHelp)
 	if err := flagenv.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -112,6 +113,10 @@ func runLagmon(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer onHangup(m.Reload)()
 	h := m.Handler()
+	handlers := map[string]http.Handler{}
+	for _, p := range lagmon.Paths {
+		handlers[p] = h
+	}
 	return adm.serveService(ctx, service{name: "lag monitor", reg: reg, log: log, check: "kafka", ready: m.Ready, run: m.Run,
-		handlers: map[string]http.Handler{"/v1/status": h, "/status": h}, attrs: []any{"config", *configFile}})
+		handlers: handlers, attrs: []any{"config", *configFile}})
 }

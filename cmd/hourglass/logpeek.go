@@ -15,6 +15,7 @@ import (
 const logpeekHelp = `Serves the developers' API over the raw-log archive (HDFS or a local directory):
   GET /v1/partitions?tenant=&from=&to=
   GET /v1/logs?tenant=&from=&to=&status=&method=&path_prefix=&min_duration_ms=&request_id=&q=&limit=&cursor=
+  GET /openapi.json   the OpenAPI 3 document (every answer and error code)
 /v1/logs streams NDJSON in time order within each hour; its last line is
 {"_meta":{...,"next_cursor":...}}. Requests carry Authorization: Bearer <token>;
 the tokens file maps SHA-256 digests of tokens to a name, a role and the
@@ -29,7 +30,7 @@ func runLogpeek(ctx context.Context, args []string, _, stderr io.Writer) error {
 	root := fs.String("archive-root", "archive", "archive root: hdfs://namenode:port/path or a local directory")
 	user := fs.String("hdfs-user", "hourglass", "HDFS user the archive is read as")
 	tokens := fs.String("tokens", "logpeek-tokens.yaml", "tokens file (SHA-256 digests of bearer tokens, roles, tenants)")
-	fs.StringVar(&cfg.Listen, "api-addr", cfg.Listen, "API address")
+	fs.StringVar(&cfg.Listen, "api-addr", cfg.Listen, "API address (/v1/partitions, /v1/logs, /openapi.json)")
 	fs.DurationVar(&cfg.MaxSpan, "max-span", cfg.MaxSpan, "longest from-to range of one /v1/logs request")
 	fs.DurationVar(&cfg.MaxPartitionsSpan, "max-partitions-span", cfg.MaxPartitionsSpan, "longest from-to range of one /v1/partitions request")
 	fs.Int64Var(&cfg.MaxScanBytes, "max-scan-bytes", cfg.MaxScanBytes, "most compressed archive bytes one request reads")

@@ -11,7 +11,7 @@ import (
 // Config is the ingress configuration. Zero limits are invalid: every limit
 // has a safe default.
 type Config struct {
-	ListenAddr        string        // the intake listener (/v1/logs, /healthz, /readyz)
+	ListenAddr        string        // the intake listener (/v1/logs, /healthz, /readyz, /openapi.json)
 	KeysFile          string        // API keys, SHA-256 hashed (see keys.go)
 	KeysReload        time.Duration // how often the keys file is checked for changes
 	MaxBodyBytes      int64         // request body as sent (compressed)

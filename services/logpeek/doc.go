@@ -35,6 +35,10 @@
 // request_id (exact), q (plain substring of the raw archived line). limit
 // is 1..MaxLimit (default DefaultLimit).
 //
+// GET /openapi.json serves the OpenAPI 3 document of the API (openapi.json):
+// every answer, header and error code, checked against the real answers by
+// openapi_test.go.
+//
 // # Query strings
 //
 // The query string is parsed strictly (r.URL.Query() would silently drop

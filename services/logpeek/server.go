@@ -51,6 +51,7 @@ func New(cfg Config, fsys archive.FS, tokens *auth.Tokens, log *slog.Logger, reg
 	s.tokens.Store(tokens)
 	s.mux.HandleFunc("/v1/partitions", s.endpoint("/v1/partitions", partitionsParams, s.partitions))
 	s.mux.HandleFunc("/v1/logs", s.endpoint("/v1/logs", logsParams, s.logs))
+	s.mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint; see /v1/partitions and /v1/logs"})
 	})
