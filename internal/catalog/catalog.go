@@ -32,8 +32,83 @@ type Metric struct {
 	AllowedLateness Duration      // watermark delay; default 10m
 	FreshnessSLA    Duration      // default 1h
 	Partitions      int           // partitions of the metric topic; default 3
+	Baselines       []Baseline    // history-aware outputs; at most one per output
 	Line            int           // line of the entry in the file
 }
+
+// Baseline compares one output of one window size with the same output in
+// earlier windows of the same group (read back from Elasticsearch by the job)
+// and flags the window as anomalous. See doc.go, "Baselines".
+type Baseline struct {
+	Output     string    // an output of the metric (Metric.Outputs)
+	Window     Duration  // the window size whose documents carry the baseline
+	Lookback   Lookback  // which earlier windows
+	Statistic  Statistic // how they make the expected value and the spread
+	Z          float64   // anomalous when |score| >= Z; > 0
+	MinSamples int       // fewer past windows than this: no score, never anomalous; 2..Lookback.Samples()
+	Line       int
+}
+
+// Lookback chooses the earlier windows of a baseline.
+type Lookback struct {
+	Kind  LookbackKind
+	Count int // days for same_window_of_day (1-28), windows for last_windows (1-1000)
+}
+
+// LookbackKind is how a baseline looks back.
+type LookbackKind string
+
+const (
+	// LookbackSameWindowOfDay: the windows starting at the same time of day on
+	// each of the Count previous days (start − k·24h, k = 1..Count).
+	LookbackSameWindowOfDay LookbackKind = "same_window_of_day"
+	// LookbackLastWindows: the Count windows just before (start − k·size).
+	LookbackLastWindows LookbackKind = "last_windows"
+)
+
+// Samples is the number of earlier windows the lookback names (the most
+// samples a baseline can have).
+func (l Lookback) Samples() int { return l.Count }
+
+// Step is the distance between two consecutive look-back window starts.
+func (l Lookback) Step(window time.Duration) time.Duration {
+	if l.Kind == LookbackSameWindowOfDay {
+		return 24 * time.Hour
+	}
+	return window
+}
+
+// Starts lists the look-back window starts of the window starting at start,
+// nearest first: start − k·step, k = 1..Count. The driver computes the same
+// list from the job spec (step_seconds, lookback_count).
+func (b Baseline) Starts(start time.Time) []time.Time {
+	step := b.Lookback.Step(b.Window.Duration)
+	out := make([]time.Time, b.Lookback.Count)
+	for k := range out {
+		out[k] = start.UTC().Add(-time.Duration(k+1) * step)
+	}
+	return out
+}
+
+// Statistic is how a baseline summarizes the past values.
+type Statistic string
+
+const (
+	// StatMeanStddev: expected = mean, spread = sample standard deviation (n−1).
+	StatMeanStddev Statistic = "mean_stddev"
+	// StatMedianMAD: expected = median, spread = 1.4826 × median absolute deviation.
+	StatMedianMAD Statistic = "median_mad"
+)
+
+// MADScale makes the MAD a consistent estimator of the standard deviation of
+// normally distributed values, so that z thresholds mean the same for both
+// statistics.
+const MADScale = 1.4826
+
+// BaselineField is the document object holding the baselines: each baselined
+// output writes BaselineField.<output>.{expected, spread, lower, upper, score,
+// anomaly, samples}.
+const BaselineField = "baseline"
 
 // Condition is one clause of a structured filter.
 type Condition struct {
@@ -107,7 +182,7 @@ func (d Duration) String() string {
 }
 
 // Output names of a metric document that aggregations may not use.
-var reserved = []string{"metric", "tenant", "window", "samples", "computed_at", "late_records", "group"}
+var reserved = []string{"metric", "tenant", "window", "samples", "computed_at", "late_records", "group", BaselineField}
 
 var (
 	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)

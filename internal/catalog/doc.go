@@ -22,4 +22,31 @@
 // and holds each aggregation's value plus `samples`, the number of records in
 // the window that passed the filter. Percentiles and distinct counts are
 // approximate (see [Aggregation]); everything else is exact.
+//
+// # Baselines
+//
+// A metric may list `baselines`: an output compared with the same output of
+// earlier windows of the same group, read back from Elasticsearch by the job
+// (issue 17). One baseline per output; each applies to one window size.
+//
+//	baselines:
+//	  - output: requests            # an output of the metric (duration_ms_p95 for a percentile)
+//	    window: 1h                  # required when the metric has several windows
+//	    lookback: {same_window_of_day: {days: 7}}   # or {last_windows: 24}
+//	    statistic: median_mad       # or mean_stddev
+//	    anomaly: {z: 3.0, min_samples: 5}
+//
+// Look-back windows of a window starting at S: S − k·24h for
+// same_window_of_day (days 1-28), S − k·size for last_windows (1-1000
+// windows), k = 1..N ([Baseline.Starts]). mean_stddev: expected = mean,
+// spread = sample standard deviation (divisor n−1); median_mad: expected =
+// median, spread = 1.4826 × MAD ([MADScale]). score = (value − expected) /
+// spread; anomalous when |score| ≥ z and at least min_samples (2..N) past
+// windows exist; with fewer, no score and never anomalous. Each document of
+// that window size gets `baseline.<output>`: expected, spread, lower and upper
+// (expected ∓ z·spread), score, anomaly, samples (past windows found; 0 when
+// there is no history — never a fake zero value). The full rules, including a
+// flat history (spread 0), are in metrics-jobs/hourglass_jobs/baseline.py.
+// The job spec carries them as [BaselineSpec]. An anomaly is a property of
+// the customer's traffic, not an SLA breach.
 package catalog

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,7 +132,7 @@ func (p *parser) metric(n *yaml.Node, d defaults) Metric {
 		ctx = fmt.Sprintf("metric %q", name) // name errors in every message, even key errors
 	}
 	kv := p.mapping(ctx, n, "name", "description", "filter", "fields", "group_by", "windows",
-		"aggregations", "allowed_lateness", "freshness_sla", "partitions")
+		"aggregations", "allowed_lateness", "freshness_sla", "partitions", "baselines")
 	if v := kv["name"]; v == nil {
 		p.errorf(ctx, n, "name", "required")
 		return m
@@ -217,7 +218,173 @@ func (p *parser) metric(n *yaml.Node, d defaults) Metric {
 		}
 		m.Aggregations = append(m.Aggregations, a)
 	}
+	if v := kv["baselines"]; v != nil {
+		m.Baselines = p.baselines(ctx, v, m)
+	}
 	return m
+}
+
+// Bounds of a baseline's lookback.
+const (
+	MaxLookbackDays    = 28
+	MaxLookbackWindows = 1000
+)
+
+func (p *parser) baselines(ctx string, n *yaml.Node, m Metric) []Baseline {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		p.errorf(ctx, n, "baselines", "must be a non-empty list of {output, window, lookback, statistic, anomaly}")
+		return nil
+	}
+	var out []Baseline
+	seen := map[string]int{}
+	for _, bn := range n.Content {
+		b, ok := p.baseline(ctx, bn, m)
+		if b.Output == "" {
+			continue
+		}
+		if line, dup := seen[b.Output]; dup {
+			p.errorf(ctx, bn, "baselines", "output %q has a baseline already (line %d): one baseline per output", b.Output, line)
+			continue
+		}
+		seen[b.Output] = bn.Line
+		if ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func (p *parser) baseline(ctx string, n *yaml.Node, m Metric) (Baseline, bool) {
+	b := Baseline{Line: n.Line}
+	kv := p.mapping(ctx+": baselines", n, "output", "window", "lookback", "statistic", "anomaly")
+	if n.Kind != yaml.MappingNode {
+		return Baseline{}, false
+	}
+	if v := kv["output"]; v != nil {
+		b.Output = p.str(ctx, "output", v)
+	}
+	outputs := m.Outputs()
+	if !slices.Contains(outputs, b.Output) {
+		p.errorf(ctx, n, "output", "baseline of %q: not a numeric output of the metric (one of %s)", b.Output, strings.Join(outputs, ", "))
+		return Baseline{}, false
+	}
+	bctx := fmt.Sprintf("%s: baseline %q", ctx, b.Output)
+	ok := true
+	switch v := kv["window"]; {
+	case v != nil:
+		b.Window = p.duration(bctx, "window", v)
+		if b.Window.Duration > 0 && !slices.Contains(m.Windows, b.Window) {
+			p.errorf(bctx, v, "window", "%s is not a window of the metric (%s)", b.Window, durations(m.Windows))
+			ok = false
+		}
+	case len(m.Windows) == 1:
+		b.Window = m.Windows[0]
+	default:
+		p.errorf(bctx, n, "window", "required: the metric has windows %s; say which one the baseline applies to", durations(m.Windows))
+		ok = false
+	}
+
+	if v := kv["lookback"]; v == nil {
+		p.errorf(bctx, n, "lookback", "required: {same_window_of_day: {days: N}} or {last_windows: N}")
+		ok = false
+	} else if lb, good := p.lookback(bctx, v); good {
+		b.Lookback = lb
+	} else {
+		ok = false
+	}
+
+	if v := kv["statistic"]; v == nil {
+		p.errorf(bctx, n, "statistic", "required: mean_stddev or median_mad")
+		ok = false
+	} else {
+		b.Statistic = Statistic(p.str(bctx, "statistic", v))
+		if b.Statistic != StatMeanStddev && b.Statistic != StatMedianMAD {
+			p.errorf(bctx, v, "statistic", "unknown statistic %q (one of mean_stddev, median_mad)", b.Statistic)
+			ok = false
+		}
+	}
+
+	v := kv["anomaly"]
+	if v == nil {
+		p.errorf(bctx, n, "anomaly", "required: {z: 3.0, min_samples: K}")
+		return b, false
+	}
+	akv := p.mapping(bctx+": anomaly", v, "z", "min_samples")
+	if zn := akv["z"]; zn == nil {
+		p.errorf(bctx, v, "anomaly", "z is required (anomalous when |score| >= z)")
+		ok = false
+	} else if z, err := strconv.ParseFloat(zn.Value, 64); err != nil || zn.Kind != yaml.ScalarNode || zn.Tag == "!!str" ||
+		math.IsNaN(z) || z <= 0 || z > 100 {
+		p.errorf(bctx, zn, "anomaly", "z %q must be a number in (0, 100]", zn.Value)
+		ok = false
+	} else {
+		b.Z = z
+	}
+	if mn := akv["min_samples"]; mn == nil {
+		p.errorf(bctx, v, "anomaly", "min_samples is required (the fewest past windows that make a score)")
+		ok = false
+	} else {
+		var good bool
+		b.MinSamples, good = p.intOK(bctx, "anomaly", mn)
+		switch {
+		case !good:
+			ok = false
+		case b.MinSamples < 2:
+			p.errorf(bctx, mn, "anomaly", "min_samples %d must be at least 2 (a spread needs two values)", b.MinSamples)
+			ok = false
+		case b.Lookback.Count > 0 && b.MinSamples > b.Lookback.Samples():
+			p.errorf(bctx, mn, "anomaly", "min_samples %d exceeds the %d past windows the lookback names", b.MinSamples, b.Lookback.Samples())
+			ok = false
+		}
+	}
+	return b, ok
+}
+
+func (p *parser) lookback(ctx string, n *yaml.Node) (Lookback, bool) {
+	kv := p.mapping(ctx+": lookback", n, string(LookbackSameWindowOfDay), string(LookbackLastWindows))
+	if len(kv) != 1 {
+		if n.Kind == yaml.MappingNode {
+			p.errorf(ctx, n, "lookback", "exactly one of same_window_of_day: {days: N} or last_windows: N")
+		}
+		return Lookback{}, false
+	}
+	if v := kv[string(LookbackSameWindowOfDay)]; v != nil {
+		dkv := p.mapping(ctx+": lookback: same_window_of_day", v, "days")
+		dn := dkv["days"]
+		if dn == nil {
+			if v.Kind == yaml.MappingNode {
+				p.errorf(ctx, v, "lookback", "same_window_of_day needs days: N (1-%d)", MaxLookbackDays)
+			}
+			return Lookback{}, false
+		}
+		d, good := p.intOK(ctx, "lookback", dn)
+		if !good {
+			return Lookback{}, false
+		}
+		if d < 1 || d > MaxLookbackDays {
+			p.errorf(ctx, dn, "lookback", "same_window_of_day days %d must be 1-%d", d, MaxLookbackDays)
+			return Lookback{}, false
+		}
+		return Lookback{Kind: LookbackSameWindowOfDay, Count: d}, true
+	}
+	v := kv[string(LookbackLastWindows)]
+	w, good := p.intOK(ctx, "lookback", v)
+	if !good {
+		return Lookback{}, false
+	}
+	if w < 1 || w > MaxLookbackWindows {
+		p.errorf(ctx, v, "lookback", "last_windows %d must be 1-%d", w, MaxLookbackWindows)
+		return Lookback{}, false
+	}
+	return Lookback{Kind: LookbackLastWindows, Count: w}, true
+}
+
+func durations(ds []Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = d.String()
+	}
+	return "[" + strings.Join(s, ", ") + "]"
 }
 
 func (p *parser) aggregation(ctx string, n *yaml.Node) Aggregation {
@@ -492,6 +659,13 @@ func (p *parser) int(ctx, key string, n *yaml.Node) int {
 		p.errorf(ctx, n, key, "must be an integer")
 	}
 	return v
+}
+
+// intOK is int, saying whether the node was an integer.
+func (p *parser) intOK(ctx, key string, n *yaml.Node) (int, bool) {
+	before := len(p.errs)
+	v := p.int(ctx, key, n)
+	return v, len(p.errs) == before
 }
 
 func (p *parser) strList(ctx, key string, n *yaml.Node) []string {

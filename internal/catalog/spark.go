@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,80 @@ type JobSpec struct {
 	SessionTimeZone string  `json:"session_time_zone"`
 	FreshnessSLA    string  `json:"freshness_sla"`
 	Approximations  []Error `json:"approximations,omitempty"`
+	// Baselines: outputs compared with their own history (read back from
+	// Alias) before the documents are written. Absent when the metric has none,
+	// so such specs are unchanged.
+	Baselines []BaselineSpec `json:"baselines,omitempty"`
+}
+
+// BaselineSpec is one baseline compiled for the driver
+// (metrics-jobs/hourglass_jobs/baseline.py). The driver computes the
+// look-back window starts of a window starting at S as S − k·StepSeconds,
+// k = 1..LookbackCount, reads those windows' documents of the same group from
+// ReadAlias (documents of size Window only), and writes DocumentField.
+type BaselineSpec struct {
+	Output        string `json:"output"`         // the output compared (a field of the document)
+	Window        string `json:"window"`         // the window size whose documents carry it: 1h
+	WindowSeconds int64  `json:"window_seconds"` // its length
+	DocumentField string `json:"document_field"` // baseline.<output>: the object written
+	ReadAlias     string `json:"read_alias"`     // where the earlier windows are
+	// ReadFields are the _source fields read: the group-by fields, window.start, the output.
+	ReadFields    []string `json:"read_fields"`
+	Lookback      string   `json:"lookback"`       // same_window_of_day | last_windows
+	LookbackCount int      `json:"lookback_count"` // past windows named (days or windows)
+	StepSeconds   int64    `json:"step_seconds"`   // distance between look-back starts
+	Statistic     string   `json:"statistic"`      // mean_stddev | median_mad
+	// Spread says how the spread is computed: "sample_stddev" (n−1) or "mad" (× MADScale).
+	Spread     string  `json:"spread"`
+	MADScale   float64 `json:"mad_scale,omitempty"`
+	Z          float64 `json:"z"`
+	MinSamples int     `json:"min_samples"`
+	// Bounds of the reads: documents per search (≤ index.max_result_window),
+	// searches per _msearch request. One request per micro-batch unless the
+	// batch needs more searches than that.
+	MaxDocsPerSearch      int `json:"max_docs_per_search"`
+	MaxSearchesPerRequest int `json:"max_searches_per_request"`
+	// The cache of past values, keyed by (group, time of day of the window
+	// start); TTL 0 = no cache (last_windows: the previous window may still be
+	// updated by late records).
+	CacheTTLSeconds int64 `json:"cache_ttl_seconds"`
+	CacheMaxEntries int   `json:"cache_max_entries"`
+}
+
+// Read bounds and cache of the baselines (BaselineSpec).
+const (
+	BaselineMaxDocsPerSearch      = 10000 // the default index.max_result_window
+	BaselineMaxSearchesPerRequest = 100
+	BaselineCacheTTL              = time.Hour
+	BaselineCacheMaxEntries       = 100_000
+)
+
+func baselineSpec(m Metric, b Baseline) BaselineSpec {
+	bs := BaselineSpec{
+		Output:                b.Output,
+		Window:                b.Window.String(),
+		WindowSeconds:         int64(b.Window.Duration / time.Second),
+		DocumentField:         BaselineField + "." + b.Output,
+		ReadAlias:             Alias(m.Name),
+		ReadFields:            append(append(slices.Clone(m.GroupBy), "window.start"), b.Output),
+		Lookback:              string(b.Lookback.Kind),
+		LookbackCount:         b.Lookback.Count,
+		StepSeconds:           int64(b.Lookback.Step(b.Window.Duration) / time.Second),
+		Statistic:             string(b.Statistic),
+		Spread:                "sample_stddev",
+		Z:                     b.Z,
+		MinSamples:            b.MinSamples,
+		MaxDocsPerSearch:      BaselineMaxDocsPerSearch,
+		MaxSearchesPerRequest: BaselineMaxSearchesPerRequest,
+		CacheMaxEntries:       BaselineCacheMaxEntries,
+	}
+	if b.Statistic == StatMedianMAD {
+		bs.Spread, bs.MADScale = "mad", MADScale
+	}
+	if b.Lookback.Kind == LookbackSameWindowOfDay {
+		bs.CacheTTLSeconds = int64(BaselineCacheTTL / time.Second)
+	}
+	return bs
 }
 
 // WindowRef is one window size in the forms the driver and documents need.
@@ -165,6 +240,9 @@ func SparkSpec(m Metric) JobSpec {
 		s.Aggregations = append(s.Aggregations, aggs...)
 		s.Outputs = append(s.Outputs, outs...)
 		s.Approximations = append(s.Approximations, approx...)
+	}
+	for _, b := range m.Baselines {
+		s.Baselines = append(s.Baselines, baselineSpec(m, b))
 	}
 	return s
 }

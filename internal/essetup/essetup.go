@@ -85,7 +85,31 @@ func MetricMapping(m catalog.Metric) map[string]any {
 			props[out] = outputType(a)
 		}
 	}
+	if len(m.Baselines) > 0 {
+		outs := map[string]any{}
+		for _, b := range m.Baselines {
+			outs[b.Output] = BaselineMapping()
+		}
+		props[catalog.BaselineField] = map[string]any{"properties": outs}
+	}
 	return map[string]any{"dynamic": "strict", "properties": props}
+}
+
+// BaselineMapping is the mapping of one output's baseline object,
+// baseline.<output> (metrics-jobs/hourglass_jobs/baseline.py writes it on the
+// documents of the baseline's window size). Every field but anomaly and
+// samples is null when it cannot be computed.
+func BaselineMapping() map[string]any {
+	double := map[string]any{"type": "double"}
+	return map[string]any{"properties": map[string]any{
+		"expected": double, // mean or median of the past values
+		"spread":   double, // sample standard deviation, or 1.4826 × MAD
+		"lower":    double, // expected − z·spread
+		"upper":    double, // expected + z·spread
+		"score":    double, // (value − expected) / spread
+		"anomaly":  map[string]any{"type": "boolean"},
+		"samples":  map[string]any{"type": "long"}, // past windows used
+	}}
 }
 
 func keyword() map[string]any { return map[string]any{"type": "keyword"} }

@@ -73,3 +73,29 @@ func jsonOf(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+func TestBaselineMapping(t *testing.T) {
+	c, err := catalog.Load("../../metrics-jobs/catalog.baselines.example.yaml")
+	require.NoError(t, err)
+	lat, ok := c.Metric("latency")
+	require.True(t, ok)
+	props := MetricMapping(lat)["properties"].(map[string]any)
+	require.Len(t, props, 5+len(lat.Outputs())+1, "the baseline object besides the shipped fields")
+	b := props["baseline"].(map[string]any)["properties"].(map[string]any)
+	require.Equal(t, []string{"duration_ms_p95"}, keys(b))
+	fields := b["duration_ms_p95"].(map[string]any)["properties"].(map[string]any)
+	require.Equal(t, "boolean", fields["anomaly"].(map[string]any)["type"])
+	require.Equal(t, "long", fields["samples"].(map[string]any)["type"])
+	require.Equal(t, "double", fields["score"].(map[string]any)["type"])
+	require.Len(t, fields, 7)
+	bw, _ := c.Metric("bandwidth")
+	require.NotContains(t, MetricMapping(bw)["properties"], "baseline")
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -241,3 +241,15 @@ func TestParseNDJSONReportsTheLine(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, slices.ContainsFunc(objs, func(o Object) bool { return o.ID == "a" }))
 }
+
+// A catalog with baselines (issue 17) still renders panels that validate
+// against its mappings, which carry baseline.<output>.*. The band panel itself
+// is not rendered yet.
+func TestBaselineCatalogRendersAndValidates(t *testing.T) {
+	c, err := catalog.Load("../../metrics-jobs/catalog.baselines.example.yaml")
+	require.NoError(t, err)
+	objs, err := Render(c, Options{})
+	require.NoError(t, err)
+	require.NoError(t, Validate(objs, templateSchema(c)))
+	require.Contains(t, templateSchema(c)[catalog.Alias("latency")], "baseline.duration_ms_p95.upper")
+}

@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from . import spec as specmod
+from .baseline import Baseliner
 from .stream import aggregate, parse_records, write_docs
 
 JOBRUNS_INDEX = "hourglass-jobruns"
@@ -102,7 +103,7 @@ def run(spark, spec, cfg, es, admin, log):
             records = df.count()
             docs = 0
             for w in spec["windows"]:
-                docs += write_docs(es, aggregate(df, spec, w))
+                docs += write_docs(es, aggregate(df, spec, w), Baseliner.for_window(es, spec, w, log=log))
         finally:
             df.unpersist()
         return finish("ok", records=records, documents=docs,

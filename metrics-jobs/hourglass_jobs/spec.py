@@ -3,6 +3,8 @@ unit tests run without a JVM."""
 
 import json
 
+from . import baseline
+
 REQUIRED_KEYS = (
     "metric", "topic", "consumer_group", "schema_ddl", "event_time_sql", "filter_sql",
     "watermark", "windows", "group_by", "aggregations", "outputs", "output_fields",
@@ -57,6 +59,10 @@ def check(spec, where="spec"):
         raise SpecError(f"{where}: max_future_seconds {spec['max_future_seconds']!r}: want > 0")
     if "count(1) AS samples" not in spec["aggregations"]:
         raise SpecError(f"{where}: aggregations lack 'count(1) AS samples'")
+    try:
+        baseline.check_spec(spec, where)
+    except ValueError as e:
+        raise SpecError(str(e)) from e
 
 
 def watermark_seconds(spec):

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
 
 from . import spec as specmod
+from .baseline import Baseliner
 from .late import LateTracker
 from .offsets import CheckpointError, CommitTracker, checkpoint_offsets
 
@@ -48,9 +49,13 @@ def aggregate(df, spec, window):
     return agg.selectExpr(*inner).selectExpr(*outer)
 
 
-def write_docs(es, df):
-    """Collects (_id, _index, _source) rows to the driver and bulk-writes them."""
+def write_docs(es, df, baseliner=None):
+    """Collects (_id, _index, _source) rows to the driver and bulk-writes them. With a
+    baseliner (the window size has baselines), the batch's documents first get their
+    baseline objects, from one history read (hourglass_jobs/baseline.py)."""
     items = ((r["_index"], r["_id"], r["_source"]) for r in df.toLocalIterator())
+    if baseliner is not None:
+        items = baseliner.apply(list(items))
     return es.bulk(items)
 
 
@@ -174,8 +179,10 @@ class MetricJob:
         for w in self.spec["windows"]:
             df = self.source().where(specmod.ACCEPTED_SQL).withWatermark("event_time", self.spec["watermark"])
             out = aggregate(df, self.spec, w)
+            # One per query: its cache lives as long as the driver.
+            bl = Baseliner.for_window(self.es, self.spec, w, log=self.log)
             q = (out.writeStream.outputMode("update")
-                 .foreachBatch(lambda bdf, bid: write_docs(self.es, bdf))
+                 .foreachBatch(lambda bdf, bid, bl=bl: write_docs(self.es, bdf, bl))
                  .option("checkpointLocation", self.checkpoint(w["name"]))
                  .queryName(self.query_name(w["name"]))
                  .trigger(processingTime=self.cfg.trigger)
