@@ -18,8 +18,8 @@ const (
 // chart draws the ratios as horizontal bars, one row per benchmark: the
 // bar is median subject / median baseline, a dashed line marks 1.0 (as
 // fast as the baseline), a tick marks the benchmark's goal where it has
-// one. Bars at or above their goal (or 1.0 without a goal) are green,
-// others orange. The scale ends at the largest of 1.25 and the ratios.
+// one. Bars at or above their goal are green, under it orange, without a
+// goal grey. The scale ends at the largest of 1.25 and the ratios.
 func chart(s summary) string {
 	maxR := 1.25
 	for _, r := range s.Results {
@@ -35,13 +35,13 @@ func chart(s summary) string {
 	for i, r := range s.Results {
 		y := chartTop + i*chartRowH
 		v := r.Ratio()
-		color := "#f28e2b"
-		goal := 1.0
-		if r.Goal > 0 {
-			goal = r.Goal
-		}
-		if v >= goal {
+		// Coloured only against a goal: without one the ratio's direction
+		// is the unit's (a latency in ms is better lower), so grey.
+		color := "#9d9d9d"
+		if r.Goal > 0 && v >= r.Goal {
 			color = "#59a14f"
+		} else if r.Goal > 0 {
+			color = "#f28e2b"
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", chartLabelW-8, y+15, html.EscapeString(r.Name))
 		fmt.Fprintf(&b, `<rect class="bar" x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %.2f</title></rect>`+"\n",

@@ -36,7 +36,7 @@ func TestChart(t *testing.T) {
 		return v
 	}
 	require.InDelta(t, 4, w(0)/w(1), 0.01, "bars proportional to the ratios")
-	require.Equal(t, "#59a14f", doc.Rects[0].Fill, "above 1.0 without a goal")
+	require.Equal(t, "#9d9d9d", doc.Rects[0].Fill, "no goal: neutral (the unit says which way is better)")
 	require.Equal(t, "#f28e2b", doc.Rects[1].Fill, "under its goal")
 	require.Equal(t, "#59a14f", doc.Rects[2].Fill, "over its goal")
 	goals := 0
