@@ -50,7 +50,7 @@ test-integration: ## integration tests against a running stack (make stack-up fi
 .PHONY: test
 test: vet test-unit ## everything CI runs: vet, unit tests, a fresh stack (empty data, with Spark Connect), integration tests, stack self-test, stack down (KEEP_STACK=1 keeps it up)
 	@status=0; \
-	  $(STACK) fresh kafka hdfs opensearch spark_connect || status=$$?; \
+	  $(STACK) fresh kafka hdfs opensearch spark_connect alertmanager prometheus || status=$$?; \
 	  if [ $$status -eq 0 ]; then stack/selftest.sh empty || status=$$?; fi; \
 	  if [ $$status -eq 0 ]; then HOURGLASS_REQUIRE_SPARK_CONNECT=1 $(MAKE) --no-print-directory test-integration || status=$$?; fi; \
 	  if [ $$status -eq 0 ] && [ -z "$$KEEP_STACK" ]; then stack/selftest.sh || status=$$?; fi; \
@@ -72,7 +72,7 @@ stack-install: ## install the local stack's engines into $(HOURGLASS_HOME) (cach
 	$(STACK) install
 
 .PHONY: stack-up
-stack-up: ## install and start Kafka, HDFS and OpenSearch; write the env file
+stack-up: ## install and start Kafka, HDFS, OpenSearch, Alertmanager and Prometheus; write the env file
 	$(STACK) up
 
 .PHONY: stack-up-connect

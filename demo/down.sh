@@ -25,4 +25,5 @@ if [ -x bin/hourglass ] && [ -d "$DEMO/jobs" ]; then
   bin/hourglass jobs --driver demo --state-dir "$DEMO/jobs" stop 2>&1 | sed 's/^/    /'
 fi
 stop_pidfile "$DEMO/all.pid" "hourglass all"
+rm -f "$HOURGLASS_HOME/run/prometheus/targets/demo.json"  # Prometheus's file_sd targets of the demo
 stack/stack.sh down

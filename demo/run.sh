@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: the whole pipeline on one machine, then what each user sees.
-#   build → stack (Kafka, HDFS, OpenSearch) → es setup → hourglass all →
+#   build → stack (Kafka, HDFS, OpenSearch, Spark Connect, Alertmanager,
+#   Prometheus) → es setup → hourglass all (registered with Prometheus) →
 #   Spark metric jobs → edge (HAProxy → Nginx TLS) → traffic for DURATION →
 #   drain → report (customers' metrics, SRE status, a log-peek query, a
 #   synchronous query and a job per user kind on the query service, URLs).
@@ -44,8 +45,8 @@ http_ok() { curl -fsS -o /dev/null --max-time 3 "$@"; }
 step "building hourglass"
 go build -o "$BIN" ./cmd/hourglass
 
-step "starting the local stack: Kafka, HDFS, OpenSearch, the Spark Connect pool (stack/stack.sh up)"
-stack/stack.sh up kafka hdfs opensearch spark_connect
+step "starting the local stack: Kafka, HDFS, OpenSearch, the Spark Connect pool, Alertmanager, Prometheus (stack/stack.sh up)"
+stack/stack.sh up kafka hdfs opensearch spark_connect alertmanager prometheus
 set -a; . "$(stack/stack.sh env)"; set +a
 
 step "setting up OpenSearch: index templates, aliases, retention (hourglass es setup)"
@@ -94,10 +95,26 @@ fi
 for svc in ingress:19101 router:19102 archiver:19103 indexer:19104 logpeek:19105 lagmon:19106 query:19107; do
   wait_for "${svc%%:*} to be ready (/readyz)" 120 "$LOGS/hourglass-all.log" http_ok "http://127.0.0.1:${svc##*:}/readyz"
 done
+# Prometheus scrapes every service's admin address (file_sd; job hourglass-<service>,
+# the names rules.yml expects) and evaluates lag-monitor/rules.yml.
+python3 - "$HOURGLASS_PROMETHEUS_TARGETS_DIR/demo.json" <<'PY'
+import json, os, sys
+svcs = {"ingress": 19101, "router": 19102, "archiver": 19103, "indexer": 19104, "logpeek": 19105, "lagmon": 19106, "query": 19107,
+        "metrics-jobs": 19109}  # the jobs' supervisor, started below
+with open(sys.argv[1] + ".tmp", "w") as f:
+    json.dump([{"targets": [f"127.0.0.1:{p}"], "labels": {"job": f"hourglass-{s}"}} for s, p in svcs.items()], f)
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+PY
+prom_scrapes_services() {
+  curl -fsS -G "$HOURGLASS_PROMETHEUS_URL/api/v1/query" \
+    --data-urlencode 'query=count(up{job=~"hourglass-(ingress|router|archiver|indexer|logpeek|lagmon|query)"} == 1)' | grep -q '"7"\]'
+}
+wait_for "Prometheus to scrape the services" 30 "$LOGS/prometheus.log" prom_scrapes_services
 
 step "starting the Spark metric jobs: one driver running all six metrics (hourglass jobs --driver demo)"
 JOBS=("$BIN" jobs --driver demo --state-dir "$DEMO/jobs" --checkpoint-root "hdfs://${HOURGLASS_HDFS_NAMENODE}/hourglass/demo-checkpoints"
-      --brokers "$HOURGLASS_KAFKA_BROKERS" --es-url "$HOURGLASS_ES_URL" --trigger 5s --driver-memory 1g --shuffle-partitions 2)
+      --brokers "$HOURGLASS_KAFKA_BROKERS" --es-url "$HOURGLASS_ES_URL" --trigger 5s --driver-memory 1g --shuffle-partitions 2
+      --listen-addr 127.0.0.1:19109)
 "${JOBS[@]}" start | sed 's/^/    /'
 wait_for "the Spark driver to start its queries" 240 "$DEMO/jobs/demo/driver.log" \
   sh -c "\"\$0\" \"\$@\" status | grep -q 'running' && test -s '$DEMO/jobs/demo/progress.json'" "${JOBS[@]}"
@@ -184,9 +201,11 @@ cat <<TXT
   log-peek API                http://127.0.0.1:18090/v1/logs?tenant=tenant-01&from=…&to=…   (Bearer demo-dev-token)
   query API                   http://127.0.0.1:18095/v1/query     (Bearer demo-customer-token: tenant-01; demo-dev-token; /openapi.json)
   lag monitor status page     http://127.0.0.1:19106/status      (JSON: /v1/status, Prometheus: /metrics)
+  Prometheus                  $HOURGLASS_PROMETHEUS_URL/alerts     (rules: lag-monitor/rules.yml; scrapes every service)
+  Alertmanager                $HOURGLASS_ALERTMANAGER_URL          (receiver: ALERTMANAGER_WEBHOOK_URL, none by default)
   Spark UI                    http://127.0.0.1:4040
   OpenSearch                  $HOURGLASS_ES_URL                   (aliases hourglass-metrics-<metric>, data stream logs-hourglass.traffic-default)
   HDFS NameNode UI            http://127.0.0.1:19870
-  service metrics             http://127.0.0.1:1910{1..7}/metrics (ingress, router, archiver, indexer, logpeek, lagmon, query)
+  service metrics             http://127.0.0.1:1910{1..7}/metrics (ingress, router, archiver, indexer, logpeek, lagmon, query); jobs' supervisor :19109
   logs                        $LOGS/
 TXT

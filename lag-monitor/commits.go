@@ -40,6 +40,10 @@ type commitTracker struct {
 	last     map[commitKey]time.Time
 	budget   int // fetches per partition per poll
 	n        int // partitions of __consumer_offsets
+	// partOf: the __consumer_offsets partition of each group of the latest
+	// update (lastCommit runs for every partition of every group each poll;
+	// the hash is computed once per group).
+	partOf map[string]int
 }
 
 func newCommitTracker(f *kafkawire.Fetcher) *commitTracker {
@@ -84,8 +88,11 @@ func (t *commitTracker) update(ctx context.Context, client *kafka.Client, metada
 		leaders[p.ID] = p.Leader
 	}
 	want := map[int]bool{}
+	t.partOf = make(map[string]int, len(groups))
 	for _, g := range groups {
-		want[offsetsPartition(g, len(parts))] = true
+		p := offsetsPartition(g, len(parts))
+		t.partOf[g] = p
+		want[p] = true
 	}
 	var errs []error
 	for p := range want {
@@ -183,7 +190,14 @@ func parseCommitKey(b []byte) (commitKey, bool) {
 // lastCommit returns when group last committed topic/partition; ok is false
 // when unknown (not read yet, or no commit record).
 func (t *commitTracker) lastCommit(group, topic string, partition int) (time.Time, bool) {
-	if t.n <= 0 || !t.caughtUp[offsetsPartition(group, t.n)] {
+	if t.n <= 0 {
+		return time.Time{}, false
+	}
+	p, ok := t.partOf[group]
+	if !ok {
+		p = offsetsPartition(group, t.n)
+	}
+	if !t.caughtUp[p] {
 		return time.Time{}, false
 	}
 	ts, ok := t.last[commitKey{group, topic, partition}]

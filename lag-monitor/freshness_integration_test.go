@@ -102,5 +102,5 @@ func TestFreshnessAndJobRuns(t *testing.T) {
 	}
 	require.True(t, runsBy[metric].Overrun, "the latest run took 1.5 h for a 1 h period")
 	require.False(t, runsBy[absent].Overrun)
-	require.Equal(t, 1, e.seriesWith("tenant", "late"))
+	require.Equal(t, 2, e.seriesWith("tenant", "late"), "freshness age and breach flag")
 }

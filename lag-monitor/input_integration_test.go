@@ -182,7 +182,7 @@ func TestFrozenMetricAtRiskQuietTenantOK(t *testing.T) {
 	require.EqualValues(t, 16*4, d.Tenants[0].WindowRecords, "busy's windows of the last hour")
 	require.InDelta(t, float64(lateN)/float64(lateN+16*4), *d.Tenants[0].LateShare, 1e-9)
 	require.EqualValues(t, 16*4+6*2, d.WindowRecords)
-	require.Equal(t, 3, e.seriesWith("tenant", "busy"), "late, out_of_range and window records; no freshness age without an hourly window")
+	require.Equal(t, 4, e.seriesWith("tenant", "busy"), "late, out_of_range and window records, the freshness breach flag; no freshness age without an hourly window")
 
 	// Polls go on: the quiet tenant stays OK while busy stays AT_RISK.
 	e.waitSnap(30*time.Second, "more polls", func(n *lagmon.Snapshot) bool {

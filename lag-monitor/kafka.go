@@ -290,6 +290,17 @@ type unreadErr struct {
 	err    error
 }
 
+// kafkaReachable records whether the latest metadata read answered.
+func (m *Monitor) kafkaReachable(ok bool) {
+	if m.metrics != nil {
+		v := 0.0
+		if ok {
+			v = 1
+		}
+		m.metrics.kafkaUp.Set(v)
+	}
+}
+
 // readError counts one failed or inconsistent offset read.
 func (m *Monitor) readError(kind string) {
 	if m.metrics != nil {
@@ -377,9 +388,14 @@ func (m *Monitor) readGroups(ctx context.Context, specs []groupSpec) map[string]
 func (m *Monitor) readTopics(ctx context.Context, topics []string) map[string]*topicOffsets {
 	out := map[string]*topicOffsets{}
 	if len(topics) == 0 {
+		// Nothing to read, but whether Kafka answers is still news
+		// (hourglass_lagmon_kafka_up): a metadata request for no topic.
+		_, err := m.reads.Metadata(ctx, nil)
+		m.kafkaReachable(err == nil)
 		return out
 	}
 	meta, err := m.reads.Metadata(ctx, topics)
+	m.kafkaReachable(err == nil)
 	if err != nil {
 		m.readError("metadata")
 		for _, t := range topics {
@@ -488,6 +504,9 @@ type tsEntry struct {
 	found       bool
 	noDataUntil int64
 	usedPoll    uint64
+	// prefetched: read by prefetchTimes this poll and not looked up yet (the
+	// first look-up counts as the fetch).
+	prefetched bool
 }
 
 // recordTime returns the timestamp of the first record a READ_COMMITTED
@@ -502,19 +521,27 @@ func (m *Monitor) recordTime(ctx context.Context, leader, topic string, partitio
 	m.tsMu.Lock()
 	e, ok := m.tsCache[key]
 	if ok {
-		e.usedPoll = poll
-		m.tsCache[key] = e
+		upd := e
+		upd.usedPoll, upd.prefetched = poll, false // a prefetched entry counts as fetched once, below
+		m.tsCache[key] = upd
 	}
 	m.tsMu.Unlock()
+	hit := "cached"
+	if ok && e.prefetched {
+		hit = "fetched" // by prefetchTimes, for this look-up
+	}
 	pos := offset
 	if ok {
 		if e.found {
-			m.metrics.tsFetches.WithLabelValues("cached").Inc()
+			m.metrics.tsFetches.WithLabelValues(hit).Inc()
 			return e.ts, true, nil
 		}
 		if e.noDataUntil >= lastStable {
-			m.metrics.tsFetches.WithLabelValues("cached").Inc()
+			m.metrics.tsFetches.WithLabelValues(hit).Inc()
 			return time.Time{}, false, nil
+		}
+		if e.prefetched {
+			m.metrics.tsFetches.WithLabelValues(hit).Inc()
 		}
 		pos = max(pos, e.noDataUntil)
 	}
@@ -760,6 +787,11 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 			}
 		}
 		slices.Sort(gTopics)
+		nParts := 0
+		for _, t := range gTopics {
+			nParts += len(topics[t].partitions)
+		}
+		gs.Partitions = slices.Grow(gs.Partitions, nParts) // allocated once, not grown
 		for _, t := range gTopics {
 			to := topics[t]
 			if to.err != nil {
@@ -860,7 +892,19 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 		groupErrs = append(groupErrs, gErrs)
 	}
 
-	// Time lags, fetched concurrently (cached when the offset did not move).
+	// Time lags: the positions the cache cannot answer read many per request
+	// (prefetch.go), then each look-up, concurrently, answered from the
+	// cache or read alone.
+	if bf, ok := m.reads.(batchFetcher); ok {
+		var want []tsWant
+		for _, j := range jobs {
+			if !j.openTxn {
+				pl := &out[j.gi].Partitions[j.pi]
+				want = append(want, tsWant{leader: j.leader, key: tsKey{topic: pl.Topic, partition: pl.Partition, offset: j.offset}, lastStable: j.lso})
+			}
+		}
+		m.prefetchTimes(ctx, bf, want, poll)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	sem := make(chan struct{}, 8)
@@ -982,6 +1026,11 @@ func (m *Monitor) pollKafka(ctx context.Context, st *state, poll uint64) ([]Grou
 		}
 		cg := status.Combine(results)
 		gs.Status, gs.Conditions, gs.Lost, gs.Forecast = cg.Status, cg.Conditions, cg.Lost, cg.Forecast
+		for i := range gs.Partitions { // one JSON type per field: [] when no rule holds
+			if gs.Partitions[i].Conditions == nil {
+				gs.Partitions[i].Conditions = []status.Status{}
+			}
+		}
 		if gs.Conditions == nil {
 			gs.Conditions = []status.Status{}
 		}
@@ -1014,12 +1063,19 @@ func (m *Monitor) commitTime(group, topic string, partition int) (time.Time, boo
 }
 
 // trimRing keeps the samples inside the window plus the newest one at or
-// before its start (so a rate spans the whole window).
+// before its start (so a rate spans the whole window). It shifts them to
+// the front of the ring's own array: a ring allocates only when it grows,
+// not every poll (10 000 partitions' rings were 10 000 allocations a poll).
 func trimRing(ring []status.Sample, now time.Time, window time.Duration) []status.Sample {
 	from := now.Add(-window)
 	i := 0
 	for i+1 < len(ring) && !ring[i+1].At.After(from) {
 		i++
 	}
-	return slices.Clip(ring[i:])
+	if i == 0 {
+		return ring
+	}
+	n := copy(ring, ring[i:])
+	clear(ring[n:])
+	return ring[:n]
 }

@@ -23,6 +23,9 @@ type metrics struct {
 	// groupDecodeErrors: members whose consumer-protocol subscription or
 	// assignment could not be decoded, by kind.
 	groupDecodeErrors *prometheus.CounterVec
+	// kafkaUp: 1 when the latest cluster metadata read answered, 0 when
+	// every bootstrap broker failed (HourglassKafkaDown in rules.yml).
+	kafkaUp prometheus.Gauge
 }
 
 // offsetReadKinds are the kinds of hourglass_lagmon_offset_read_errors_total.
@@ -56,8 +59,23 @@ func newMetrics(reg prometheus.Registerer, m *Monitor) *metrics {
 	for _, k := range []string{"subscription", "assignment"} {
 		mt.groupDecodeErrors.WithLabelValues(k)
 	}
+	mt.kafkaUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hourglass_lagmon_kafka_up",
+		Help: "1 when the latest poll read cluster metadata from a bootstrap broker, 0 when every one failed (Kafka unreachable from the monitor)."})
+	// One alert path (docs/adr/004-one-alert-path.md): while the monitor's own
+	// notifier is on, rules.yml's status group stays silent (unless on() this == 1).
+	notifierOn := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hourglass_lagmon_notifier_enabled",
+		Help: "1 when the monitor sends its status alerts itself (alertmanager_urls or webhook_urls set), 0 when Prometheus rules are the alert path."},
+		func() float64 {
+			if cfg := m.st.Load().cfg; len(cfg.AlertmanagerURLs)+len(cfg.WebhookURLs) > 0 {
+				return 1
+			}
+			return 0
+		})
 	mt.signals = newSignalCollector(m)
-	reg.MustRegister(mt.polls, mt.pollSeconds, mt.tsFetches, mt.reloads, mt.alerts, mt.offsetReadErrors, mt.groupDecodeErrors, &snapshotCollector{m: m}, mt.signals)
+	reg.MustRegister(mt.polls, mt.pollSeconds, mt.tsFetches, mt.reloads, mt.alerts, mt.offsetReadErrors, mt.groupDecodeErrors,
+		mt.kafkaUp, notifierOn, &snapshotCollector{m: m}, mt.signals)
 	return mt
 }
 
@@ -114,6 +132,8 @@ var (
 
 	descFreshness = prometheus.NewDesc("hourglass_metric_freshness_seconds",
 		"Age of the end of the newest complete hourly window of a metric, per tenant.", []string{"metric", "tenant"}, nil)
+	descTenantBreach = prometheus.NewDesc("hourglass_metric_tenant_breach",
+		"1 when a tenant's hourly window of the metric is missing past its deadline (the tenant's freshness status is BREACH), 0 otherwise. One series per metric and tenant seen in Elasticsearch.", []string{"metric", "tenant"}, nil)
 	descJobDuration = prometheus.NewDesc("hourglass_job_run_duration_seconds",
 		"Duration of the latest batch run of a metric's job.", []string{"metric"}, nil)
 	descJobOverrun = prometheus.NewDesc("hourglass_job_run_overrun",
@@ -128,7 +148,7 @@ type snapshotCollector struct{ m *Monitor }
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLagRecords, descLagUnknown, descLagSeconds, descCommitted, descUncommitted, descEnd, descLogStart,
 		descLost, descPartStatus, descSLAStatus, descProduceRate, descConsumeRate, descDrainETA, descCrossing, descSLA,
-		descNeeded, descScale, descMembers, descPartBound, descFreshness, descJobDuration, descJobOverrun,
+		descNeeded, descScale, descMembers, descPartBound, descFreshness, descTenantBreach, descJobDuration, descJobOverrun,
 		descOpenTxnRecords, descOpenTxnAge, descCondition} {
 		ch <- d
 	}
@@ -218,6 +238,11 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 			if t.Age.Known { // a tenant with no hourly window has no age, not 0
 				gauge(descFreshness, t.Age.D.Seconds(), mf.Metric, t.Tenant)
 			}
+			breach := 0.0
+			if t.Status == status.Breach {
+				breach = 1
+			}
+			gauge(descTenantBreach, breach, mf.Metric, t.Tenant)
 		}
 	}
 	for _, j := range snap.JobRuns {

@@ -95,7 +95,8 @@ func New(load LoadFunc, log *slog.Logger, reg prometheus.Registerer) (*Monitor, 
 		decodeError: func(kind string) { m.metrics.groupDecodeErrors.WithLabelValues(kind).Inc() }}
 	m.history = newHistory()
 	m.notifier = newNotifier(m.log, m.metrics)
-	m.snap.Store(&Snapshot{Groups: []GroupStatus{}, Freshness: []MetricFreshness{}, JobRuns: []JobRunStatus{}})
+	m.snap.Store(&Snapshot{Groups: []GroupStatus{}, Freshness: []MetricFreshness{}, JobRuns: []JobRunStatus{},
+		Dropped: []MetricDropped{}, Config: configSeconds(st.cfg)})
 	return m, nil
 }
 
@@ -227,7 +228,7 @@ func (m *Monitor) poll(ctx context.Context) {
 	fresh, jobs, ferrs := m.pollFreshness(pctx, st)
 	snap := &Snapshot{
 		At: at, Poll: n, Groups: groups, Freshness: fresh, JobRuns: jobs, Dropped: m.droppedRecords(),
-		Config: map[string]float64{"poll_interval": st.cfg.PollInterval.Seconds(), "window": st.cfg.Window.Seconds(), "at_risk_horizon": st.cfg.Horizon.Seconds()},
+		Config: configSeconds(st.cfg),
 	}
 	if snap.Groups == nil {
 		snap.Groups = []GroupStatus{}
@@ -250,4 +251,10 @@ func (m *Monitor) poll(ctx context.Context) {
 	m.metrics.pollSeconds.Observe(time.Since(start).Seconds())
 	m.history.add(snap, st.cfg.History)
 	m.notifier.update(ctx, st.cfg, snap)
+}
+
+// configSeconds is the snapshot's config_seconds: the settings a poll runs
+// with (the configured ones before the first poll).
+func configSeconds(cfg Config) map[string]float64 {
+	return map[string]float64{"poll_interval": cfg.PollInterval.Seconds(), "window": cfg.Window.Seconds(), "at_risk_horizon": cfg.Horizon.Seconds()}
 }

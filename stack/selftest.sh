@@ -3,7 +3,9 @@
 # (it leaves Kafka stopped: run it last, before `stack.sh down`). Checks:
 #   1. a second install on a warm cache does nothing (prints nothing, downloads nothing);
 #   2. `status` lists every component with its endpoint and exits 0 when all are ready;
-#   3. killing one component's process makes `status` name it DOWN and exit non-zero.
+#   3. Prometheus and Alertmanager answer: Prometheus has loaded lag-monitor/rules.yml,
+#      scrapes itself and Alertmanager, and sends to the stack's Alertmanager;
+#   4. killing one component's process makes `status` name it DOWN and exit non-zero.
 #
 # `stack/selftest.sh empty` instead checks that a just-started stack holds no
 # data: no topics but Kafka's internal ones, an empty HDFS root, no indices
@@ -35,10 +37,21 @@ check "warm install is a no-op" '[ $rc -eq 0 ] && [ -z "$out" ]'
 out=$("$STACK" status 2>&1); rc=$?
 printf '%s\n' "$out" | sed 's/^/     /'
 check "status exits 0 with the stack up" '[ $rc -eq 0 ]'
-for c in kafka hdfs opensearch spark-connect haproxy nginx promtool amtool pyspark; do
+for c in kafka hdfs opensearch alertmanager prometheus spark-connect haproxy nginx promtool amtool pyspark; do
   check "status lists $c" 'printf "%s\n" "$out" | grep -q "^$c "'
 done
 check "status shows kafka ready with its endpoint" 'printf "%s\n" "$out" | grep -Eq "^kafka +127\.0\.0\.1:[0-9]+ +ready"'
+
+# shellcheck disable=SC1090
+source "$("$STACK" env)"
+check "alertmanager answers (/-/ready)" 'curl -fsS -o /dev/null --max-time 3 "$HOURGLASS_ALERTMANAGER_URL/-/ready"'
+check "prometheus answers (/-/ready)" 'curl -fsS -o /dev/null --max-time 3 "$HOURGLASS_PROMETHEUS_URL/-/ready"'
+rules=$(curl -fsS --max-time 3 "$HOURGLASS_PROMETHEUS_URL/api/v1/rules")
+check "prometheus evaluates lag-monitor/rules.yml" 'printf "%s" "$rules" | grep -q "\"HourglassConsumerStopped\""'
+check "prometheus sends to the stack's alertmanager" \
+  'curl -fsS --max-time 3 "$HOURGLASS_PROMETHEUS_URL/api/v1/alertmanagers" | grep -q "127.0.0.1:${HOURGLASS_ALERTMANAGER_URL##*:}"'
+up=$(curl -fsS --max-time 3 "$HOURGLASS_PROMETHEUS_URL/api/v1/query" --data-urlencode 'query=sum(up{job=~"prometheus|alertmanager"})' | grep -o '"value":\[[^]]*\]')
+check "prometheus scrapes itself and alertmanager (found: ${up:-none})" 'printf "%s" "$up" | grep -q "\"2\"\]"'
 
 home=${HOURGLASS_HOME:-$HOME/.cache/hourglass}
 pid=$(cat "$home/run/pids/kafka.pid")

@@ -24,8 +24,9 @@ source "$STACK_SRC/lib.sh"
 for f in "$STACK_SRC"/components/*.sh; do source "$f"; done
 
 # What `install` installs and what `up` starts, in order.
-STACK_INSTALL=${STACK_INSTALL:-"debian python kafka hdfs opensearch spark"}
-STACK_SERVICES=${STACK_SERVICES:-"kafka hdfs opensearch"}
+STACK_INSTALL=${STACK_INSTALL:-"debian python kafka hdfs opensearch spark prometheus alertmanager"}
+# Alertmanager before Prometheus: Prometheus sends to it from its first evaluation.
+STACK_SERVICES=${STACK_SERVICES:-"kafka hdfs opensearch alertmanager prometheus"}
 # Services that `up` starts only when named (they are heavy and only some tests use them).
 STACK_OPTIONAL="spark_connect"
 

@@ -82,7 +82,7 @@ func TestComposeFileIsComplete(t *testing.T) {
 		}
 	}
 	admin := adminPorts(p)
-	require.ElementsMatch(t, []string{"ingress", "router", "archiver", "indexer", "logpeek", "query", "lagmon"}, slices.Collect(maps.Keys(admin)),
+	require.ElementsMatch(t, []string{"ingress", "router", "archiver", "indexer", "logpeek", "query", "lagmon", "metrics-jobs"}, slices.Collect(maps.Keys(admin)),
 		"the Hourglass services with an admin address")
 	for s, port := range admin {
 		require.Contains(t, targets, s, "prometheus scrapes %s", s)

@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hourglass-io/hourglass/internal/catalog"
 	"github.com/hourglass-io/hourglass/internal/flagenv"
 	"github.com/hourglass-io/hourglass/internal/jobs"
@@ -78,6 +80,7 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	kafkaTo := fs.String("kafka-to", "", "batch: up to this Kafka timestamp (default hour + 1h + lateness)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	driver := fs.String("driver", "", "run the selected metrics together in one Spark driver of this name (single-machine mode; default: one driver per metric)")
+	listenAddr := fs.String("listen-addr", "", "supervise: admin address serving /metrics (each driver's up-ness and restarts), /healthz, /readyz; empty: none. One supervisor process only (supervise, or start with --driver)")
 	fs.Usage = flagenv.Usage(fs, "hourglass jobs [flags] start|stop|restart|status|supervise|batch [metric...]", jobsHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -98,9 +101,12 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	units := jobUnits(metrics, *driver)
+	if *listenAddr != "" && len(units) > 1 && (rest[0] == "start" || rest[0] == "restart") {
+		return fmt.Errorf("--listen-addr with %d supervisor processes would bind it %d times: use --driver (one driver) or `supervise` (one process)", len(units), len(units))
+	}
 	switch rest[0] {
 	case "supervise":
-		return superviseJobs(ctx, cfg, units, *level, stderr)
+		return superviseJobs(ctx, cfg, units, *level, *listenAddr, stderr)
 	case "start":
 		return startJobs(cfg, units, args, stdout)
 	case "stop":
@@ -174,22 +180,32 @@ func (u jobUnit) metricNames() []string {
 }
 
 // superviseJobs runs one supervisor per driver in this process until ctx is done.
-func superviseJobs(ctx context.Context, cfg jobs.Config, units []jobUnit, level string, stderr io.Writer) error {
+func superviseJobs(ctx context.Context, cfg jobs.Config, units []jobUnit, level, listenAddr string, stderr io.Writer) error {
 	log, err := telemetry.NewLogger(stderr, level)
 	if err != nil {
 		return err
 	}
-	sup, err := jobs.NewSupervisor(cfg, log)
+	var fns []func(context.Context) error
+	var regs []prometheus.Registerer // none: no admin server, no metrics
+	if listenAddr != "" {
+		reg := telemetry.NewRegistry()
+		admin, err := telemetry.NewAdmin(listenAddr, reg)
+		if err != nil {
+			return err
+		}
+		regs = append(regs, reg)
+		fns = append(fns, admin.Serve)
+	}
+	sup, err := jobs.NewSupervisor(cfg, log, regs...)
 	if err != nil {
 		return err
 	}
-	fns := make([]func(context.Context) error, len(units))
-	for i, u := range units {
+	for _, u := range units {
 		specs := make([]catalog.JobSpec, len(u.metrics))
 		for j, m := range u.metrics {
 			specs[j] = catalog.SparkSpec(m)
 		}
-		fns[i] = func(ctx context.Context) error { return sup.Run(ctx, u.name, specs) }
+		fns = append(fns, func(ctx context.Context) error { return sup.Run(ctx, u.name, specs) })
 	}
 	return runGroup(ctx, fns...)
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hourglass-io/hourglass/internal/catalog"
 )
 
@@ -39,16 +41,22 @@ type State struct {
 
 // Supervisor runs a job's driver with spark-submit and restarts it when it fails.
 type Supervisor struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics // nil: not instrumented
 }
 
-// NewSupervisor checks cfg and returns a Supervisor.
-func NewSupervisor(cfg Config, log *slog.Logger) (*Supervisor, error) {
+// NewSupervisor checks cfg and returns a Supervisor. With a registerer in
+// reg, it exports each driver's up-ness and restarts (metrics.go).
+func NewSupervisor(cfg Config, log *slog.Logger, reg ...prometheus.Registerer) (*Supervisor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("jobs: config: %w", err)
 	}
-	return &Supervisor{cfg: cfg, log: log.With("component", "jobs")}, nil
+	s := &Supervisor{cfg: cfg, log: log.With("component", "jobs")}
+	if len(reg) > 0 && reg[0] != nil {
+		s.metrics = newMetrics(reg[0])
+	}
+	return s, nil
 }
 
 // Run supervises one driver running specs (normally one metric; tests run
@@ -74,6 +82,7 @@ func (s *Supervisor) Run(ctx context.Context, job string, specs []catalog.JobSpe
 		st.Metrics = append(st.Metrics, spec.Metric)
 	}
 	backoff := s.cfg.BackoffMin
+	defer s.metrics.gone(job)
 	for {
 		st.State, st.StartedAt, st.NextStart = StateStarting, time.Now().UTC(), nil
 		cmd, logf, err := s.start(dir, paths)
@@ -82,6 +91,7 @@ func (s *Supervisor) Run(ctx context.Context, job string, specs []catalog.JobSpe
 		} else {
 			st.State, st.DriverPID = StateRunning, cmd.Process.Pid
 			s.writeState(dir, &st)
+			s.metrics.started(job)
 			s.log.Info("driver started", "job", job, "pid", cmd.Process.Pid, "restarts", st.Restarts)
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
@@ -103,6 +113,7 @@ func (s *Supervisor) Run(ctx context.Context, job string, specs []catalog.JobSpe
 		}
 		// The driver must never stop by itself: restart it after a backoff.
 		st.Restarts++
+		s.metrics.exited(job)
 		next := time.Now().Add(backoff).UTC()
 		st.State, st.DriverPID, st.NextStart = StateBackoff, 0, &next
 		s.writeState(dir, &st)

@@ -131,6 +131,77 @@ func (f *Fetcher) FetchIsolation(ctx context.Context, leader, topic string, part
 	return p, nil
 }
 
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int
+}
+
+// FetchPos is one partition to read from Offset.
+type FetchPos struct {
+	TopicPartition
+	Offset int64
+}
+
+// FetchMany reads many partitions led by addr in one Fetch v4 request, each
+// from its offset, up to partMaxBytes each and maxBytes in all. Kafka keeps
+// to these limits except for the first partition with records, which gets
+// at least its first batch whole; another partition whose first batch is
+// larger comes back without a complete batch (no Batches), and partitions
+// past maxBytes come back empty: the caller reads those again alone. A
+// partition the broker answered with an error code, or whose records do not
+// decode, is in failed instead; one it did not answer is in neither. Each
+// partition may appear once in pos.
+func (f *Fetcher) FetchMany(ctx context.Context, addr string, pos []FetchPos, partMaxBytes, maxBytes int32, readCommitted bool) (parts map[TopicPartition]*Partition, failed map[TopicPartition]error, err error) {
+	if len(pos) == 0 {
+		return map[TopicPartition]*Partition{}, map[TopicPartition]error{}, nil
+	}
+	var topics []string
+	byTopic := map[string][]FetchPos{}
+	seen := make(map[TopicPartition]bool, len(pos))
+	for _, p := range pos {
+		if seen[p.TopicPartition] {
+			return nil, nil, fmt.Errorf("kafkawire: fetch from %s: %s/%d asked twice", addr, p.Topic, p.Partition)
+		}
+		seen[p.TopicPartition] = true
+		if _, ok := byTopic[p.Topic]; !ok {
+			topics = append(topics, p.Topic)
+		}
+		byTopic[p.Topic] = append(byTopic[p.Topic], p)
+	}
+	b := fetchHeader(maxBytes, readCommitted)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(topics)))
+	for _, t := range topics {
+		b = appendString(b, t)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(byTopic[t])))
+		for _, p := range byTopic[t] {
+			b = binary.BigEndian.AppendUint32(b, uint32(p.Partition))
+			b = binary.BigEndian.AppendUint64(b, uint64(p.Offset))
+			b = binary.BigEndian.AppendUint32(b, uint32(partMaxBytes))
+		}
+	}
+	body, err := f.call(ctx, addr, 1, 4, b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafkawire: fetch %d partitions from %s: %w", len(pos), addr, err)
+	}
+	parts, failed = map[TopicPartition]*Partition{}, map[TopicPartition]error{}
+	err = parseFetch(body, func(tp TopicPartition, p *Partition, err error) bool {
+		if !seen[tp] {
+			return true
+		}
+		if err != nil {
+			failed[tp] = err
+		} else {
+			parts[tp] = p
+		}
+		return true
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafkawire: fetch %d partitions from %s: %w", len(pos), addr, err)
+	}
+	return parts, failed, nil
+}
+
 // call sends one request (header v1) to addr and returns the response body
 // after the correlation id.
 func (f *Fetcher) call(ctx context.Context, addr string, apiKey, version int16, body []byte) ([]byte, error) {
@@ -196,6 +267,18 @@ func roundTrip(w io.Writer, r io.Reader, req []byte, corr int32) ([]byte, error)
 
 // fetchBody encodes a Fetch v4 request body for one partition.
 func fetchBody(topic string, partition int32, offset int64, maxBytes int32, readCommitted bool) []byte {
+	b := fetchHeader(maxBytes, readCommitted)
+	b = binary.BigEndian.AppendUint32(b, 1) // one topic
+	b = appendString(b, topic)
+	b = binary.BigEndian.AppendUint32(b, 1) // one partition
+	b = binary.BigEndian.AppendUint32(b, uint32(partition))
+	b = binary.BigEndian.AppendUint64(b, uint64(offset))
+	b = binary.BigEndian.AppendUint32(b, uint32(maxBytes))
+	return b
+}
+
+// fetchHeader encodes the fields of a Fetch v4 request before its topics.
+func fetchHeader(maxBytes int32, readCommitted bool) []byte {
 	iso := byte(0)
 	if readCommitted {
 		iso = 1
@@ -206,12 +289,6 @@ func fetchBody(topic string, partition int32, offset int64, maxBytes int32, read
 	b = binary.BigEndian.AppendUint32(b, 0)                // min bytes
 	b = binary.BigEndian.AppendUint32(b, uint32(maxBytes)) // max bytes
 	b = append(b, iso)                                     // isolation: 1 READ_COMMITTED, 0 READ_UNCOMMITTED
-	b = binary.BigEndian.AppendUint32(b, 1)                // one topic
-	b = appendString(b, topic)
-	b = binary.BigEndian.AppendUint32(b, 1) // one partition
-	b = binary.BigEndian.AppendUint32(b, uint32(partition))
-	b = binary.BigEndian.AppendUint64(b, uint64(offset))
-	b = binary.BigEndian.AppendUint32(b, uint32(maxBytes))
 	return b
 }
 
@@ -380,6 +457,31 @@ func (r *reader) bytesVar() []byte {
 }
 
 func parseFetchResponse(body []byte, topic string, partition int32) (*Partition, error) {
+	var (
+		out   *Partition
+		found error = errors.New("the answer has no such partition")
+	)
+	err := parseFetch(body, func(tp TopicPartition, p *Partition, err error) bool {
+		if tp.Topic != topic || tp.Partition != int(partition) {
+			return true
+		}
+		out, found = p, err
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		return nil, found
+	}
+	return out, nil
+}
+
+// parseFetch decodes a Fetch v4 answer and calls each with every partition:
+// its records decoded, or the partition's error (its Kafka error code, or
+// why its records do not decode); each returns false to stop. The error is
+// the answer's own: it could not be decoded.
+func parseFetch(body []byte, each func(TopicPartition, *Partition, error) bool) error {
 	r := &reader{b: body}
 	r.i32() // throttle
 	for nt := r.i32(); nt > 0 && r.err == nil; nt-- {
@@ -399,26 +501,24 @@ func parseFetchResponse(body []byte, topic string, partition int32) (*Partition,
 				records = r.take(int(n))
 			}
 			if r.err != nil {
-				return nil, fmt.Errorf("decode response: %w", r.err)
+				return fmt.Errorf("decode response: %w", r.err)
 			}
-			if name != topic || id != partition {
-				continue
-			}
+			tp := TopicPartition{name, int(id)}
+			var err error
 			if code != 0 {
-				return nil, kafka.Error(code)
+				p, err = nil, kafka.Error(code)
+			} else if p.Batches, err = decodeBatches(records); err != nil {
+				p = nil
 			}
-			batches, err := decodeBatches(records)
-			if err != nil {
-				return nil, err
+			if !each(tp, p, err) {
+				return nil
 			}
-			p.Batches = batches
-			return p, nil
 		}
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("decode response: %w", r.err)
+		return fmt.Errorf("decode response: %w", r.err)
 	}
-	return nil, errors.New("the answer has no such partition")
+	return nil
 }
 
 // decodeBatches decodes the record batches of a fetch answer. A partial

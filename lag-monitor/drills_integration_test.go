@@ -1,0 +1,520 @@
+//go:build integration
+
+package lagmon_test
+
+// Alert drills: the lag monitor's series, scraped by the stack's real
+// Prometheus, evaluated with rules.yml's expressions, routed and inhibited by
+// the stack's real Alertmanager, delivered to a webhook this test serves.
+//
+// What is scaled for a test: the monitor polls every 500ms over a 4s window
+// with a 30s SLA (production: 15s, 5m, 1h); the drill copy of rules.yml has
+// every `for:` set to 2s (the expressions are the production ones, copied
+// unchanged); the stack scrapes and evaluates every 2s; Alertmanager waits 1s
+// before a group's first notification. The metric job's Spark driver is
+// played by a kafka-go consumer that reads and commits: starting a real
+// driver takes a minute here (internal/jobs' tests do), and what the alert
+// path sees of it is the same: a consumer group's commits.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/hourglass-io/hourglass/internal/stacktest"
+	lagmon "github.com/hourglass-io/hourglass/lag-monitor"
+	"github.com/hourglass-io/hourglass/lag-monitor/status"
+)
+
+const (
+	drillFor        = 2 * time.Second // every `for:` of the drill rules
+	drillGroupWait  = 1 * time.Second // Alertmanager's group_wait in the drill config
+	drillSLA        = 30 * time.Second
+	drillWindow     = 4 * time.Second
+	drillPoll       = 500 * time.Millisecond
+	drillHorizon    = 25 * time.Second
+	drillTargetsJob = "hourglass-lagmon-drill"
+)
+
+// notification is one alert of one webhook message, as received.
+type notification struct {
+	at     time.Time
+	status string // firing or resolved
+	labels map[string]string
+}
+
+// webhook is an Alertmanager webhook receiver.
+type webhook struct {
+	mu  sync.Mutex
+	got []notification
+	srv *httptest.Server
+}
+
+func newWebhook(t *testing.T) *webhook {
+	w := &webhook{}
+	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		var msg struct {
+			Alerts []struct {
+				Status string            `json:"status"`
+				Labels map[string]string `json:"labels"`
+			} `json:"alerts"`
+		}
+		if err := json.NewDecoder(req.Body).Decode(&msg); err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		now := time.Now()
+		w.mu.Lock()
+		for _, a := range msg.Alerts {
+			w.got = append(w.got, notification{at: now, status: a.Status, labels: a.Labels})
+		}
+		w.mu.Unlock()
+	}))
+	t.Cleanup(w.srv.Close)
+	return w
+}
+
+// first returns the first notification with this status whose labels
+// include want.
+func (w *webhook) first(st string, want map[string]string) (notification, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+next:
+	for _, n := range w.got {
+		if n.status != st {
+			continue
+		}
+		for k, v := range want {
+			if n.labels[k] != v {
+				continue next
+			}
+		}
+		return n, true
+	}
+	return notification{}, false
+}
+
+// await polls until a notification with status and labels arrives.
+func (w *webhook) await(t *testing.T, timeout time.Duration, st string, want map[string]string) notification {
+	t.Helper()
+	var n notification
+	require.Eventually(t, func() bool {
+		var ok bool
+		n, ok = w.first(st, want)
+		return ok
+	}, timeout, 50*time.Millisecond, "no %s notification %v at the webhook within %s; got %v", st, want, timeout, w.all())
+	return n
+}
+
+func (w *webhook) all() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, n := range w.got {
+		out = append(out, n.status+" "+n.labels["alertname"]+" "+n.labels["group"]+n.labels["name"])
+	}
+	return out
+}
+
+// sre is the stack's Prometheus and Alertmanager, set up for a drill.
+type sre struct {
+	t      *testing.T
+	prom   string
+	am     string
+	scrape time.Duration
+}
+
+func post(t *testing.T, u, contentType string, body []byte) {
+	t.Helper()
+	res, err := http.Post(u, contentType, bytes.NewReader(body))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode, "POST %s: %s", u, b)
+}
+
+// query runs an instant PromQL query and returns the result's values.
+func (s *sre) query(q string) []float64 {
+	res, err := http.Get(s.prom + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	var out struct {
+		Data struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if json.NewDecoder(res.Body).Decode(&out) != nil {
+		return nil
+	}
+	var vs []float64
+	for _, r := range out.Data.Result {
+		var v float64
+		fmt.Sscan(r.Value[1].(string), &v)
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+// drillRules writes rules.yml with every `for:` set to drillFor into the
+// stack Prometheus's rules dir and reloads it; removed at cleanup.
+func (s *sre) drillRules(name string) {
+	t := s.t
+	src, err := os.ReadFile("rules.yml")
+	require.NoError(t, err)
+	forLine := regexp.MustCompile(`(?m)^(\s+)for: \S+$`)
+	require.NotEmpty(t, forLine.FindAll(src, -1))
+	drill := forLine.ReplaceAll(src, []byte("${1}for: "+drillFor.String()))
+	path := filepath.Join(stacktest.Get(t, "HOURGLASS_PROMETHEUS_RULES_DIR"), name+".yml")
+	require.NoError(t, os.WriteFile(path, drill, 0o644))
+	t.Cleanup(func() {
+		os.Remove(path)
+		post(t, s.prom+"/-/reload", "", nil)
+	})
+	post(t, s.prom+"/-/reload", "", nil)
+	require.Eventually(t, func() bool {
+		res, err := http.Get(s.prom + "/api/v1/rules")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return bytes.Contains(b, []byte(path))
+	}, 10*time.Second, 100*time.Millisecond, "Prometheus did not load %s", path)
+}
+
+// drillReceiver points the stack's Alertmanager at the webhook (every alert
+// its own group, group_wait 1s), keeping its inhibition rules; the
+// original config is restored at cleanup.
+func (s *sre) drillReceiver(hook string) {
+	t := s.t
+	path := stacktest.Get(t, "HOURGLASS_ALERTMANAGER_CONFIG")
+	orig, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var cfg map[string]any
+	require.NoError(t, yaml.Unmarshal(orig, &cfg))
+	require.NotEmpty(t, cfg["inhibit_rules"], "the stack's Alertmanager config has the production inhibition rules")
+	cfg["route"] = map[string]any{"receiver": "drill", "group_by": []string{"..."},
+		"group_wait": drillGroupWait.String(), "group_interval": "1s", "repeat_interval": "1h"}
+	cfg["receivers"] = []any{map[string]any{"name": "drill",
+		"webhook_configs": []any{map[string]any{"url": hook, "send_resolved": true}}}}
+	b, err := yaml.Marshal(cfg)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	t.Cleanup(func() {
+		require.NoError(t, os.WriteFile(path, orig, 0o644))
+		post(t, s.am+"/-/reload", "", nil)
+	})
+	post(t, s.am+"/-/reload", "", nil)
+}
+
+// register adds a file_sd target for addr and waits until Prometheus
+// scrapes it; removed at cleanup.
+func (s *sre) register(name, addr string) {
+	t := s.t
+	path := filepath.Join(stacktest.Get(t, "HOURGLASS_PROMETHEUS_TARGETS_DIR"), name+".json")
+	b, err := json.Marshal([]map[string]any{{"targets": []string{addr}, "labels": map[string]string{"job": drillTargetsJob, "drill": name}}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path+".tmp", b, 0o644))
+	require.NoError(t, os.Rename(path+".tmp", path))
+	t.Cleanup(func() { os.Remove(path) })
+	require.Eventually(t, func() bool {
+		v := s.query(fmt.Sprintf(`up{drill=%q}`, name))
+		return len(v) == 1 && v[0] == 1
+	}, 20*time.Second, 200*time.Millisecond, "Prometheus does not scrape %s (file_sd %s)", addr, path)
+}
+
+// startConsumer runs a kafka-go group consumer that reads and commits
+// (every 100ms), at most perTick records per 100ms tick (0: as fast as it
+// can), until stop is called.
+func startConsumer(t *testing.T, brokers, group, topic string, perTick int) (stop func()) {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{brokers}, GroupID: group, Topic: topic,
+		StartOffset: kafka.FirstOffset, CommitInterval: 100 * time.Millisecond, MaxWait: 100 * time.Millisecond,
+		HeartbeatInterval: time.Second, SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			n := 0
+			for perTick == 0 || n < perTick {
+				if _, err := r.ReadMessage(ctx); err != nil {
+					return
+				}
+				n++
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C: // rate limit, not synchronisation
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			r.Close() // commits what it read, leaves the group
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// produceAt writes n records every 100ms to partition 0 until the test ends.
+func produceAt(t *testing.T, brokers, topic string, n int) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		w := &kafka.Writer{Addr: kafka.TCP(brokers), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+		defer w.Close()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			msgs := make([]kafka.Message, n)
+			for i := range msgs {
+				msgs[i] = kafka.Message{Value: []byte("x")}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := w.WriteMessages(ctx, msgs...)
+			cancel()
+			if err != nil {
+				t.Errorf("produce: %v", err)
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); wg.Wait() })
+}
+
+// lockAlerting holds the stack's Alertmanager config for the rest of the
+// test: a second drill run (another checkout's `go test`) waits instead of
+// saving this run's drill config as the one to restore.
+func lockAlerting(t *testing.T) {
+	path := filepath.Join(filepath.Dir(stacktest.EnvFile()), "alerting.test-lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	require.NoError(t, err)
+	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_EX))
+	t.Cleanup(func() { f.Close() }) // closing the file releases the lock
+}
+
+// TestAlertDrills runs the drills one after another on one monitor, one
+// webhook, one drill rules file and one Alertmanager config.
+func TestAlertDrills(t *testing.T) {
+	lockAlerting(t)
+	s := &sre{t: t, prom: stacktest.Get(t, "HOURGLASS_PROMETHEUS_URL"), am: stacktest.Get(t, "HOURGLASS_ALERTMANAGER_URL")}
+	var err error
+	s.scrape, err = time.ParseDuration(stacktest.Get(t, "HOURGLASS_PROMETHEUS_SCRAPE_INTERVAL"))
+	require.NoError(t, err)
+	eval := s.scrape // the stack evaluates as often as it scrapes
+	hook := newWebhook(t)
+
+	e := newEnv(t, fmt.Sprintf("poll_interval: %s\nwindow: %s\nsla: %s\nat_risk_horizon: %s\n", drillPoll, drillWindow, drillSLA, drillHorizon))
+	name := e.prefix
+	s.drillReceiver(hook.srv.URL)
+	s.drillRules(name)
+	e.start()
+	metrics := httptest.NewServer(promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{}))
+	t.Cleanup(metrics.Close)
+	s.register(name, strings.TrimPrefix(metrics.URL, "http://"))
+	// One path: this monitor's notifier is off, and no monitor scraped by
+	// this Prometheus has its own on (that would silence the status group).
+	require.Eventually(t, func() bool {
+		v := s.query(`max(hourglass_lagmon_notifier_enabled)`)
+		return len(v) == 1 && v[0] == 0
+	}, 10*time.Second, 200*time.Millisecond, "a lag monitor scraped by the stack's Prometheus sends its own alerts")
+
+	// Drill 1: the metric job's driver stops while records keep arriving →
+	// HourglassConsumerStopped (critical) at the webhook within the rule's
+	// `for` plus two scrape intervals (plus one evaluation interval and
+	// Alertmanager's group_wait); resolved after the restart.
+	t.Run("ConsumerStopped", func(t *testing.T) {
+		topic := e.createTopic("driver", 1)
+		group := e.group("metrics-driver")
+		e.mustCommit(group, topic, map[int]int64{0: 0})
+		produceAt(t, e.brokers, topic, 20)
+		stop := startConsumer(t, e.brokers, group, topic, 0)
+		e.waitSnap(60*time.Second, "the driver's group healthy over a whole window", func(s *lagmon.Snapshot) bool {
+			g := groupOf(s, group)
+			return g != nil && g.Forecast.Known && g.Status == status.OK
+		})
+		stopped := time.Now()
+		stop()
+		snap := e.waitSnap(drillWindow+10*time.Second, "STOP", func(s *lagmon.Snapshot) bool {
+			g := groupOf(s, group)
+			return g != nil && hasCondition(g, status.Stop)
+		})
+		cond := snap.At
+		const ruleFor = 0 // HourglassConsumerStopped has no `for` (production either)
+		budget := ruleFor + 2*s.scrape + eval + drillGroupWait + time.Second
+		fired := hook.await(t, budget+10*time.Second, "firing", map[string]string{"alertname": "HourglassConsumerStopped", "group": group})
+		require.Equal(t, "critical", fired.labels["severity"])
+		t.Logf("drill 1: driver stopped; STOP in the monitor after %s; alert at the webhook %s after STOP (budget: for %s + 2 scrapes %s + evaluation %s + group_wait %s + 1s)",
+			cond.Sub(stopped).Round(time.Millisecond), fired.at.Sub(cond).Round(time.Millisecond), time.Duration(ruleFor), 2*s.scrape, eval, drillGroupWait)
+		require.LessOrEqual(t, fired.at.Sub(cond), budget)
+
+		restarted := time.Now()
+		startConsumer(t, e.brokers, group, topic, 0)
+		resolved := hook.await(t, 30*time.Second, "resolved", map[string]string{"alertname": "HourglassConsumerStopped", "group": group})
+		t.Logf("drill 1: driver restarted; resolved at the webhook after %s", resolved.at.Sub(restarted).Round(time.Millisecond))
+	})
+
+	// Drill 2: a consumer falling behind at a steady rate (40 records/s in,
+	// 10 out: its time lag grows 0.75 s/s) → HourglassSLAAtRisk (warning)
+	// before its time lag crosses the SLA.
+	t.Run("SLAAtRisk", func(t *testing.T) {
+		topic := e.createTopic("slow", 1)
+		group := e.group("slow")
+		e.mustCommit(group, topic, map[int]int64{0: 0})
+		started := time.Now()
+		produceAt(t, e.brokers, topic, 4)
+		startConsumer(t, e.brokers, group, topic, 1)
+		fired := hook.await(t, drillSLA+30*time.Second, "firing", map[string]string{"alertname": "HourglassSLAAtRisk", "name": group})
+		require.Equal(t, "warning", fired.labels["severity"])
+		g := groupOf(e.mon.Snapshot(), group)
+		require.NotNil(t, g)
+		require.True(t, g.TimeLag.Known)
+		t.Logf("drill 2: forecast alert at the webhook %s after the start, time lag then %s of the %s SLA (status %s, crossing forecast in %s)",
+			fired.at.Sub(started).Round(time.Millisecond), g.TimeLag.D.Round(time.Millisecond), drillSLA, g.Status, g.Forecast.CrossIn.Round(time.Millisecond))
+		require.Less(t, g.TimeLag.D, drillSLA, "the forecast alert came after the breach")
+		_, breached := hook.first("firing", map[string]string{"alertname": "HourglassSLABreach", "name": group})
+		require.False(t, breached, "the breach alert came first")
+	})
+
+	// Drill 3: a group that joined and never commits while records wait →
+	// HourglassConsumerUncommitted (critical), not silence.
+	t.Run("ConsumerUncommitted", func(t *testing.T) {
+		topic := e.createTopic("never", 1)
+		group := e.group("never")
+		e.produce(topic, 0, 50, nil)
+		joined := time.Now()
+		e.joinIdle(group, topic)
+		fired := hook.await(t, 30*time.Second, "firing", map[string]string{"alertname": "HourglassConsumerUncommitted", "group": group, "topic": topic})
+		require.Equal(t, "critical", fired.labels["severity"])
+		t.Logf("drill 3: never-committing group alert at the webhook %s after it joined (for %s)", fired.at.Sub(joined).Round(time.Millisecond), drillFor)
+	})
+
+	// Series hygiene: a deleted group's series vanish from Prometheus's
+	// queries at the next scrape (the monitor drops them, Prometheus marks
+	// them stale), not after the 5-minute lookback.
+	t.Run("DeletedGroupLeavesNoSeries", func(t *testing.T) {
+		topic := e.createTopic("deleted", 1)
+		group := e.group("deleted")
+		e.produce(topic, 0, 10, nil)
+		e.mustCommit(group, topic, map[int]int64{0: 5})
+		q := fmt.Sprintf(`count({group=%q} or {name=%q})`, group, group)
+		require.Eventually(t, func() bool { v := s.query(q); return len(v) == 1 && v[0] > 0 },
+			20*time.Second, 100*time.Millisecond, "Prometheus never had the group's series")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := e.client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}})
+		require.NoError(t, err)
+		require.NoError(t, res.Errors[group])
+		deleted := time.Now()
+		require.Eventually(t, func() bool { return len(s.query(q)) == 0 }, drillPoll+2*s.scrape+5*time.Second, 100*time.Millisecond,
+			"series of deleted group %s still answer Prometheus queries", group)
+		t.Logf("series hygiene: the deleted group's series left Prometheus's queries %s after the deletion", time.Since(deleted).Round(time.Millisecond))
+	})
+
+	// Inhibition: Kafka down inhibits the per-group alerts of the same
+	// cluster. Synthetic alerts posted to Alertmanager (the stack's Kafka is
+	// shared with other tests: it is not stopped here).
+	t.Run("KafkaDownInhibitsGroupAlerts", func(t *testing.T) {
+		down, other := name+"-a", name+"-b"
+		mk := func(alert, cluster, group string, starts, ends time.Time) map[string]any {
+			l := map[string]string{"alertname": alert, "cluster": cluster, "severity": "critical", "service": "hourglass"}
+			if group != "" {
+				l["group"] = group
+			}
+			return map[string]any{"labels": l, "startsAt": starts.Format(time.RFC3339Nano), "endsAt": ends.Format(time.RFC3339Nano)}
+		}
+		send := func(alerts ...map[string]any) {
+			b, err := json.Marshal(alerts)
+			require.NoError(t, err)
+			post(t, s.am+"/api/v2/alerts", "application/json", b)
+		}
+		source := func(starts, ends time.Time) map[string]any { return mk("HourglassKafkaDown", down, "", starts, ends) }
+		targets := func(starts, ends time.Time) []map[string]any {
+			return []map[string]any{
+				mk("HourglassConsumerStopped", down, e.group("inhibited"), starts, ends),
+				mk("HourglassConsumerUncommitted", down, e.group("inhibited"), starts, ends),
+				mk("HourglassConsumerStopped", other, e.group("control"), starts, ends),
+			}
+		}
+		// Kafka goes down first (as it would: the group alerts follow it).
+		t0 := time.Now()
+		send(source(t0, t0.Add(5*time.Minute)))
+		hook.await(t, 15*time.Second, "firing", map[string]string{"alertname": "HourglassKafkaDown", "cluster": down})
+		// Then the group alerts it causes, and one of another cluster: new,
+		// so Alertmanager holds each for group_wait before notifying.
+		t1 := time.Now()
+		send(targets(t1, t1.Add(5*time.Minute))...)
+		t.Cleanup(func() { now := time.Now(); send(append(targets(t1, now), source(t0, now))...) })
+		control := hook.await(t, 15*time.Second, "firing", map[string]string{"alertname": "HourglassConsumerStopped", "cluster": other})
+		// Alertmanager itself says why the others are held back.
+		require.Eventually(t, func() bool {
+			res, err := http.Get(s.am + "/api/v2/alerts?filter=" + url.QueryEscape(`cluster="`+down+`"`) + "&filter=" + url.QueryEscape(`group="`+e.group("inhibited")+`"`))
+			if err != nil {
+				return false
+			}
+			defer res.Body.Close()
+			var as []struct {
+				Status struct {
+					State       string   `json:"state"`
+					InhibitedBy []string `json:"inhibitedBy"`
+				} `json:"status"`
+			}
+			if json.NewDecoder(res.Body).Decode(&as) != nil || len(as) != 2 {
+				return false
+			}
+			for _, a := range as {
+				if a.Status.State != "suppressed" || len(a.Status.InhibitedBy) == 0 {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Second, 100*time.Millisecond)
+		_, leaked := hook.first("firing", map[string]string{"cluster": down, "group": e.group("inhibited")})
+		require.False(t, leaked, "a per-group alert of the cluster whose Kafka is down reached the webhook: %v", hook.all())
+		t.Logf("inhibition: the other cluster's group alert arrived %s after it was posted; the Kafka-down cluster's two group alerts were suppressed by HourglassKafkaDown", control.at.Sub(t1).Round(time.Millisecond))
+	})
+}
+
+func hasCondition(g *lagmon.GroupStatus, c status.Status) bool {
+	for _, x := range g.Conditions {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
