@@ -483,18 +483,8 @@ func TestAlertDrills(t *testing.T) {
 		control := hook.await(t, 15*time.Second, "firing", map[string]string{"alertname": "HourglassConsumerStopped", "cluster": other})
 		// Alertmanager itself says why the others are held back.
 		require.Eventually(t, func() bool {
-			res, err := http.Get(s.am + "/api/v2/alerts?filter=" + url.QueryEscape(`cluster="`+down+`"`) + "&filter=" + url.QueryEscape(`group="`+e.group("inhibited")+`"`))
-			if err != nil {
-				return false
-			}
-			defer res.Body.Close()
-			var as []struct {
-				Status struct {
-					State       string   `json:"state"`
-					InhibitedBy []string `json:"inhibitedBy"`
-				} `json:"status"`
-			}
-			if json.NewDecoder(res.Body).Decode(&as) != nil || len(as) != 2 {
+			as := s.amAlerts(`cluster="`+down+`"`, `group="`+e.group("inhibited")+`"`)
+			if len(as) != 2 {
 				return false
 			}
 			for _, a := range as {
@@ -508,6 +498,54 @@ func TestAlertDrills(t *testing.T) {
 		require.False(t, leaked, "a per-group alert of the cluster whose Kafka is down reached the webhook: %v", hook.all())
 		t.Logf("inhibition: the other cluster's group alert arrived %s after it was posted; the Kafka-down cluster's two group alerts were suppressed by HourglassKafkaDown", control.at.Sub(t1).Round(time.Millisecond))
 	})
+
+	// Silence: what an SRE sets during planned work (amtool silence add, or
+	// the API). A silenced group's alert is held; another group's is not.
+	t.Run("SilenceHoldsOneGroup", func(t *testing.T) {
+		quiet, loud := e.group("silenced"), e.group("unsilenced")
+		now := time.Now()
+		sil, err := json.Marshal(map[string]any{
+			"matchers":  []map[string]any{{"name": "group", "value": quiet, "isRegex": false, "isEqual": true}},
+			"startsAt":  now.Add(-time.Second).Format(time.RFC3339Nano),
+			"endsAt":    now.Add(10 * time.Minute).Format(time.RFC3339Nano),
+			"createdBy": "drill", "comment": "planned maintenance (drill)",
+		})
+		require.NoError(t, err)
+		res, err := http.Post(s.am+"/api/v2/silences", "application/json", bytes.NewReader(sil))
+		require.NoError(t, err)
+		var created struct {
+			SilenceID string `json:"silenceID"`
+		}
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&created))
+		res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		t.Cleanup(func() {
+			req, _ := http.NewRequest(http.MethodDelete, s.am+"/api/v2/silence/"+created.SilenceID, nil)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+		})
+		alert := func(group string, ends time.Time) map[string]any {
+			return map[string]any{"labels": map[string]string{"alertname": "HourglassConsumerStopped", "group": group, "severity": "critical", "service": "hourglass"},
+				"startsAt": now.Format(time.RFC3339Nano), "endsAt": ends.Format(time.RFC3339Nano)}
+		}
+		b, err := json.Marshal([]map[string]any{alert(quiet, now.Add(5*time.Minute)), alert(loud, now.Add(5*time.Minute))})
+		require.NoError(t, err)
+		post(t, s.am+"/api/v2/alerts", "application/json", b)
+		t.Cleanup(func() {
+			end := time.Now()
+			b, _ := json.Marshal([]map[string]any{alert(quiet, end), alert(loud, end)})
+			post(t, s.am+"/api/v2/alerts", "application/json", b)
+		})
+		hook.await(t, 15*time.Second, "firing", map[string]string{"group": loud})
+		require.Eventually(t, func() bool {
+			as := s.amAlerts(`group="` + quiet + `"`)
+			return len(as) == 1 && as[0].Status.State == "suppressed" &&
+				len(as[0].Status.SilencedBy) == 1 && as[0].Status.SilencedBy[0] == created.SilenceID
+		}, 10*time.Second, 100*time.Millisecond, "the silenced group's alert is not held by the silence")
+		_, leaked := hook.first("firing", map[string]string{"group": quiet})
+		require.False(t, leaked, "a silenced alert reached the webhook: %v", hook.all())
+	})
 }
 
 func hasCondition(g *lagmon.GroupStatus, c status.Status) bool {
@@ -517,4 +555,29 @@ func hasCondition(g *lagmon.GroupStatus, c status.Status) bool {
 		}
 	}
 	return false
+}
+
+// amAlert is an alert as Alertmanager's API lists it, with why it is held.
+type amAlert struct {
+	Status struct {
+		State       string   `json:"state"`
+		InhibitedBy []string `json:"inhibitedBy"`
+		SilencedBy  []string `json:"silencedBy"`
+	} `json:"status"`
+}
+
+// amAlerts lists Alertmanager's alerts matching every filter (nil when the
+// API does not answer: callers poll).
+func (s *sre) amAlerts(filters ...string) []amAlert {
+	q := url.Values{"filter": filters}
+	res, err := http.Get(s.am + "/api/v2/alerts?" + q.Encode())
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	var as []amAlert
+	if json.NewDecoder(res.Body).Decode(&as) != nil {
+		return nil
+	}
+	return as
 }

@@ -131,21 +131,13 @@ func call(ctx context.Context, method, u, token, body string, out any) (int, err
 func followEvents(ctx context.Context, u, token string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, err := getStream(ctx, u, token)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %d", u, res.StatusCode)
-	}
+	defer body.Close()
 	var states []string
-	sc := bufio.NewScanner(res.Body)
+	sc := bufio.NewScanner(body)
 	for sc.Scan() {
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
 		if !ok {
@@ -171,22 +163,13 @@ func followEvents(ctx context.Context, u, token string) ([]string, error) {
 
 // resultPage reads one NDJSON page of a job's results (without its _meta line).
 func resultPage(ctx context.Context, u, token string) ([]map[string]any, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, err := getStream(ctx, u, token)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(res.Body)
-		return nil, fmt.Errorf("GET %s: %d %s", u, res.StatusCode, b)
-	}
+	defer body.Close()
 	var rows []map[string]any
-	sc := bufio.NewScanner(res.Body)
+	sc := bufio.NewScanner(body)
 	for sc.Scan() {
 		var row map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
@@ -197,6 +180,25 @@ func resultPage(ctx context.Context, u, token string) ([]map[string]any, error) 
 		}
 	}
 	return rows, sc.Err()
+}
+
+// getStream GETs u with the token and returns the body of a 200 answer.
+func getStream(ctx context.Context, u, token string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		res.Body.Close()
+		return nil, fmt.Errorf("GET %s: %d %s", u, res.StatusCode, b)
+	}
+	return res.Body, nil
 }
 
 // printRows prints rows as a table, in the job's column order.
