@@ -13,6 +13,8 @@ const (
 	chartBarW   = 360 // the bar area: ratio 0 at its left edge
 	chartRowH   = 22
 	chartTop    = 36
+	// chartMaxRatio is where the scale ends.
+	chartMaxRatio = 2.5
 )
 
 // chart draws the ratios as horizontal bars, one row per benchmark: the
@@ -27,7 +29,11 @@ func chart(s summary) string {
 			maxR = math.Max(maxR, v)
 		}
 	}
-	x := func(v float64) float64 { return chartLabelW + chartBarW*math.Max(0, v)/maxR }
+	// A budget met 25 times over would squeeze every other bar: the scale
+	// stops at chartMaxRatio, longer bars are cut there (their label says
+	// the ratio).
+	maxR = math.Min(maxR, chartMaxRatio)
+	x := func(v float64) float64 { return chartLabelW + chartBarW*math.Min(math.Max(0, v), maxR)/maxR }
 	h := chartTop + chartRowH*len(s.Results) + 24
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", chartLabelW+chartBarW+70, h)
