@@ -363,17 +363,25 @@ func (ts *testService) waitStateLong(t *testing.T, token, id string, want State)
 // slowSQL runs for minutes on local Spark unless interrupted.
 const slowSQL = `{"from": "2026-02-03T10:00:00Z", "to": "2026-02-03T11:00:00Z", "sql": "SELECT count(*) AS n FROM range(0, 50000000000000) WHERE id % 7 = 3", "limit": 1}`
 
+// Cancel, and a synchronous caller that goes away, stop Spark's work, not
+// only the bookkeeping: seen in Spark's state as the CPU its server burns —
+// busy while the job runs, idle once it is cancelled. Holds the pool alone
+// so no other test's work is counted.
 func TestIntegrationCancelAndDisconnect(t *testing.T) {
-	e := newITEnv(t)
+	stacktest.ExclusivePool(t)
+	e := openITEnv(t)
+	admin := &poolctl.Admin{Socket: stacktest.Get(t, "HOURGLASS_SPARK_CONNECT_POOL_ADMIN_SOCKET"), Backend: poolctl.DefaultBackend}
 	res, b := e.do(t, http.MethodPost, "tok-admin", "/v1/jobs", slowSQL)
 	require.Equal(t, http.StatusAccepted, res.StatusCode, string(b))
 	id := jobOf(t, b).ID
-	e.waitStateLong(t, "tok-admin", id, StateRunning)
+	srv := serverOfSession(t, admin, e.waitSession(t, id, ""))
+	sparkBusy(t, srv)
 	start := time.Now()
 	res, _ = e.do(t, http.MethodPost, "tok-admin", "/v1/jobs/"+id+"/cancel", "")
 	require.Equal(t, http.StatusAccepted, res.StatusCode)
 	e.waitStateLong(t, "tok-admin", id, StateCancelled)
 	require.Less(t, time.Since(start), 15*time.Second, "cancelled within seconds")
+	sparkIdle(t, srv)
 
 	// A synchronous-only caller that goes away: its job is cancelled.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -396,11 +404,14 @@ func TestIntegrationCancelAndDisconnect(t *testing.T) {
 		sid = l.Jobs[0].ID
 		return l.Jobs[0].State == StateRunning
 	}, time.Minute, 100*time.Millisecond)
+	srv = serverOfSession(t, admin, e.waitSession(t, sid, ""))
+	sparkBusy(t, srv)
 	cancel()
 	<-done
 	e.waitStateLong(t, "tok-admin", sid, StateCancelled)
 	j, _ := e.s.mgr.Lookup(sid)
 	require.Equal(t, JobCodeClientGone, j.Error.Code)
+	sparkIdle(t, srv)
 
 	// The tenant's session is usable right after.
 	a := e.sync(t, "tok-admin", `{"from": "2026-02-03T10:00:00Z", "to": "2026-02-03T11:00:00Z", "sql": "SELECT 1 AS one"}`)
@@ -573,4 +584,58 @@ func restartPoolServers(t *testing.T, admin *poolctl.Admin) {
 		}
 		return up
 	}, 3*time.Minute, 500*time.Millisecond, "pool servers not all UP")
+}
+
+// serverCPU is the CPU time (seconds) used so far by a pool server: every
+// process of its process group (spark-submit's wrapper and its JVM).
+func serverCPU(t *testing.T, name string) float64 {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(stacktest.Get(t, "HOURGLASS_HOME"), "run", "pids", name+".pid"))
+	require.NoError(t, err)
+	pgid := strings.TrimSpace(string(data))
+	procs, err := filepath.Glob("/proc/[0-9]*/stat")
+	require.NoError(t, err)
+	var ticks float64
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // gone since the glob
+		}
+		// Fields after the ")" closing the command: state ppid pgrp ... utime(12th) stime(13th).
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) < 13 || f[2] != pgid {
+			continue
+		}
+		u, _ := strconv.ParseFloat(f[11], 64)
+		s, _ := strconv.ParseFloat(f[12], 64)
+		ticks += u + s
+	}
+	return ticks / 100 // USER_HZ
+}
+
+// cpuRate is a pool server's CPU use, in cores, over one second.
+func cpuRate(t *testing.T, name string) float64 {
+	t.Helper()
+	a, t0 := serverCPU(t, name), time.Now()
+	time.Sleep(time.Second) // a measurement window, not synchronisation
+	return (serverCPU(t, name) - a) / time.Since(t0).Seconds()
+}
+
+// sparkBusy waits until the server computes (the job's stage runs).
+func sparkBusy(t *testing.T, name string) {
+	t.Helper()
+	var r float64
+	require.Eventually(t, func() bool { r = cpuRate(t, name); return r > 0.5 }, time.Minute, 10*time.Millisecond,
+		"%s never got busy with the job (%.2f cores)", name, r)
+}
+
+// sparkIdle waits until the server stops computing: its operation was
+// interrupted, not left running.
+func sparkIdle(t *testing.T, name string) {
+	t.Helper()
+	var r float64
+	start := time.Now()
+	require.Eventually(t, func() bool { r = cpuRate(t, name); return r < 0.25 }, 30*time.Second, 10*time.Millisecond,
+		"%s still computes after the cancel (%.2f cores): the Spark operation was not interrupted", name, r)
+	t.Logf("%s idle (%.2f cores) %s after the job ended", name, r, time.Since(start).Round(100*time.Millisecond))
 }
