@@ -60,6 +60,10 @@ type entry struct {
 	// (WaitRows) so the answer does not read them back from the store;
 	// dropped once taken, or by the janitor.
 	rows []map[string]any
+	// stored is closed once the job's collected rows are in the store (nil:
+	// nothing pending). A synchronous job answers from memory first and
+	// stores its rows after (run).
+	stored chan struct{}
 }
 
 // NewManager builds a manager; Start loads the records and starts it.
@@ -410,18 +414,70 @@ func (m *Manager) run(e *entry) {
 			Message: fmt.Sprintf("the engine returned %d rows, over the plan's limit of %d", res.rows(), e.plan.Limit)}, nil)
 	case res.Written:
 		m.finish(context.Background(), e, StateSucceeded, nil, res)
+	case e.job.Sync:
+		// The waiting caller gets the rows from memory now; they are stored
+		// after, for the results endpoint (which waits for the write). A
+		// failed write leaves the results gone (410), never wrong.
+		stored := make(chan struct{})
+		m.mu.Lock()
+		e.rows, e.stored = res.Rows, stored
+		m.mu.Unlock()
+		m.finish(context.Background(), e, StateSucceeded, nil, res)
+		err := m.store.PutResult(context.Background(), e.job.ID, res.Rows)
+		if err != nil {
+			m.m.storeErrors.Inc()
+			m.log.Error("a synchronous job's rows were answered but not stored", "job", e.job.ID, "error", err)
+			m.mu.Lock()
+			e.job.ResultsGone = true
+			m.mu.Unlock()
+			m.rewrite(context.Background(), e)
+		}
+		close(stored)
 	default:
 		if err := m.store.PutResult(context.Background(), e.job.ID, res.Rows); err != nil {
 			m.m.storeErrors.Inc()
 			m.finish(context.Background(), e, StateFailed, &JobError{Code: JobCodeInternal, Message: "the results could not be stored: " + err.Error()}, nil)
 			return
 		}
-		if e.job.Sync {
-			m.mu.Lock()
-			e.rows = res.Rows
-			m.mu.Unlock()
-		}
 		m.finish(context.Background(), e, StateSucceeded, nil, res)
+	}
+}
+
+// ResultsStored waits until the job's results are in the store (they may
+// follow a synchronous answer) or ctx ends, and returns the job's record.
+func (m *Manager) ResultsStored(ctx context.Context, id string) (Job, error) {
+	m.mu.Lock()
+	e, ok := m.jobs[id]
+	var stored chan struct{}
+	if ok {
+		stored = e.stored
+	}
+	m.mu.Unlock()
+	if stored != nil {
+		select {
+		case <-stored:
+		case <-ctx.Done():
+			return Job{}, ctx.Err()
+		}
+	}
+	j, _ := m.Lookup(id)
+	return j, nil
+}
+
+// rewrite writes the job's record again after a change that is not a
+// state transition (results gone).
+func (m *Manager) rewrite(ctx context.Context, e *entry) {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	m.mu.Lock()
+	data, err := json.Marshal(e.job)
+	m.mu.Unlock()
+	if err != nil {
+		return
+	}
+	if err := m.store.replace(ctx, m.store.jobPath(e.job.ID), data); err != nil {
+		m.m.storeErrors.Inc()
+		m.log.Error("job record not written", "job", e.job.ID, "error", err)
 	}
 }
 
@@ -665,9 +721,8 @@ func (m *Manager) expire(ctx context.Context) {
 		}
 		m.mu.Lock()
 		e.job.ResultsGone = true
-		data, _ := json.Marshal(e.job)
 		m.mu.Unlock()
-		_ = m.store.replace(ctx, m.store.jobPath(e.job.ID), data)
+		m.rewrite(ctx, e)
 	}
 	for _, e := range drop {
 		if err := m.store.Delete(ctx, e.job.ID); err != nil {

@@ -694,3 +694,37 @@ func TestConfigValidate(t *testing.T) {
 		require.ErrorContains(t, err, s)
 	}
 }
+
+// failResults is a file system whose result files cannot be written.
+type failResults struct{ archive.FS }
+
+func (f failResults) Create(ctx context.Context, name string) (io.WriteCloser, error) {
+	if strings.Contains(name, "/results/") {
+		return nil, errors.New("disk full")
+	}
+	return f.FS.Create(ctx, name)
+}
+
+// A synchronous job answers from memory, then stores its rows: the results
+// endpoint serves them once stored; a failed write leaves them gone (410),
+// the answer already given.
+func TestSyncRowsStoredAfterTheAnswer(t *testing.T) {
+	ts := newTestService(t, testConfig(), newFakeEngine(false), nil)
+	res, b := ts.do(t, http.MethodPost, "tok-a", "/v1/query", q1)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(b))
+	var a syncAnswer
+	require.NoError(t, json.Unmarshal(b, &a))
+	require.Len(t, a.Rows, 5)
+	require.Len(t, ts.allPages(t, "tok-a", a.Job.ID, 2, 5), 5, "the stored rows")
+
+	local, err := archive.NewLocal(t.TempDir())
+	require.NoError(t, err)
+	ts = newTestService(t, testConfig(), newFakeEngine(false), failResults{local})
+	res, b = ts.do(t, http.MethodPost, "tok-a", "/v1/query", q1)
+	require.Equal(t, http.StatusOK, res.StatusCode, "the caller gets its rows: %s", b)
+	require.NoError(t, json.Unmarshal(b, &a))
+	require.Len(t, a.Rows, 5)
+	res, b = ts.do(t, http.MethodGet, "tok-a", "/v1/jobs/"+a.Job.ID+"/results", "")
+	require.Equal(t, http.StatusGone, res.StatusCode, string(b))
+	require.Equal(t, CodeResultsExpired, errCode(t, b))
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hourglass-io/hourglass/internal/archive"
 	"github.com/hourglass-io/hourglass/internal/auth"
 	"github.com/hourglass-io/hourglass/internal/catalog/archivequery"
 )
@@ -461,6 +462,15 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, p auth.Principa
 		}
 		cur = c
 	}
+	if j.State == StateSucceeded {
+		// A synchronous job's rows may still be on their way to the store.
+		sj, err := s.mgr.ResultsStored(r.Context(), j.ID)
+		if err != nil {
+			o.status, o.code = 499, "client_gone"
+			return
+		}
+		j.ResultsGone = sj.ResultsGone
+	}
 	switch {
 	case j.State != StateSucceeded:
 		s.fail(w, o, &apiError{Status: http.StatusConflict, Code: CodeJobNotSucceeded, Message: fmt.Sprintf("the job is %s; results exist once it succeeded", j.State)})
@@ -490,6 +500,11 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, p auth.Principa
 	switch {
 	case err != nil && bw == nil && errors.Is(err, ErrBadPosition):
 		s.fail(w, o, badCursor)
+		return
+	case err != nil && bw == nil && archive.IsNotExist(err):
+		// A succeeded job whose rows never reached the store (the service
+		// stopped between a synchronous answer and the write).
+		s.fail(w, o, &apiError{Status: http.StatusGone, Code: CodeResultsExpired, Message: "the results were not stored; submit the query again"})
 		return
 	case err != nil && bw == nil:
 		s.fail(w, o, &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the results could not be read: " + err.Error()})
