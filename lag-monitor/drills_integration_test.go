@@ -10,10 +10,9 @@ package lagmon_test
 // with a 30s SLA (production: 15s, 5m, 1h); the drill copy of rules.yml has
 // every `for:` set to 2s (the expressions are the production ones, copied
 // unchanged); the stack scrapes and evaluates every 2s; Alertmanager waits 1s
-// before a group's first notification. The metric job's Spark driver is
-// played by a kafka-go consumer that reads and commits: starting a real
-// driver takes a minute here (internal/jobs' tests do), and what the alert
-// path sees of it is the same: a consumer group's commits.
+// before a group's first notification. Drill 1 stops and restarts a real
+// metric job (Spark driver, internal/jobs/jobstest); the forecast drill's
+// slow consumer is a kafka-go consumer that reads and commits at a set pace.
 
 import (
 	"bytes"
@@ -21,23 +20,30 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/esclient"
+	"github.com/hourglass-io/hourglass/internal/gen"
+	"github.com/hourglass-io/hourglass/internal/jobs/jobstest"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
 	lagmon "github.com/hourglass-io/hourglass/lag-monitor"
 	"github.com/hourglass-io/hourglass/lag-monitor/status"
@@ -317,6 +323,71 @@ func produceAt(t *testing.T, brokers, topic string, n int) {
 	t.Cleanup(func() { close(stop); wg.Wait() })
 }
 
+// drillJobSpec is the shipped catalog's request_rate metric renamed
+// drill_<id>, reading a topic of e's and committing to a group of e's; its
+// indices are deleted when the test ends.
+func drillJobSpec(t *testing.T, e *env) catalog.JobSpec {
+	c, err := catalog.Load("../metrics-jobs/catalog.yaml")
+	require.NoError(t, err)
+	i := slices.IndexFunc(c.Metrics, func(m catalog.Metric) bool { return m.Name == "request_rate" })
+	require.GreaterOrEqual(t, i, 0, "request_rate in the shipped catalog")
+	m := c.Metrics[i]
+	m.Name = "drill_" + strings.TrimPrefix(e.prefix, "lagmon-")
+	spec := catalog.SparkSpec(m)
+	spec.Topic, spec.ConsumerGroup = e.createTopic("driver", 1), e.group("metrics-driver")
+	es, err := esclient.New(esclient.Config{URLs: []string{stacktest.Get(t, "HOURGLASS_ES_URL")}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = es.Do(ctx, esapi.IndicesDeleteRequest{Index: []string{spec.Alias + "-*", spec.LateIndex}}, "delete drill indices", nil)
+		_, _ = e.client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{spec.ConsumerGroup}})
+	})
+	return spec
+}
+
+// produceRecords writes n valid records (event time: now) every 100ms to
+// partition 0 until the test ends.
+func produceRecords(t *testing.T, brokers, topic string, n int) {
+	g := gen.New(gen.Config{Seed: 1, Tenants: 2, Start: time.Now(), Rate: 1})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		w := &kafka.Writer{Addr: kafka.TCP(brokers), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+		defer w.Close()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			msgs := make([]kafka.Message, n)
+			for i := range msgs {
+				r := g.Next()
+				r.Timestamp = time.Now().UTC()
+				b, err := json.Marshal(r)
+				if err != nil {
+					t.Errorf("encode: %v", err)
+					return
+				}
+				msgs[i] = kafka.Message{Key: []byte(r.Tenant), Value: b}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := w.WriteMessages(ctx, msgs...)
+			cancel()
+			if err != nil {
+				t.Errorf("produce: %v", err)
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); wg.Wait() })
+}
+
 // lockAlerting holds the stack's Alertmanager config for the rest of the
 // test: a second drill run (another checkout's `go test`) waits instead of
 // saving this run's drill config as the one to restore.
@@ -354,23 +425,34 @@ func TestAlertDrills(t *testing.T) {
 		return len(v) == 1 && v[0] == 0
 	}, 10*time.Second, 200*time.Millisecond, "a lag monitor scraped by the stack's Prometheus sends its own alerts")
 
-	// Drill 1: the metric job's driver stops while records keep arriving →
+	// Drill 1: the metric job's real Spark driver (request_rate, renamed, on
+	// a topic of its own) stops while records keep arriving →
 	// HourglassConsumerStopped (critical) at the webhook within the rule's
 	// `for` plus two scrape intervals (plus one evaluation interval and
-	// Alertmanager's group_wait); resolved after the restart.
+	// Alertmanager's group_wait); resolved once a driver runs again. The
+	// driver has a monitor of its own, with a 20 s window: one of its
+	// micro-batches takes seconds here, longer than the 4 s window of the
+	// other drills.
 	t.Run("ConsumerStopped", func(t *testing.T) {
-		topic := e.createTopic("driver", 1)
-		group := e.group("metrics-driver")
-		e.mustCommit(group, topic, map[int]int64{0: 0})
-		produceAt(t, e.brokers, topic, 20)
-		stop := startConsumer(t, e.brokers, group, topic, 0)
-		e.waitSnap(60*time.Second, "the driver's group healthy over a whole window", func(s *lagmon.Snapshot) bool {
+		d := newEnv(t, "poll_interval: 1s\nwindow: 20s\nsla: 10m\n")
+		d.start()
+		dm := httptest.NewServer(promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+		t.Cleanup(dm.Close)
+		s.register(d.prefix, strings.TrimPrefix(dm.URL, "http://"))
+
+		spec := drillJobSpec(t, d)
+		group := spec.ConsumerGroup
+		produceRecords(t, d.brokers, spec.Topic, 5)
+		cfg := jobstest.Config(t)
+		driver := jobstest.Start(t, cfg, "drill", []catalog.JobSpec{spec}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		d.waitSnap(4*time.Minute, "the driver's group healthy over a whole window", func(s *lagmon.Snapshot) bool {
 			g := groupOf(s, group)
 			return g != nil && g.Forecast.Known && g.Status == status.OK
 		})
+		stopping := time.Now()
+		driver.Stop()
 		stopped := time.Now()
-		stop()
-		snap := e.waitSnap(drillWindow+10*time.Second, "STOP", func(s *lagmon.Snapshot) bool {
+		snap := d.waitSnap(time.Minute, "STOP", func(s *lagmon.Snapshot) bool {
 			g := groupOf(s, group)
 			return g != nil && hasCondition(g, status.Stop)
 		})
@@ -379,13 +461,14 @@ func TestAlertDrills(t *testing.T) {
 		budget := ruleFor + 2*s.scrape + eval + drillGroupWait + time.Second
 		fired := hook.await(t, budget+10*time.Second, "firing", map[string]string{"alertname": "HourglassConsumerStopped", "group": group})
 		require.Equal(t, "critical", fired.labels["severity"])
-		t.Logf("drill 1: driver stopped; STOP in the monitor after %s; alert at the webhook %s after STOP (budget: for %s + 2 scrapes %s + evaluation %s + group_wait %s + 1s)",
-			cond.Sub(stopped).Round(time.Millisecond), fired.at.Sub(cond).Round(time.Millisecond), time.Duration(ruleFor), 2*s.scrape, eval, drillGroupWait)
+		t.Logf("drill 1: Spark driver stopped (SIGTERM; exited after %s); STOP in the monitor %s after the exit; alert at the webhook %s after STOP (budget: for %s + 2 scrapes %s + evaluation %s + group_wait %s + 1s)",
+			stopped.Sub(stopping).Round(time.Millisecond), cond.Sub(stopped).Round(time.Millisecond), fired.at.Sub(cond).Round(time.Millisecond),
+			time.Duration(ruleFor), 2*s.scrape, eval, drillGroupWait)
 		require.LessOrEqual(t, fired.at.Sub(cond), budget)
 
 		restarted := time.Now()
-		startConsumer(t, e.brokers, group, topic, 0)
-		resolved := hook.await(t, 30*time.Second, "resolved", map[string]string{"alertname": "HourglassConsumerStopped", "group": group})
+		jobstest.Start(t, cfg, "drill", []catalog.JobSpec{spec}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		resolved := hook.await(t, 4*time.Minute, "resolved", map[string]string{"alertname": "HourglassConsumerStopped", "group": group})
 		t.Logf("drill 1: driver restarted; resolved at the webhook after %s", resolved.at.Sub(restarted).Round(time.Millisecond))
 	})
 

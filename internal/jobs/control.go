@@ -142,14 +142,25 @@ func ReadProgress(cfg Config, job string) (Progress, error) {
 	return p, nil
 }
 
+// ReadState reads the state.json the supervisor of job writes.
+func ReadState(cfg Config, job string) (State, error) {
+	var st State
+	b, err := os.ReadFile(filepath.Join(cfg.metricDir(job), "state.json"))
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("jobs: decode state of %s: %w", job, err)
+	}
+	return st, nil
+}
+
 // GetStatus reads a job's state from disk.
 func GetStatus(cfg Config, job string) Status {
 	dir := cfg.metricDir(job)
 	st := Status{Job: job}
 	st.Supervisor, _ = supervisorPID(dir)
-	if b, err := os.ReadFile(filepath.Join(dir, "state.json")); err == nil {
-		_ = json.Unmarshal(b, &st.State)
-	}
+	st.State, _ = ReadState(cfg, job)
 	if st.Supervisor == 0 && st.State.State != "" && st.State.State != StateStopped {
 		st.State.State = "dead" // the supervisor is gone without writing "stopped"
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +27,7 @@ import (
 	"github.com/hourglass-io/hourglass/internal/esclient"
 	"github.com/hourglass-io/hourglass/internal/essetup"
 	"github.com/hourglass-io/hourglass/internal/jobs"
+	"github.com/hourglass-io/hourglass/internal/jobs/jobstest"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
 	"github.com/hourglass-io/hourglass/router"
@@ -72,28 +72,7 @@ func newStackEnv(t *testing.T) *stackEnv {
 	require.NoError(t, err)
 	t.Cleanup(func() { e.cleanupES(t) })
 
-	// Checkpoints on HDFS, as in production.
-	hdfsRoot := stacktest.Get(t, "HOURGLASS_HDFS_URL") + "/tmp/hourglass-test-" + e.suffix
-	t.Cleanup(func() { deleteHDFS(t, hdfsRoot) })
-
-	sparkHome := stacktest.Get(t, "SPARK_HOME")
-	cfg := jobs.DefaultConfig()
-	cfg.SparkSubmit = filepath.Join(sparkHome, "bin", "spark-submit")
-	cfg.Master = "local[2]"
-	cfg.Jars = strings.Split(stacktest.Get(t, "HOURGLASS_SPARK_KAFKA_JARS"), ",")
-	cfg.DriverMemory = "1g"
-	cfg.JobScript, _ = filepath.Abs("../../metrics-jobs/run_job.py")
-	cfg.Brokers, cfg.ESURL = e.brokers, e.esURL
-	cfg.CheckpointRoot = hdfsRoot
-	cfg.StateDir = t.TempDir()
-	cfg.Trigger = 2 * time.Second
-	cfg.ShufflePartitions = 2
-	cfg.UI = false
-	cfg.Python = stacktest.Get(t, "HOURGLASS_PYTHON")
-	cfg.BackoffMin = time.Second
-	cfg.StopGrace = 20 * time.Second
-	cfg.Conf = []string{"spark.sql.streaming.minBatchesToRetain=20"}
-	e.jobsCfg = cfg
+	e.jobsCfg = jobstest.Config(t) // checkpoints on HDFS, as in production
 	return e
 }
 
@@ -108,15 +87,6 @@ func (e *stackEnv) cleanupES(t *testing.T) {
 	q := `{"query":{"wildcard":{"metric":{"value":"*_` + e.suffix + `"}}}}`
 	_ = e.es.Do(ctx, esapi.DeleteByQueryRequest{Index: []string{essetup.JobRunsIndex}, Body: strings.NewReader(q)},
 		"delete test job runs", nil)
-}
-
-func deleteHDFS(t *testing.T, uri string) {
-	web := stacktest.Get(t, "HOURGLASS_WEBHDFS_URL")
-	path := uri[strings.Index(uri[len("hdfs://"):], "/")+len("hdfs://"):]
-	req, _ := http.NewRequest(http.MethodDelete, web+path+"?op=DELETE&recursive=true&user.name=root", nil)
-	if res, err := http.DefaultClient.Do(req); err == nil {
-		res.Body.Close()
-	}
 }
 
 // setupES runs `hourglass es setup` for the test catalog (0 replicas: one node).

@@ -4,10 +4,7 @@ package jobs_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -20,6 +17,7 @@ import (
 	"github.com/hourglass-io/hourglass/internal/catalog"
 	"github.com/hourglass-io/hourglass/internal/gen"
 	"github.com/hourglass-io/hourglass/internal/jobs"
+	"github.com/hourglass-io/hourglass/internal/jobs/jobstest"
 	"github.com/hourglass-io/hourglass/internal/metriceval"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
@@ -66,23 +64,11 @@ func TestStreamingAgainstGroundTruth(t *testing.T) {
 	// The job works through the backlog in several micro-batches.
 	cfg := e.jobsCfg
 	cfg.MaxOffsetsPerTrigger = 4000
-	sup, err := jobs.NewSupervisor(cfg, e.log)
-	require.NoError(t, err)
 	var specs []catalog.JobSpec
 	for _, m := range e.catalog.Metrics {
 		specs = append(specs, catalog.SparkSpec(m))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx, "all", specs) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(cfg.StateDir, "all", "driver.log"))
-			t.Logf("driver log (tail):\n%s", tail(string(b), 8000))
-		}
-	})
+	driver := jobstest.Start(t, cfg, "all", specs, e.log)
 
 	// Crash: SIGKILL the driver (spark-submit, JVM and Python) once it has
 	// committed some progress but not all.
@@ -95,11 +81,11 @@ func TestStreamingAgainstGroundTruth(t *testing.T) {
 		killedAt = fmt.Sprintf("%d of %d metric records committed (%s)", done, total, part)
 		return true
 	}, 5*time.Minute, 200*time.Millisecond)
-	st := readState(t, cfg, "all")
+	st := driver.State()
 	require.NoError(t, syscall.Kill(-st.DriverPID, syscall.SIGKILL))
 	t.Logf("SIGKILLed the Spark driver (pid %d) mid-stream: %s", st.DriverPID, killedAt)
 	require.Eventually(t, func() bool {
-		s := readState(t, cfg, "all")
+		s := driver.State()
 		return s.Restarts >= 1 && s.State == jobs.StateRunning
 	}, time.Minute, 100*time.Millisecond, "the supervisor restarts the driver")
 	e.waitDrained(t, 10*time.Minute)
@@ -219,9 +205,7 @@ func TestStreamingAgainstGroundTruth(t *testing.T) {
 	// Batch mode for the closed hour 01:00 (Kafka records up to the cut, when
 	// the late records were not sent yet) writes the same documents.
 	hour := t0.Add(10 * time.Minute)
-	cancel() // stop the streaming job first: batch documents must not be overwritten by it
-	require.NoError(t, <-done)
-	done <- nil
+	driver.Stop() // the streaming job first: batch documents must not be overwritten by it
 	for _, m := range e.catalog.Metrics {
 		res := truth[m.Name]
 		before := e.hourDocs(t, m, hour)
@@ -267,15 +251,6 @@ func first(s []string, n int) []string {
 		return append(s[:n:n], fmt.Sprintf("... and %d more", len(s)-n))
 	}
 	return s
-}
-
-func readState(t *testing.T, cfg jobs.Config, job string) jobs.State {
-	var st jobs.State
-	b, err := os.ReadFile(filepath.Join(cfg.StateDir, job, "state.json"))
-	if err == nil {
-		_ = json.Unmarshal(b, &st)
-	}
-	return st
 }
 
 // committedSummary sums, over the metric topics, the job groups' committed offsets and the end offsets.

@@ -22,7 +22,7 @@ import (
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
 	"github.com/hourglass-io/hourglass/internal/gen"
-	"github.com/hourglass-io/hourglass/internal/jobs"
+	"github.com/hourglass-io/hourglass/internal/jobs/jobstest"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
 	lagmon "github.com/hourglass-io/hourglass/lag-monitor"
@@ -82,19 +82,7 @@ func TestSparkJobLagParity(t *testing.T) {
 	cfg := e.jobsCfg
 	cfg.MaxOffsetsPerTrigger = batch
 	const job = "parity"
-	sup, err := jobs.NewSupervisor(cfg, e.log)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx, job, []catalog.JobSpec{catalog.SparkSpec(metric)}) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(cfg.StateDir, job, "driver.log"))
-			t.Logf("driver log (tail):\n%s", tail(string(b), 6000))
-		}
-	})
+	jobstest.Start(t, cfg, job, []catalog.JobSpec{catalog.SparkSpec(metric)}, e.log)
 	queries := []string{"hourglass-" + metric.Name + "-1m", "hourglass-" + metric.Name + "-1h", "hourglass-" + metric.Name + "-late"}
 	progressPath := filepath.Join(cfg.StateDir, job, "progress.json")
 	require.Eventually(t, func() bool {
