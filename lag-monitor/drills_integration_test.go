@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -505,6 +506,19 @@ func TestAlertDrills(t *testing.T) {
 		fired := hook.await(t, 30*time.Second, "firing", map[string]string{"alertname": "HourglassConsumerUncommitted", "group": group, "topic": topic})
 		require.Equal(t, "critical", fired.labels["severity"])
 		t.Logf("drill 3: never-committing group alert at the webhook %s after it joined (for %s)", fired.at.Sub(joined).Round(time.Millisecond), drillFor)
+	})
+
+	// The stack's Prometheus scrapes every Spark Connect server's driver
+	// (Spark's PrometheusServlet): the heap series
+	// HourglassSparkConnectServerMemoryPressure reads exist for each.
+	t.Run("SparkConnectDriversScraped", func(t *testing.T) {
+		n, err := strconv.Atoi(stacktest.Get(t, "HOURGLASS_SPARK_CONNECT_SERVERS"))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			up := s.query(`up{job="spark-connect-driver"} == 1`)
+			heap := s.query(`metrics_spark_connect_driver_jvm_heap_usage_Value > 0`)
+			return len(up) == n && len(heap) == n
+		}, 30*time.Second, 200*time.Millisecond, "Prometheus does not scrape the %d Spark Connect drivers (up and heap series)", n)
 	})
 
 	// Series hygiene: a deleted group's series vanish from Prometheus's

@@ -45,8 +45,9 @@ func render(t *testing.T, ch *chart.Chart, values map[string]any) *Objects {
 // directory, so they cannot be symlinks).
 func TestChartFilesEqualTheirSources(t *testing.T) {
 	for copyPath, source := range map[string]string{
-		chartDir + "/files/catalog.yaml": "../../metrics-jobs/catalog.yaml",
-		chartDir + "/files/rules.yml":    "../../lag-monitor/rules.yml",
+		chartDir + "/files/catalog.yaml":     "../../metrics-jobs/catalog.yaml",
+		chartDir + "/files/rules.yml":        "../../lag-monitor/rules.yml",
+		chartDir + "/files/alertmanager.yml": "../../deploy/compose/alertmanager.yml",
 	} {
 		got, err := os.ReadFile(copyPath)
 		require.NoError(t, err)

@@ -52,6 +52,7 @@ type Objects struct {
 	CronJobs         []batchv1.CronJob
 	ServiceMonitors  []crd.ServiceMonitor
 	PrometheusRules  []crd.PrometheusRule
+	AMConfigs        []crd.AlertmanagerConfig
 	SparkApps        []crd.SparkApplication
 	StatefulSets     []appsv1.StatefulSet
 	PDBs             []policyv1.PodDisruptionBudget
@@ -191,6 +192,12 @@ func (o *Objects) decodeOne(doc []byte) error {
 			return err
 		}
 		o.PrometheusRules = append(o.PrometheusRules, r)
+	case "monitoring.coreos.com/v1alpha1 AlertmanagerConfig":
+		var c crd.AlertmanagerConfig
+		if err := strict(&c); err != nil {
+			return err
+		}
+		o.AMConfigs = append(o.AMConfigs, c)
 	case "sparkoperator.k8s.io/v1beta2 SparkApplication":
 		var s crd.SparkApplication
 		if err := strict(&s); err != nil {

@@ -4,11 +4,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/hourglass-io/hourglass/charts/chartcheck/crd"
 )
 
 // The chart's HAProxy config is the checked-in haproxy/spark-connect.cfg.
@@ -110,4 +114,53 @@ func TestSparkConnectPoolBadValues(t *testing.T) {
 	// At the bound.
 	_, err := Render(loadChart(t), map[string]any{"sparkConnect": map[string]any{"enabled": true, "replicas": 32}})
 	require.NoError(t, err)
+}
+
+// With the Prometheus Operator, the pool is scraped: HAProxy's exporter
+// (HourglassSparkConnectServerDown, PoolDown) and every server's driver
+// (HourglassSparkConnectServerMemoryPressure), each endpoint's port present
+// on a selected Service and on the pods behind it.
+func TestSparkConnectPoolScraped(t *testing.T) {
+	objs := render(t, loadChart(t), map[string]any{"sparkConnect": map[string]any{"enabled": true},
+		"monitoring": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}})
+	var sm *crd.ServiceMonitor
+	for i := range objs.ServiceMonitors {
+		if objs.ServiceMonitors[i].Name == "hg-hourglass-spark-connect" {
+			sm = &objs.ServiceMonitors[i]
+		}
+	}
+	require.NotNil(t, sm, "a ServiceMonitor for the pool")
+	paths := map[string]string{}
+	for _, ep := range sm.Spec.Endpoints {
+		paths[ep.Port] = ep.Path
+	}
+	require.Equal(t, map[string]string{"metrics": "/metrics", "driver-metrics": "/metrics/prometheus/"}, paths)
+
+	selected := map[string]bool{} // port names of the selected Services
+	for _, svc := range objs.Services {
+		match := true
+		for k, v := range sm.Spec.Selector.MatchLabels {
+			match = match && svc.Labels[k] == v
+		}
+		if !match {
+			continue
+		}
+		for _, p := range svc.Spec.Ports {
+			selected[p.Name] = true
+		}
+	}
+	for port := range paths {
+		require.True(t, selected[port], "no selected Service has port %s", port)
+	}
+	c := objs.StatefulSets[0].Spec.Template.Spec.Containers[0]
+	require.True(t, slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "driver-metrics" }))
+	args := strings.Join(c.Command, " ")
+	require.Contains(t, args, "spark.metrics.namespace=spark_connect") // rules.yml reads metrics_spark_connect_driver_*
+	require.Contains(t, args, "sink.prometheusServlet.path=/metrics/prometheus")
+
+	// Without the pool, no ServiceMonitor for it.
+	objs = render(t, loadChart(t), map[string]any{"monitoring": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}})
+	for _, m := range objs.ServiceMonitors {
+		require.NotEqual(t, "hg-hourglass-spark-connect", m.Name)
+	}
 }

@@ -138,6 +138,14 @@ func (c Config) sparkArgs(name string) []string {
 		fmt.Sprintf("spark.ui.enabled=%t", c.UI),
 		"spark.sql.session.timeZone=UTC",
 	}
+	if c.UI {
+		// The driver's metrics in Prometheus's format at <UI URL>/metrics/prometheus/
+		// (JVM, DAG scheduler, block manager; names metrics_spark_hourglass_driver_*).
+		conf = append(conf, "spark.metrics.namespace=spark_hourglass",
+			"spark.metrics.conf.*.sink.prometheusServlet.class=org.apache.spark.metrics.sink.PrometheusServlet",
+			"spark.metrics.conf.*.sink.prometheusServlet.path=/metrics/prometheus",
+			"spark.metrics.conf.driver.source.jvm.class=org.apache.spark.metrics.source.JvmSource")
+	}
 	if strings.HasPrefix(c.Master, "local") {
 		conf = append(conf, "spark.driver.host=127.0.0.1", "spark.driver.bindAddress=127.0.0.1")
 	}

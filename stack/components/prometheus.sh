@@ -23,8 +23,15 @@ prometheus_start() {
   port_open "$PROMETHEUS_PORT" && fail_component prometheus prometheus \
     "127.0.0.1:$PROMETHEUS_PORT is already in use by another process"
   mkdir -p "$PROMETHEUS_DIR/data" "$PROMETHEUS_RULES_DIR" "$PROMETHEUS_TARGETS_DIR"
+  # The Spark Connect servers' drivers, one target per pool member (down while the
+  # optional pool is not started, like the pool's HAProxy).
+  local i
+  SPARK_CONNECT_DRIVER_TARGETS=""
+  for i in $(seq 1 "$SPARK_CONNECT_SERVERS"); do
+    SPARK_CONNECT_DRIVER_TARGETS="${SPARK_CONNECT_DRIVER_TARGETS:+$SPARK_CONNECT_DRIVER_TARGETS, }\"127.0.0.1:$(spark_connect_ui_port "$i")\""
+  done
   export PROMETHEUS_PORT ALERTMANAGER_PORT PROMETHEUS_SCRAPE_INTERVAL SPARK_CONNECT_POOL_STATS_PORT \
-    PROMETHEUS_RULES_DIR PROMETHEUS_TARGETS_DIR
+    PROMETHEUS_RULES_DIR PROMETHEUS_TARGETS_DIR SPARK_CONNECT_DRIVER_TARGETS
   render "$STACK_SRC/prometheus/prometheus.yml.tmpl" "$PROMETHEUS_DIR/prometheus.yml"
   cp "$STACK_SRC/../lag-monitor/rules.yml" "$PROMETHEUS_RULES_DIR/hourglass.yml"
   promtool check config "$PROMETHEUS_DIR/prometheus.yml" >>"$LOG_DIR/prometheus.log" 2>&1 \

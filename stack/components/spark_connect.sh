@@ -6,7 +6,10 @@
 # x-hourglass-session header, admin socket for `hourglass pool`, Prometheus metrics.
 #
 #   server i      127.0.0.1:$SPARK_CONNECT_PORT + (i-1)*$SPARK_CONNECT_PORT_STEP
-#                 (15002, 15012, ...); Spark UI disabled
+#                 (15002, 15012, ...)
+#   its driver    http://127.0.0.1:<server port + 1>/metrics/prometheus/ (15003, 15013, ...):
+#                 the Spark UI, kept small, serving the driver's metrics (JVM, DAG
+#                 scheduler, block manager) for Prometheus (job spark-connect-driver)
 #   pool          127.0.0.1:$SPARK_CONNECT_POOL_PORT (15000), h2c
 #   pool stats    http://127.0.0.1:$SPARK_CONNECT_POOL_STATS_PORT/metrics and /stats
 #   admin socket  $RUN_DIR/spark-connect-lb/admin.sock
@@ -28,6 +31,9 @@ spark_connect_install() { :; }
 
 # spark_connect_port <i>: gRPC port of server i (1-based).
 spark_connect_port() { echo $(( SPARK_CONNECT_PORT + ($1 - 1) * SPARK_CONNECT_PORT_STEP )); }
+
+# spark_connect_ui_port <i>: Spark UI (and driver metrics) port of server i.
+spark_connect_ui_port() { echo $(( $(spark_connect_port "$1") + 1 )); }
 
 spark_connect_check_size() {
   case $SPARK_CONNECT_SERVERS in
@@ -77,7 +83,16 @@ spark_connect_server_start() {
       --conf spark.connect.session.manager.defaultSessionTimeout="$SPARK_CONNECT_SESSION_TIMEOUT" \
       --conf spark.driver.host=127.0.0.1 \
       --conf spark.driver.bindAddress=127.0.0.1 \
-      --conf spark.ui.enabled=false \
+      --conf spark.ui.port="$(spark_connect_ui_port "$i")" \
+      --conf spark.port.maxRetries=0 \
+      --conf spark.ui.retainedJobs=50 \
+      --conf spark.ui.retainedStages=50 \
+      --conf spark.sql.ui.retainedExecutions=50 \
+      --conf spark.ui.showConsoleProgress=false \
+      --conf spark.metrics.namespace=spark_connect \
+      --conf "spark.metrics.conf.*.sink.prometheusServlet.class=org.apache.spark.metrics.sink.PrometheusServlet" \
+      --conf "spark.metrics.conf.*.sink.prometheusServlet.path=/metrics/prometheus" \
+      --conf spark.metrics.conf.driver.source.jvm.class=org.apache.spark.metrics.source.JvmSource \
       --conf spark.sql.shuffle.partitions=2 \
       --conf spark.sql.warehouse.dir="$dir/warehouse" \
       --conf spark.jars.ivy="$dir/ivy" )

@@ -121,3 +121,48 @@ type Rule struct {
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
+
+// AlertmanagerConfig is monitoring.coreos.com/v1alpha1 AlertmanagerConfig.
+type AlertmanagerConfig struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              AlertmanagerConfigSpec `json:"spec"`
+}
+
+type AlertmanagerConfigSpec struct {
+	Route        *AMRoute        `json:"route,omitempty"`
+	Receivers    []AMReceiver    `json:"receivers,omitempty"`
+	InhibitRules []AMInhibitRule `json:"inhibitRules,omitempty"`
+}
+
+type AMRoute struct {
+	Receiver       string   `json:"receiver,omitempty"`
+	GroupBy        []string `json:"groupBy,omitempty"`
+	GroupWait      string   `json:"groupWait,omitempty"`
+	GroupInterval  string   `json:"groupInterval,omitempty"`
+	RepeatInterval string   `json:"repeatInterval,omitempty"`
+}
+
+type AMReceiver struct {
+	Name           string            `json:"name"`
+	WebhookConfigs []AMWebhookConfig `json:"webhookConfigs,omitempty"`
+}
+
+type AMWebhookConfig struct {
+	URL          *string                   `json:"url,omitempty"`
+	URLSecret    *corev1.SecretKeySelector `json:"urlSecret,omitempty"`
+	SendResolved *bool                     `json:"sendResolved,omitempty"`
+}
+
+type AMInhibitRule struct {
+	SourceMatch []AMMatcher `json:"sourceMatch,omitempty"`
+	TargetMatch []AMMatcher `json:"targetMatch,omitempty"`
+	Equal       []string    `json:"equal,omitempty"`
+}
+
+// AMMatcher: matchType is one of = != =~ !~.
+type AMMatcher struct {
+	Name      string `json:"name"`
+	Value     string `json:"value,omitempty"`
+	MatchType string `json:"matchType,omitempty"`
+}

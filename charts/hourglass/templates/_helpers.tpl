@@ -133,3 +133,15 @@ spec:
       affinity: {{- toYaml . | nindent 8 }}
       {{- end }}
 {{- end -}}
+
+{{/*
+An Alertmanager matcher written `name op value` (op one of = != =~ !~, value
+optionally double-quoted), as the AlertmanagerConfig CRD's matcher object.
+*/}}
+{{- define "hourglass.amMatcher" -}}
+{{- $re := "^\\s*([A-Za-z_][A-Za-z0-9_]*)\\s*(=~|!~|!=|=)\\s*\"?(.*?)\"?\\s*$" -}}
+{{- if not (regexMatch $re .) -}}
+{{- fail (printf "files/alertmanager.yml: matcher %q is not `name op value`" .) -}}
+{{- end -}}
+{{- dict "name" (regexReplaceAll $re . "${1}") "matchType" (regexReplaceAll $re . "${2}") "value" (regexReplaceAll $re . "${3}") | toJson -}}
+{{- end }}
