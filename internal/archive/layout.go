@@ -3,10 +3,11 @@ package archive
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hourglass-io/hourglass/internal/record"
 )
 
 // Extension is the suffix of every part file.
@@ -15,10 +16,10 @@ const Extension = ".jsonl.gz"
 // tempPrefix starts the name of a part file being written.
 const tempPrefix = "_tmp."
 
-var tenantRE = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
-
-// ValidTenant reports whether t can name a tenant directory.
-func ValidTenant(t string) bool { return tenantRE.MatchString(t) }
+// ValidTenant reports whether t can name a tenant directory: whether it is a
+// tenant name by the record's rule, [record.ValidTenant], which new code
+// calls directly.
+func ValidTenant(t string) bool { return record.ValidTenant(t) }
 
 // Hour is one partition directory of the archive: a tenant and an hour of
 // event time.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,7 +78,23 @@ const (
 // memory a hostile record causes in proportion to the fields we keep.
 const MaxUnknownFields = 64
 
-var tenantRE = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
+// ValidTenant reports whether s is a tenant name: 1 to MaxTenantLen (63)
+// bytes, each a lower-case ASCII letter, a digit or '-' (the regular
+// expression ^[a-z0-9-]{1,63}$). This package owns the rule: the record's
+// tenant field, API keys and tokens, archive tenant=<t> directories, and the
+// Elasticsearch aliases, roles and Kibana spaces named after a tenant all
+// check names with it.
+func ValidTenant(s string) bool {
+	if len(s) == 0 || len(s) > MaxTenantLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Code is a machine-readable reason why a record or one of its fields was
 // rejected. Codes are part of the API: ingress responses carry them, and so
@@ -402,7 +417,7 @@ func (r *Record) check(skip fieldSet) []Problem {
 		add(FieldTenant, CodeMissing, "required field is missing")
 	case len(r.Tenant) > MaxTenantLen:
 		add(FieldTenant, CodeTooLong, "at most 63 characters")
-	case !tenantRE.MatchString(r.Tenant):
+	case !ValidTenant(r.Tenant):
 		add(FieldTenant, CodeInvalidFormat, "only a-z, 0-9 and '-' allowed")
 	}
 

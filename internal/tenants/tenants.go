@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -39,14 +38,13 @@ import (
 	"github.com/hourglass-io/hourglass/internal/catalog"
 	"github.com/hourglass-io/hourglass/internal/esclient"
 	"github.com/hourglass-io/hourglass/internal/kibana"
+	"github.com/hourglass-io/hourglass/internal/record"
 )
 
-// The tenant rule of the traffic record (DESIGN.md, "Data contracts").
-var tenantRE = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
-
-// ValidateTenant checks a tenant name.
+// ValidateTenant checks a tenant name against the traffic record's rule
+// ([record.ValidTenant]).
 func ValidateTenant(t string) error {
-	if !tenantRE.MatchString(t) {
+	if !record.ValidTenant(t) {
 		return fmt.Errorf("tenants: tenant %q: want [a-z0-9-]{1,63}", t)
 	}
 	return nil

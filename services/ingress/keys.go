@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/hourglass-io/hourglass/internal/record"
 )
 
 // The keys file maps API keys, stored as SHA-256 hex digests, to tenants:
@@ -33,10 +35,7 @@ type keyEntry struct {
 	Disabled bool   `yaml:"disabled"`
 }
 
-var (
-	hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	tenantRE  = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
-)
+var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // keyring looks up API keys; it is replaced whole on reload.
 type keyring struct {
@@ -103,7 +102,7 @@ func readKeyring(path string) (*keyring, error) {
 	for i, e := range f.Keys {
 		e.SHA256 = strings.ToLower(e.SHA256)
 		bad := false
-		if !tenantRE.MatchString(e.Tenant) {
+		if !record.ValidTenant(e.Tenant) {
 			problems = append(problems, fmt.Sprintf("key %d: tenant %q must match [a-z0-9-]{1,63}", i, e.Tenant))
 			bad = true
 		}
