@@ -3,19 +3,17 @@ package auth
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/hourglass-io/hourglass/internal/archive"
+	"github.com/hourglass-io/hourglass/internal/record"
 )
 
 // Roles a token may have.
@@ -53,10 +51,8 @@ func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
 
 // Tokens resolves bearer tokens to principals. It is immutable once parsed.
 type Tokens struct {
-	byDigest map[[32]byte]Principal
+	byDigest DigestMap[Principal]
 }
-
-var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // Load reads and validates a tokens file, reporting every problem.
 func Load(path string) (*Tokens, error) {
@@ -82,7 +78,7 @@ func Parse(data []byte) (*Tokens, error) {
 	if len(f.Tokens) > MaxTokens {
 		return nil, fmt.Errorf("%d tokens, over the limit of %d", len(f.Tokens), MaxTokens)
 	}
-	t := &Tokens{byDigest: map[[32]byte]Principal{}}
+	t := &Tokens{}
 	var errs []error
 	for i, p := range f.Tokens {
 		bad := func(format string, args ...any) {
@@ -91,7 +87,8 @@ func Parse(data []byte) (*Tokens, error) {
 		if p.Name == "" {
 			bad("name is required (it names the holder in the logs)")
 		}
-		if !hexDigest.MatchString(p.SHA256) {
+		d, ok := ParseDigest(p.SHA256)
+		if !ok {
 			bad("sha256 must be 64 lower-case hex digits (store the digest, never the token)")
 			continue
 		}
@@ -104,7 +101,7 @@ func Parse(data []byte) (*Tokens, error) {
 				bad("a customer token reads exactly one tenant")
 			}
 			for _, tenant := range p.Tenants {
-				if !archive.ValidTenant(tenant) {
+				if !record.ValidTenant(tenant) {
 					bad("tenant %q must match [a-z0-9-]{1,63}", tenant)
 				}
 			}
@@ -115,12 +112,9 @@ func Parse(data []byte) (*Tokens, error) {
 		default:
 			bad("role %q: must be %s, %s or %s", p.Role, RoleCustomer, RoleDeveloper, RoleAdmin)
 		}
-		var d [32]byte
-		_, _ = hex.Decode(d[:], []byte(p.SHA256))
-		if _, dup := t.byDigest[d]; dup {
+		if !t.byDigest.Add(d, p) {
 			bad("the same token is listed twice")
 		}
-		t.byDigest[d] = p
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -129,22 +123,12 @@ func Parse(data []byte) (*Tokens, error) {
 }
 
 // Len is the number of tokens.
-func (t *Tokens) Len() int { return len(t.byDigest) }
+func (t *Tokens) Len() int { return t.byDigest.Len() }
 
 // Lookup returns the principal of a presented token. The token is hashed and
-// the digest compared in constant time with the stored one.
-func (t *Tokens) Lookup(presented string) (Principal, bool) {
-	d := sha256.Sum256([]byte(presented))
-	p, ok := t.byDigest[d]
-	if !ok {
-		return Principal{}, false
-	}
-	stored, _ := hex.DecodeString(p.SHA256)
-	if subtle.ConstantTimeCompare(stored, d[:]) != 1 {
-		return Principal{}, false
-	}
-	return p, true
-}
+// the digest compared in constant time with the stored one
+// ([DigestMap.Lookup]).
+func (t *Tokens) Lookup(presented string) (Principal, bool) { return t.byDigest.Lookup(presented) }
 
 // MaxTokenBytes bounds a presented token; longer ones are refused unread.
 const MaxTokenBytes = 4096

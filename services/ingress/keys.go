@@ -1,17 +1,14 @@
 package ingress
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"sync/atomic"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/hourglass-io/hourglass/internal/auth"
 	"github.com/hourglass-io/hourglass/internal/record"
 )
 
@@ -23,7 +20,10 @@ import (
 //	    name: acme-edge-1          # optional, for logs
 //	    disabled: false            # optional: a disabled key gets 403
 //
-// Make a digest with: printf %s "$KEY" | sha256sum
+// Make a digest with: printf %s "$KEY" | sha256sum (upper-case hex digits
+// are accepted too). The digests and the lookup are internal/auth's
+// ([auth.ParseDigest], [auth.DigestMap]), shared with the bearer tokens of
+// log-peek and the query service; the format and its messages are this file's.
 type keysFile struct {
 	Keys []keyEntry `yaml:"keys"`
 }
@@ -35,12 +35,9 @@ type keyEntry struct {
 	Disabled bool   `yaml:"disabled"`
 }
 
-var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
-// keyring looks up API keys; it is replaced whole on reload.
-type keyring struct {
-	byDigest map[[32]byte]keyEntry
-}
+// keyring looks up API keys; it is never changed once read, and is replaced
+// whole on reload.
+type keyring = auth.DigestMap[keyEntry]
 
 // Keys holds the current keyring and swaps in reloaded ones.
 type Keys struct {
@@ -69,22 +66,11 @@ func (k *Keys) Reload(path string) error {
 }
 
 // Len is the number of keys.
-func (k *Keys) Len() int { return len(k.cur.Load().byDigest) }
+func (k *Keys) Len() int { return k.cur.Load().Len() }
 
 // Lookup returns the entry for a presented key. The presented key is hashed
 // and the digest compared in constant time with the stored one.
-func (k *Keys) Lookup(presented string) (keyEntry, bool) {
-	d := sha256.Sum256([]byte(presented))
-	e, ok := k.cur.Load().byDigest[d]
-	if !ok {
-		return keyEntry{}, false
-	}
-	stored, _ := hex.DecodeString(e.SHA256)
-	if subtle.ConstantTimeCompare(stored, d[:]) != 1 {
-		return keyEntry{}, false
-	}
-	return e, true
-}
+func (k *Keys) Lookup(presented string) (keyEntry, bool) { return k.cur.Load().Lookup(presented) }
 
 func readKeyring(path string) (*keyring, error) {
 	data, err := os.ReadFile(path)
@@ -97,7 +83,7 @@ func readKeyring(path string) (*keyring, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("keys: parse %s: %w", path, err)
 	}
-	kr := &keyring{byDigest: map[[32]byte]keyEntry{}}
+	kr := &keyring{}
 	var problems []string
 	for i, e := range f.Keys {
 		e.SHA256 = strings.ToLower(e.SHA256)
@@ -106,20 +92,17 @@ func readKeyring(path string) (*keyring, error) {
 			problems = append(problems, fmt.Sprintf("key %d: tenant %q must match [a-z0-9-]{1,63}", i, e.Tenant))
 			bad = true
 		}
-		if !hexDigest.MatchString(e.SHA256) {
+		d, ok := auth.ParseDigest(e.SHA256)
+		if !ok {
 			problems = append(problems, fmt.Sprintf("key %d (%s): sha256 must be 64 hex digits (store the digest, never the key)", i, e.Tenant))
 			bad = true
 		}
 		if bad {
 			continue
 		}
-		var d [32]byte
-		_, _ = hex.Decode(d[:], []byte(e.SHA256))
-		if _, dup := kr.byDigest[d]; dup {
+		if !kr.Add(d, e) {
 			problems = append(problems, fmt.Sprintf("key %d (%s): the same key is listed twice", i, e.Tenant))
-			continue
 		}
-		kr.byDigest[d] = e
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("keys: %s: %s", path, strings.Join(problems, "; "))
