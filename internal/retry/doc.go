@@ -6,7 +6,9 @@
 //
 // An error is retryable unless marked with [Permanent]; [IsPermanent] sees
 // the mark through wrapping. [RetryableStatus] classifies HTTP answers the
-// same way. [Backoff.Do] runs an attempt until it succeeds, fails for good,
+// same way; [RetryableStatuses] is that classification as data, the form the
+// metric jobs' Python driver receives in its job spec (internal/catalog), so
+// that it has no list of its own. [Backoff.Do] runs an attempt until it succeeds, fails for good,
 // runs out of attempts or its context ends, waiting between attempts with
 // exponential backoff: Initial, then × Factor after each failure, at most
 // Max.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -37,12 +38,37 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// StatusRange is an inclusive range of HTTP statuses, From through To.
+type StatusRange struct{ From, To int }
+
+// retryableStatuses: 429 (backpressure) and every status from 500 up (the
+// server failed or is unavailable; an HTTP status has three digits, so 999
+// is the last).
+var retryableStatuses = []StatusRange{
+	{http.StatusTooManyRequests, http.StatusTooManyRequests},
+	{http.StatusInternalServerError, 999},
+}
+
+// RetryableStatuses lists the HTTP statuses worth another attempt, as
+// inclusive ranges: the same classification as [RetryableStatus], in a form
+// other programs can be given (the metric jobs' driver gets it in its job
+// spec).
+func RetryableStatuses() []StatusRange { return slices.Clone(retryableStatuses) }
+
 // RetryableStatus reports whether an HTTP answer with this status is worth
 // another attempt: 429 (backpressure), 5xx (the server failed or is
 // unavailable), and 0 (no answer at all). Every other status is a verdict on
 // the request itself, the same on every attempt.
 func RetryableStatus(status int) bool {
-	return status == 0 || status == http.StatusTooManyRequests || status >= 500
+	if status == 0 {
+		return true
+	}
+	for _, r := range retryableStatuses {
+		if r.From <= status && status <= r.To {
+			return true
+		}
+	}
+	return false
 }
 
 // Backoff is an exponential backoff policy and the loop that applies it.

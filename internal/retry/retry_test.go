@@ -178,9 +178,25 @@ func TestPermanent(t *testing.T) {
 
 func TestRetryableStatus(t *testing.T) {
 	for status, want := range map[int]bool{
-		0: true, 429: true, 500: true, 502: true, 503: true, 504: true,
-		200: false, 201: false, 400: false, 401: false, 403: false, 404: false, 409: false, 413: false,
+		0: true, 429: true, 500: true, 501: true, 502: true, 503: true, 504: true, 599: true, 999: true,
+		200: false, 201: false, 400: false, 401: false, 403: false, 404: false, 409: false, 413: false, 428: false, 430: false, 499: false,
 	} {
 		require.Equal(t, want, RetryableStatus(status), "status %d", status)
 	}
+}
+
+// The ranges handed to other programs say what RetryableStatus says, for
+// every status an HTTP answer can carry.
+func TestRetryableStatusesMatchRetryableStatus(t *testing.T) {
+	ranges := RetryableStatuses()
+	require.Equal(t, []StatusRange{{429, 429}, {500, 999}}, ranges)
+	for status := 100; status <= 999; status++ {
+		in := false
+		for _, r := range ranges {
+			in = in || (r.From <= status && status <= r.To)
+		}
+		require.Equal(t, RetryableStatus(status), in, "status %d", status)
+	}
+	ranges[0].From = 0
+	require.Equal(t, 429, RetryableStatuses()[0].From, "a copy")
 }
