@@ -182,7 +182,7 @@ func (d Duration) String() string {
 }
 
 // Output names of a metric document that aggregations may not use.
-var reserved = []string{"metric", "tenant", "window", "samples", "computed_at", "late_records", "group", BaselineField}
+var reserved = []string{DocMetric, record.FieldTenant, DocWindow, DocSamples, DocComputedAt, DocLateRecords, "group", BaselineField}
 
 var (
 	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)

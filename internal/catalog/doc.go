@@ -3,7 +3,8 @@
 // and validates the YAML strictly, and it is the only compiler of the catalog:
 //
 //   - to Go, for the router: a predicate and a projection per metric ([Compile]);
-//   - to Spark SQL, for the metric jobs: a job spec per metric ([SparkSpec]);
+//   - to Spark SQL, for the metric jobs: a job spec per metric ([SparkSpec]),
+//     down to the documents they write (see Documents);
 //   - to the list of Kafka topics and consumer groups ([Topics]).
 //
 // # Format
@@ -22,6 +23,25 @@
 // and holds each aggregation's value plus `samples`, the number of records in
 // the window that passed the filter. Percentiles and distinct counts are
 // approximate (see [Aggregation]); everything else is exact.
+//
+// # Documents
+//
+// This package owns the documents the metric jobs write (document.go): a
+// metric document per window and group in the monthly index
+// [IndexName] behind [Alias], with _id [DocID]; its fields
+// ([Metric.DocumentFields]): metric, the group-by fields, window {start, end,
+// size}, samples, the outputs, computed_at. And, in [LateIndex], a document
+// per group and micro-batch for the records that reached no window: reason
+// late (per window, [Metric.LateDocumentFields]) or out_of_range
+// ([Metric.OutOfRangeDocumentFields]). The job spec carries the Spark SQL
+// that builds every one of them (_id, _index and _source): per window
+// [WindowRef].RowSQL and [JobSpec].DocumentSQL, and [LateSpec]. The driver
+// evaluates it and assembles nothing itself, except the baseline objects
+// below, which need a history read. internal/essetup maps the same fields.
+//
+// The spec also carries [JobSpec].RetryableStatuses, internal/retry's
+// classification of HTTP statuses, so that the driver retries exactly what
+// the Go sinks retry.
 //
 // # Baselines
 //

@@ -2,8 +2,6 @@ package catalog
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hourglass-io/hourglass/internal/record"
+	"github.com/hourglass-io/hourglass/internal/retry"
 	"github.com/hourglass-io/hourglass/internal/topology"
 )
 
@@ -44,6 +43,11 @@ type JobSpec struct {
 	// of EventTimeSQL) and KafkaTimestampColumn.
 	OutOfRangeSQL    string `json:"out_of_range_sql"`
 	MaxFutureSeconds int64  `json:"max_future_seconds"`
+	// OutOfRangeColumn is the boolean column the driver keeps OutOfRangeSQL's
+	// value in (false when null); AcceptedSQL keeps the other rows, the only
+	// ones that reach withWatermark and the windows.
+	OutOfRangeColumn string `json:"out_of_range_column"`
+	AcceptedSQL      string `json:"accepted_sql"`
 	// FilterSQL is the metric's filter over RAW records (batch mode reading the
 	// archive). Never apply it to the metric topic: the router filtered those
 	// already and projected away the columns it tests.
@@ -52,7 +56,8 @@ type JobSpec struct {
 	Windows   []WindowRef `json:"windows"`
 	GroupBy   []string    `json:"group_by"`
 	// Aggregations run in groupBy(window, group_by...).agg(...), each
-	// "<expr> AS <alias>"; Outputs then select the document's value fields.
+	// "<expr> AS <alias>"; Outputs then select the document's value fields
+	// (in each window's RowSQL).
 	Aggregations []string `json:"aggregations"`
 	Outputs      []string `json:"outputs"`
 	OutputFields []string `json:"output_fields"`
@@ -60,13 +65,25 @@ type JobSpec struct {
 	// Alias) with _id = IDSQL's value. The session time zone must be UTC.
 	Alias string `json:"alias"`
 	// LateIndex counts the records that reached no window: late beyond the
-	// watermark and out of range (documents with a reason).
-	LateIndex       string  `json:"late_index"`
-	IndexSQL        string  `json:"index_sql"`
-	IDSQL           string  `json:"id_sql"`
-	SessionTimeZone string  `json:"session_time_zone"`
-	FreshnessSLA    string  `json:"freshness_sla"`
-	Approximations  []Error `json:"approximations,omitempty"`
+	// watermark and out of range (documents with a reason, LateDocuments).
+	LateIndex     string   `json:"late_index"`
+	LateDocuments LateSpec `json:"late_documents"`
+	IndexSQL      string   `json:"index_sql"`
+	IDSQL         string   `json:"id_sql"`
+	// DocumentSQL turns a row of a window's RowSQL into the document:
+	// "<IDSQL> AS _id", "<IndexSQL> AS _index" and "<JSON> AS _source", whose
+	// top-level fields are DocumentFields, in order.
+	DocumentSQL     []string `json:"document_sql"`
+	DocumentFields  []string `json:"document_fields"`
+	SessionTimeZone string   `json:"session_time_zone"`
+	FreshnessSLA    string   `json:"freshness_sla"`
+	// RetryableStatuses are the HTTP statuses (of a bulk request, of one of
+	// its items, of a history read) worth another attempt, as inclusive
+	// ranges: internal/retry's classification, the one every Go sink uses.
+	// Any other failed status is permanent. An answer that never came
+	// (connection error, timeout) is retryable too.
+	RetryableStatuses []StatusRange `json:"retryable_statuses"`
+	Approximations    []Error       `json:"approximations,omitempty"`
 	// Baselines: outputs compared with their own history (read back from
 	// Alias) before the documents are written. Absent when the metric has none,
 	// so such specs are unchanged.
@@ -148,6 +165,50 @@ type WindowRef struct {
 	Name     string `json:"name"`     // as in the catalog and in documents: 1m, 1h
 	Seconds  int64  `json:"seconds"`  // length
 	Interval string `json:"interval"` // Spark interval string: "60 seconds"
+	// RowSQL selects, from one row of groupBy(window, group_by...).agg(Aggregations),
+	// what DocumentSQL reads: window, the group-by fields, samples, the
+	// outputs and the size as window_size.
+	RowSQL []string `json:"row_sql"`
+}
+
+// LateSpec compiles the documents of the late index (LateIndex): per group,
+// the records of a micro-batch of the job's late query that reached no
+// window. Before evaluating it, the driver adds to each micro-batch (the
+// parsed rows: event_time, the Kafka timestamp, the out-of-range flag, the
+// group-by fields) the literal columns BatchIDColumn (the micro-batch id),
+// EpochColumn (the epoch of the late query's state) and WatermarkColumn (the
+// watermark the batch is classified with, ms since the Unix epoch; the driver
+// evaluates Late only when it is > 0 and the batch has accepted rows).
+type LateSpec struct {
+	BatchIDColumn   string   `json:"batch_id_column"`
+	EpochColumn     string   `json:"epoch_column"`
+	WatermarkColumn string   `json:"watermark_column"`
+	Late            DropSpec `json:"late"`         // reason late: behind the watermark
+	OutOfRange      DropSpec `json:"out_of_range"` // reason out_of_range: too far after the Kafka timestamp
+}
+
+// DropSpec is one kind of late-index document. The driver computes them as
+//
+//	batch.selectExpr(RowsSQL...).where(WhereSQL).groupBy(GroupBy...).agg(Aggregations...).selectExpr(DocumentSQL...)
+//
+// and writes each row's _source at _index with _id; DocumentSQL also selects
+// RecordsColumn, the records the document counts. The _id hashes the metric,
+// the window or the reason, the group values, the epoch and the batch id: a
+// replayed batch overwrites its documents.
+type DropSpec struct {
+	Reason         string   `json:"reason"`
+	RowsSQL        []string `json:"rows_sql"`
+	WhereSQL       string   `json:"where_sql"`
+	GroupBy        []string `json:"group_by"`
+	Aggregations   []string `json:"aggregations"`
+	DocumentSQL    []string `json:"document_sql"`
+	DocumentFields []string `json:"document_fields"`
+}
+
+// StatusRange is an inclusive range of HTTP statuses.
+type StatusRange struct {
+	From int `json:"from"`
+	To   int `json:"to"`
 }
 
 // Error documents the approximation of an output: which field, how computed
@@ -155,30 +216,6 @@ type WindowRef struct {
 type Error struct {
 	Field string `json:"field"`
 	Bound string `json:"bound"`
-}
-
-// Alias is the Elasticsearch alias of a metric's monthly indices.
-func Alias(metric string) string { return "hourglass-metrics-" + metric }
-
-// LatePrefix starts the name of every metric's late-record index.
-const LatePrefix = "hourglass-late-"
-
-// LateIndex is the index in which a metric's job counts the records that
-// reached no window (late beyond the watermark, out of range), by reason.
-func LateIndex(metric string) string { return LatePrefix + metric }
-
-// IndexName is the monthly index holding windows that start at start.
-func IndexName(metric string, start time.Time) string {
-	return Alias(metric) + "-" + start.UTC().Format("2006.01")
-}
-
-// DocID is the document _id of one window of one group: the same inputs give
-// the same id, so replays and late updates overwrite. IDSQL computes the same
-// value in Spark: hex SHA-256 of metric|size|start(RFC 3339, UTC, seconds)|group values.
-func DocID(metric string, window time.Duration, start time.Time, group ...string) string {
-	parts := append([]string{metric, Duration{window}.String(), start.UTC().Format("2006-01-02T15:04:05Z")}, group...)
-	sum := sha256.Sum256([]byte(strings.Join(parts, "|")))
-	return hex.EncodeToString(sum[:])
 }
 
 // MarshalSpec renders a job spec as indented JSON without HTML escaping
@@ -207,12 +244,13 @@ func SparkSpec(m Metric) JobSpec {
 		KafkaTimestampColumn: KafkaTimestampColumn,
 		OutOfRangeSQL:        outOfRangeSQL(record.DefaultMaxFuture),
 		MaxFutureSeconds:     int64(record.DefaultMaxFuture / time.Second),
+		OutOfRangeColumn:     OutOfRangeColumn,
+		AcceptedSQL:          "NOT " + quote(OutOfRangeColumn),
 		FilterSQL:            FilterSQL(m.Filter),
 		Watermark:            sparkInterval(m.AllowedLateness.Duration),
 		GroupBy:              m.GroupBy,
 		Alias:                Alias(m.Name),
 		LateIndex:            LateIndex(m.Name),
-		IndexSQL:             fmt.Sprintf("concat('%s-', date_format(window.start, 'yyyy.MM'))", Alias(m.Name)),
 		SessionTimeZone:      "UTC",
 		FreshnessSLA:         m.FreshnessSLA.String(),
 		OutputFields:         m.Outputs(),
@@ -228,12 +266,6 @@ func SparkSpec(m Metric) JobSpec {
 			Name: w.String(), Seconds: int64(w.Duration / time.Second), Interval: sparkInterval(w.Duration),
 		})
 	}
-	idParts := []string{sqlString(m.Name), "window_size", "date_format(window.start, \"yyyy-MM-dd'T'HH:mm:ss'Z'\")"}
-	for _, g := range m.GroupBy {
-		idParts = append(idParts, "coalesce(CAST("+quote(g)+" AS STRING), '')")
-	}
-	s.IDSQL = "sha2(concat_ws('|', " + strings.Join(idParts, ", ") + "), 256)"
-
 	s.Aggregations = append(s.Aggregations, "count(1) AS samples")
 	for _, a := range m.Aggregations {
 		aggs, outs, approx := compileAggregation(a)
@@ -244,12 +276,13 @@ func SparkSpec(m Metric) JobSpec {
 	for _, b := range m.Baselines {
 		s.Baselines = append(s.Baselines, baselineSpec(m, b))
 	}
+	metricDocument(&s, m)
+	s.LateDocuments = lateDocuments(m, s.Windows, s.MaxFutureSeconds)
+	for _, r := range retry.RetryableStatuses() {
+		s.RetryableStatuses = append(s.RetryableStatuses, StatusRange{From: r.From, To: r.To})
+	}
 	return s
 }
-
-// KafkaTimestampColumn is the column holding the Kafka record's timestamp in
-// the driver's parsed rows (record fields never start with an underscore).
-const KafkaTimestampColumn = "_kafka_timestamp"
 
 // outOfRangeSQL is true when event_time is more than maxFuture after the Kafka
 // timestamp. A record without a Kafka timestamp (-1, shown as 1969-12-31) is
