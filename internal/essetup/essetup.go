@@ -69,13 +69,14 @@ type Template struct {
 	Body map[string]any
 }
 
-// MetricMapping is the typed mapping of one metric's documents.
+// MetricMapping is the typed mapping of one metric's documents: a type for
+// each of catalog's [catalog.Metric.DocumentFields], plus the baseline objects.
 func MetricMapping(m catalog.Metric) map[string]any {
 	props := map[string]any{
-		"metric":      keyword(),
-		"window":      windowMapping(),
-		"samples":     map[string]any{"type": "long"},
-		"computed_at": map[string]any{"type": "date"},
+		catalog.DocMetric:     keyword(),
+		catalog.DocWindow:     windowMapping(),
+		catalog.DocSamples:    map[string]any{"type": "long"},
+		catalog.DocComputedAt: map[string]any{"type": "date"},
 	}
 	for _, g := range m.GroupBy {
 		props[g] = fieldType(g)
@@ -172,16 +173,13 @@ func Templates(c *catalog.Catalog, cfg Config, flavor esclient.Flavor) []Templat
 			"_meta": map[string]any{"managed_by": "hourglass es setup", "metric": m.Name},
 		}})
 	}
-	// Group keys other than tenant are mapped dynamically, strings as keyword.
-	late := map[string]any{"dynamic": "true", "properties": map[string]any{
-		"metric": keyword(), "tenant": keyword(), "window": windowMapping(),
-		"late_records": map[string]any{"type": "long"}, "watermark": map[string]any{"type": "date"},
-		"batch_id": map[string]any{"type": "long"}, "computed_at": map[string]any{"type": "date"},
-	}}
+	// Group keys other than tenant, and the fields of out-of-range documents,
+	// are mapped dynamically, strings as keyword.
+	late := map[string]any{"dynamic": "true", "properties": LateProperties()}
 	late["dynamic_templates"] = []any{map[string]any{"strings": map[string]any{
 		"match_mapping_type": "string", "mapping": keyword()}}}
 	out = append(out, Template{Name: "hourglass-late", Body: map[string]any{
-		"index_patterns": []string{catalog.LatePrefix + "*"},
+		"index_patterns": []string{catalog.LateIndexPattern},
 		"priority":       templateOrder,
 		"template":       map[string]any{"settings": settings(), "mappings": late},
 		"_meta":          map[string]any{"managed_by": "hourglass es setup"},
@@ -203,8 +201,20 @@ func Templates(c *catalog.Catalog, cfg Config, flavor esclient.Flavor) []Templat
 	return out
 }
 
+// LateProperties are the explicitly mapped fields of the late-record
+// indices (catalog's late documents; the others are mapped dynamically).
+func LateProperties() map[string]any {
+	return map[string]any{
+		catalog.DocMetric: keyword(), record.FieldTenant: keyword(), catalog.DocWindow: windowMapping(),
+		catalog.DocLateRecords: map[string]any{"type": "long"}, catalog.DocWatermark: map[string]any{"type": "date"},
+		catalog.DocBatchID: map[string]any{"type": "long"}, catalog.DocComputedAt: map[string]any{"type": "date"},
+	}
+}
+
 // RetentionPatterns are the index patterns the retention policy applies to.
-func RetentionPatterns() []string { return []string{"hourglass-metrics-*", catalog.LatePrefix + "*"} }
+func RetentionPatterns() []string {
+	return []string{catalog.MetricIndexPattern, catalog.LateIndexPattern}
+}
 
 // ILMPolicy is the Elasticsearch lifecycle policy.
 func ILMPolicy(retention time.Duration) map[string]any {

@@ -99,3 +99,32 @@ func keys(m map[string]any) []string {
 	}
 	return out
 }
+
+// The mapping has a type for every field catalog says the documents have,
+// and no other (plus the baseline objects): one vocabulary, checked.
+func TestMetricMappingCoversTheDocument(t *testing.T) {
+	for _, file := range []string{"../../metrics-jobs/catalog.yaml", "../../metrics-jobs/catalog.baselines.example.yaml",
+		"../catalog/testdata/full.good.yaml"} {
+		c, err := catalog.Load(file)
+		require.NoError(t, err)
+		for _, m := range c.Metrics {
+			want := m.DocumentFields()
+			if len(m.Baselines) > 0 {
+				want = append(want, catalog.BaselineField)
+			}
+			require.ElementsMatch(t, want, keys(MetricMapping(m)["properties"].(map[string]any)), "%s: %s", file, m.Name)
+		}
+	}
+}
+
+// The late indices map only fields that catalog's late documents have.
+func TestLateMappingNamesDocumentFields(t *testing.T) {
+	c, err := catalog.Load("../catalog/testdata/full.good.yaml")
+	require.NoError(t, err)
+	m := c.Metrics[0]
+	fields := append(m.LateDocumentFields(), m.OutOfRangeDocumentFields()...)
+	require.Subset(t, fields, keys(LateProperties()))
+	late := Templates(c, DefaultConfig(), esclient.OpenSearch)[len(c.Metrics)]
+	require.Equal(t, []string{catalog.LatePrefix + "*"}, late.Body["index_patterns"])
+	require.Equal(t, "hourglass-late-*", catalog.LateIndexPattern)
+}
