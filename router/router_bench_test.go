@@ -44,27 +44,6 @@ func TestBenchRouter(t *testing.T) {
 	benchreport.Write(t, res)
 }
 
-// waitCommitted polls (every 10 ms) until group committed n records of topic.
-func waitCommitted(t *testing.T, e *testEnv, group string, n int64) {
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := stacktest.Committed(ctx, e.brokers, group, e.raw, 3)
-		cancel()
-		if err == nil {
-			var sum int64
-			for _, o := range c {
-				sum += max(o, 0)
-			}
-			if sum >= n {
-				return
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("group %s did not finish", group)
-}
-
 func timeRouter(t *testing.T, e *testEnv, group string, rep int) time.Duration {
 	cfg := e.config()
 	cfg.Group = group
@@ -74,7 +53,7 @@ func timeRouter(t *testing.T, e *testEnv, group string, rep int) time.Duration {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- r.Run(ctx) }()
-	waitCommitted(t, e, group, 200_000)
+	stacktest.WaitCommitted(t, e.brokers, group, e.raw, 3, 200_000, 5*time.Minute)
 	elapsed := time.Since(start)
 	cancel()
 	require.NoError(t, <-done)

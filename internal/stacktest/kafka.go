@@ -118,6 +118,45 @@ func Committed(ctx context.Context, brokers, group, topic string, partitions int
 	return out, nil
 }
 
+// CommittedTotal is the sum of a group's committed offsets over the first
+// partitions partitions of topic (a partition without a commit counts 0): the
+// records it has consumed when every partition started at offset 0.
+func CommittedTotal(ctx context.Context, brokers, group, topic string, partitions int) (int64, error) {
+	c, err := Committed(ctx, brokers, group, topic, partitions)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, o := range c {
+		sum += max(o, 0)
+	}
+	return sum, nil
+}
+
+// WaitCommitted polls (every 10 ms, so a benchmark can time it) until
+// group's CommittedTotal over the first partitions partitions of topic
+// reaches n, failing the test after timeout.
+func WaitCommitted(tb testing.TB, brokers, group, topic string, partitions int, n int64, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	last := "no answer"
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got, err := CommittedTotal(ctx, brokers, group, topic, partitions)
+		cancel()
+		if err == nil && got >= n {
+			return
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = strconv.FormatInt(got, 10) + " committed"
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tb.Fatalf("stacktest: group %s did not commit %d records of %s within %s: %s", group, n, topic, timeout, last)
+}
+
 // WaitCaughtUp polls until group has committed the end offset of every
 // partition of topic, failing the test after timeout.
 func WaitCaughtUp(tb testing.TB, brokers, group, topic string, timeout time.Duration) {

@@ -73,7 +73,7 @@ func TestBenchArchive(t *testing.T) {
 		done := make(chan error, 1)
 		began := time.Now()
 		go func() { done <- a.Run(ctx) }()
-		waitCommitted(t, e, cfg.Group, n)
+		stacktest.WaitCommitted(t, e.brokers, cfg.Group, e.topic, 3, n, 10*time.Minute)
 		write.Subj = append(write.Subj, mb/time.Since(began).Seconds())
 		cancel()
 		require.NoError(t, <-done)
@@ -93,24 +93,6 @@ func TestBenchArchive(t *testing.T) {
 	}
 	benchreport.Write(t, write)
 	benchreport.Write(t, scan)
-}
-
-func waitCommitted(t *testing.T, e *env, group string, n int64) {
-	deadline := time.Now().Add(10 * time.Minute)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := stacktest.Committed(ctx, e.brokers, group, e.topic, 3)
-		cancel()
-		var sum int64
-		for _, o := range c {
-			sum += max(o, 0)
-		}
-		if err == nil && sum >= n {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("group %s did not finish", group)
 }
 
 // peekAll reads every record of tenant through logpeek, paging by cursor.
