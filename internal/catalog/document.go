@@ -267,7 +267,7 @@ func lateDocuments(m Metric, windows []WindowRef, maxFutureSeconds int64) LateSp
 	oor.DocumentFields = m.OutOfRangeDocumentFields()
 
 	return LateSpec{BatchIDColumn: BatchIDColumn, EpochColumn: EpochColumn, WatermarkColumn: WatermarkColumn,
-		Late: late, OutOfRange: oor}
+		RecordsColumn: RecordsColumn, Late: late, OutOfRange: oor}
 }
 
 func concat(lists ...[]string) []string {

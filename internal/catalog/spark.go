@@ -180,11 +180,14 @@ type WindowRef struct {
 // watermark the batch is classified with, ms since the Unix epoch; the driver
 // evaluates Late only when it is > 0 and the batch has accepted rows).
 type LateSpec struct {
-	BatchIDColumn   string   `json:"batch_id_column"`
-	EpochColumn     string   `json:"epoch_column"`
-	WatermarkColumn string   `json:"watermark_column"`
-	Late            DropSpec `json:"late"`         // reason late: behind the watermark
-	OutOfRange      DropSpec `json:"out_of_range"` // reason out_of_range: too far after the Kafka timestamp
+	BatchIDColumn   string `json:"batch_id_column"`
+	EpochColumn     string `json:"epoch_column"`
+	WatermarkColumn string `json:"watermark_column"`
+	// RecordsColumn is selected by each DocumentSQL beside _id, _index and
+	// _source: the records the document counts (for the driver's log).
+	RecordsColumn string   `json:"records_column"`
+	Late          DropSpec `json:"late"`         // reason late: behind the watermark
+	OutOfRange    DropSpec `json:"out_of_range"` // reason out_of_range: too far after the Kafka timestamp
 }
 
 // DropSpec is one kind of late-index document. The driver computes them as
@@ -192,7 +195,7 @@ type LateSpec struct {
 //	batch.selectExpr(RowsSQL...).where(WhereSQL).groupBy(GroupBy...).agg(Aggregations...).selectExpr(DocumentSQL...)
 //
 // and writes each row's _source at _index with _id; DocumentSQL also selects
-// RecordsColumn, the records the document counts. The _id hashes the metric,
+// LateSpec.RecordsColumn. The _id hashes the metric,
 // the window or the reason, the group values, the epoch and the batch id: a
 // replayed batch overwrites its documents.
 type DropSpec struct {
