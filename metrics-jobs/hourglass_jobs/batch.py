@@ -96,7 +96,7 @@ def run(spark, spec, cfg, es, admin, log):
                .load())
         hour_end = hour + timedelta(hours=1)
         df = (parse_records(raw, spec)
-              .where(specmod.ACCEPTED_SQL)  # as streaming: out-of-range rows are not aggregated
+              .where(spec["accepted_sql"])  # as streaming: out-of-range rows are not aggregated
               .where(f"event_time >= TIMESTAMP'{rfc3339(hour)}' AND event_time < TIMESTAMP'{rfc3339(hour_end)}'")
               .persist())
         try:

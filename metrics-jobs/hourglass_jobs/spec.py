@@ -1,5 +1,12 @@
-"""Pure assembly of Spark SQL from a rendered job spec. No Spark import here, so the
-unit tests run without a JVM."""
+"""Checks of a job spec rendered by Go (`hourglass catalog render spark`), and pure
+helpers over offsets and progress JSON. No Spark import here, so the unit tests run
+without a JVM.
+
+The spec carries every Spark SQL expression the driver evaluates, down to the documents
+it writes (internal/catalog, document.go): the metric documents (each window's row_sql,
+then document_sql), the late-record documents (late_documents) and which HTTP statuses
+are worth another attempt (retryable_statuses, from Go's internal/retry). The driver
+assembles no SQL and no document field itself."""
 
 import json
 
@@ -9,21 +16,11 @@ REQUIRED_KEYS = (
     "metric", "topic", "consumer_group", "schema_ddl", "event_time_sql", "filter_sql",
     "watermark", "windows", "group_by", "aggregations", "outputs", "output_fields",
     "alias", "index_sql", "id_sql", "session_time_zone", "kafka_timestamp_column",
-    "out_of_range_sql", "max_future_seconds", "late_index",
+    "out_of_range_sql", "max_future_seconds", "late_index", "out_of_range_column",
+    "accepted_sql", "document_sql", "document_fields", "late_documents", "retryable_statuses",
 )
-
-# The boolean column the driver adds from the spec's out_of_range_sql, and the
-# condition that keeps the other rows (before withWatermark sees them).
-OUT_OF_RANGE_COL = "_out_of_range"
-ACCEPTED_SQL = "NOT `_out_of_range`"
-# Reason of the documents counting out-of-range records in the spec's late_index
-# (the router's DLQ code for the same rule); late records have reason "late".
-REASON_LATE = "late"
-REASON_OUT_OF_RANGE = "out_of_range"
-
-# The document's timestamps: RFC 3339, UTC, second precision (the form DocID hashes).
-TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss'Z'"
-TS_MILLIS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+LATE_KEYS = ("batch_id_column", "epoch_column", "watermark_column", "records_column", "late", "out_of_range")
+DROP_KEYS = ("reason", "rows_sql", "where_sql", "group_by", "aggregations", "document_sql", "document_fields")
 
 
 class SpecError(ValueError):
@@ -50,11 +47,21 @@ def check(spec, where="spec"):
     if not spec["windows"]:
         raise SpecError(f"{where}: no windows")
     for w in spec["windows"]:
-        if not w.get("name") or int(w.get("seconds", 0)) <= 0 or not w.get("interval"):
+        if not w.get("name") or int(w.get("seconds", 0)) <= 0 or not w.get("interval") or not w.get("row_sql"):
             raise SpecError(f"{where}: bad window {w}")
-    kts = spec["kafka_timestamp_column"]
-    if not kts.startswith("_") or kts == OUT_OF_RANGE_COL:
-        raise SpecError(f"{where}: kafka_timestamp_column {kts!r}: want a name starting with '_' (not a record field)")
+    late = spec["late_documents"]
+    missing = [k for k in LATE_KEYS if k not in late]
+    missing += [f"{kind}.{k}" for kind in ("late", "out_of_range") for k in DROP_KEYS if k not in late.get(kind, {})]
+    if missing:
+        raise SpecError(f"{where}: late_documents: missing keys {missing}")
+    columns = [spec["kafka_timestamp_column"], spec["out_of_range_column"],
+               *(late[k] for k in ("batch_id_column", "epoch_column", "watermark_column"))]
+    for c in columns:
+        if not c.startswith("_") or columns.count(c) > 1:
+            raise SpecError(f"{where}: column {c!r}: want distinct names starting with '_' (not record fields)")
+    if len(spec["document_sql"]) != 3:
+        raise SpecError(f"{where}: document_sql: want the _id, _index and _source expressions")
+    retryable_statuses([spec], where)
     if int(spec["max_future_seconds"]) <= 0:
         raise SpecError(f"{where}: max_future_seconds {spec['max_future_seconds']!r}: want > 0")
     if "count(1) AS samples" not in spec["aggregations"]:
@@ -80,46 +87,22 @@ def window_by_name(spec, name):
     raise SpecError(f"{spec['metric']}: no window {name!r}")
 
 
-def quote(ident):
-    return "`" + ident.replace("`", "``") + "`"
-
-
-def sql_string(s):
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def output_select(spec, window):
-    """Select expressions turning one aggregated row (columns window, group_by...,
-    samples and the aggregation aliases) into (_id, _index, _source JSON).
-
-    The document: metric, the group-by fields (tenant), window {start, end, size},
-    samples, the output fields, computed_at. Null values are kept as JSON null."""
-    inner = ["window", *[quote(g) for g in spec["group_by"]], "samples", *spec["outputs"],
-             f"{sql_string(window['name'])} AS window_size"]
-    fields = [f"'metric', {sql_string(spec['metric'])}"]
-    fields += [f"{sql_string(g)}, {quote(g)}" for g in spec["group_by"]]
-    fields.append(
-        "'window', named_struct("
-        f"'start', date_format(window.start, \"{TS_FORMAT}\"), "
-        f"'end', date_format(window.end, \"{TS_FORMAT}\"), "
-        "'size', window_size)"
-    )
-    fields.append("'samples', samples")
-    fields += [f"{sql_string(f)}, {quote(f)}" for f in spec["output_fields"]]
-    fields.append(f"'computed_at', date_format(current_timestamp(), \"{TS_MILLIS_FORMAT}\")")
-    outer = [
-        f"{spec['id_sql']} AS _id",
-        f"{spec['index_sql']} AS _index",
-        "to_json(named_struct(" + ", ".join(fields) + "), map('ignoreNullFields', 'false')) AS _source",
-    ]
-    return inner, outer
-
-
-def window_end_micros_sql(seconds, ts_col="event_time"):
-    """End of the tumbling window (aligned to the epoch, as Spark's window()) holding
-    ts_col, in microseconds since the epoch."""
-    us = int(seconds) * 1_000_000
-    return f"((unix_micros({ts_col}) - pmod(unix_micros({ts_col}), {us})) + {us})"
+def retryable_statuses(specs, where="spec"):
+    """The retryable HTTP statuses of the specs (inclusive ranges, [{"from": 429, "to":
+    429}, ...]); every spec of one driver must carry the same (they come from one Go
+    function). Raises SpecError when they are missing, malformed or differ."""
+    ranges = None
+    for spec in specs:
+        got = spec.get("retryable_statuses")
+        if not got or not all(isinstance(r, dict) and isinstance(r.get("from"), int) and isinstance(r.get("to"), int)
+                              and 0 < r["from"] <= r["to"] for r in got):
+            raise SpecError(f"{where}: {spec.get('metric')}: retryable_statuses {got!r}: want ranges {{from, to}}")
+        if ranges is not None and got != ranges:
+            raise SpecError(f"{where}: {spec.get('metric')}: retryable_statuses {got!r} differ from {ranges!r}")
+        ranges = got
+    if ranges is None:
+        raise SpecError(f"{where}: no spec")
+    return ranges
 
 
 def starting_offsets(topic, partitions, committed):

@@ -8,7 +8,6 @@ Why a query per window size: Spark allows one streaming aggregation per query in
 update mode, and update mode is what keeps a 1h window searchable while it is still
 open (append mode would publish hour H only after H+1h+lateness, past the SLA)."""
 
-import hashlib
 import json
 import os
 import threading
@@ -27,26 +26,54 @@ from .offsets import CheckpointError, CommitTracker, checkpoint_offsets
 
 def parse_records(df, spec):
     """Kafka rows -> the spec's typed columns, the Kafka record's timestamp (as the
-    spec's kafka_timestamp_column), event_time and the boolean column
-    specmod.OUT_OF_RANGE_COL (the spec's out_of_range_sql: event time too far after
-    the Kafka timestamp). Rows whose value does not parse or has no event time are
+    spec's kafka_timestamp_column), event_time and the boolean column the spec names
+    out_of_range_column (the spec's out_of_range_sql: event time too far after the
+    Kafka timestamp). Rows whose value does not parse or has no event time are
     dropped (the router only writes valid records). Callers keep out-of-range rows
-    away from withWatermark (where(specmod.ACCEPTED_SQL)): one of them would move the
+    away from withWatermark (where(spec["accepted_sql"])): one of them would move the
     watermark of every tenant (issue 12, finding 4)."""
     kts = spec["kafka_timestamp_column"]
     parsed = (df.select(F.from_json(F.col("value").cast("string"), spec["schema_ddl"]).alias("r"),
                         F.col("timestamp").alias(kts))
               .select("r.*", kts))
     return (parsed.withColumn("event_time", F.expr(spec["event_time_sql"])).where("event_time IS NOT NULL")
-            .withColumn(specmod.OUT_OF_RANGE_COL, F.coalesce(F.expr(spec["out_of_range_sql"]), F.lit(False))))
+            .withColumn(spec["out_of_range_column"], F.coalesce(F.expr(spec["out_of_range_sql"]), F.lit(False))))
 
 
 def aggregate(df, spec, window):
-    """Rows of (window, group..., aggregation aliases) -> (_id, _index, _source)."""
+    """Parsed rows -> one metric document per window and group: (_id, _index, _source),
+    evaluating the spec's aggregations, the window's row_sql and the spec's
+    document_sql."""
     agg = df.groupBy(F.window("event_time", window["interval"]).alias("window"),
                      *[F.col(g) for g in spec["group_by"]]).agg(*[F.expr(a) for a in spec["aggregations"]])
-    inner, outer = specmod.output_select(spec, window)
-    return agg.selectExpr(*inner).selectExpr(*outer)
+    return agg.selectExpr(*window["row_sql"]).selectExpr(*spec["document_sql"])
+
+
+def with_late_columns(bdf, spec, batch_id, epoch, watermark_ms):
+    """A micro-batch of the late query with the literal columns the spec's
+    late_documents read: the batch id, the epoch of the late state, the watermark."""
+    late = spec["late_documents"]
+    return bdf.withColumns({late["batch_id_column"]: F.lit(batch_id), late["epoch_column"]: F.lit(epoch),
+                            late["watermark_column"]: F.lit(watermark_ms)})
+
+
+def dropped_documents(df, drop):
+    """One kind of late-index document (the spec's late_documents.late or
+    .out_of_range) of a micro-batch from with_late_columns: rows of (_id, _index,
+    _source, the records counted)."""
+    return (df.selectExpr(*drop["rows_sql"]).where(drop["where_sql"]).groupBy(*drop["group_by"])
+            .agg(*[F.expr(a) for a in drop["aggregations"]]).selectExpr(*drop["document_sql"]))
+
+
+def write_dropped(es, df, spec, kind):
+    """Writes the late-index documents of kind ("late" or "out_of_range") of a
+    micro-batch; returns the records they count."""
+    late = spec["late_documents"]
+    rows = dropped_documents(df, late[kind]).collect()
+    if not rows:
+        return 0
+    es.bulk([(r["_index"], r["_id"], r["_source"]) for r in rows])
+    return sum(r[late["records_column"]] for r in rows)
 
 
 def write_docs(es, df, baseliner=None):
@@ -177,7 +204,7 @@ class MetricJob:
         for part in [w["name"] for w in self.spec["windows"]] + ["late"]:
             self.seed(part)
         for w in self.spec["windows"]:
-            df = self.source().where(specmod.ACCEPTED_SQL).withWatermark("event_time", self.spec["watermark"])
+            df = self.source().where(self.spec["accepted_sql"]).withWatermark("event_time", self.spec["watermark"])
             out = aggregate(df, self.spec, w)
             # One per query: its cache lives as long as the driver.
             bl = Baseliner.for_window(self.es, self.spec, w, log=self.log)
@@ -188,7 +215,7 @@ class MetricJob:
                  .trigger(processingTime=self.cfg.trigger)
                  .start())
             self.queries.append(q)
-        cols = ["event_time", specmod.OUT_OF_RANGE_COL, self.spec["kafka_timestamp_column"], *self.spec["group_by"]]
+        cols = ["event_time", self.spec["out_of_range_column"], self.spec["kafka_timestamp_column"], *self.spec["group_by"]]
         late = (self.source().select(*cols).writeStream
                 .foreachBatch(self.late_batch)
                 .option("checkpointLocation", self.checkpoint("late"))
@@ -203,14 +230,16 @@ class MetricJob:
         epoch = json.loads(text).get("epoch") if text else None
         epoch = epoch or uuid.uuid4().hex
         wm_ms = tracker.watermark_for(batch_id)
-        bdf = bdf.persist()
+        bdf = with_late_columns(bdf, self.spec, batch_id, epoch, wm_ms).persist()
         try:
-            n_out = self.write_out_of_range(bdf, batch_id, epoch)
-            ok = bdf.where(specmod.ACCEPTED_SQL)
+            # Out of range: counted per group (the aggregation queries drop these
+            # rows before their watermark).
+            n_out = write_dropped(self.es, bdf, self.spec, "out_of_range")
+            ok = bdf.where(self.spec["accepted_sql"])
             mx = ok.agg(F.max(F.unix_micros("event_time")).alias("mx")).first()["mx"]
             n_late = 0
-            if mx is not None and wm_ms > 0:
-                n_late = self.write_late(ok, batch_id, wm_ms, epoch)
+            if mx is not None and wm_ms > 0:  # nothing is late before the first watermark
+                n_late = write_dropped(self.es, bdf, self.spec, "late")
         finally:
             bdf.unpersist()
         tracker.record(batch_id, mx // 1000 if mx is not None else None)
@@ -222,63 +251,6 @@ class MetricJob:
         if n_out:
             self.log(f"{self.metric}: batch {batch_id}: {n_out} records dropped as out_of_range "
                      f"(event time more than {self.spec['max_future_seconds']} s after the Kafka timestamp)")
-
-    def write_out_of_range(self, bdf, batch_id, epoch):
-        """Counts the micro-batch's out-of-range rows (which the aggregation queries
-        drop before their watermark) per group into the spec's late_index, reason
-        out_of_range, with a deterministic _id so a replay overwrites."""
-        group_by = self.spec["group_by"]
-        kts = self.spec["kafka_timestamp_column"]
-        rows = (bdf.where(F.col(specmod.OUT_OF_RANGE_COL)).groupBy(*group_by)
-                .agg(F.count(F.lit(1)).alias("n"),
-                     F.date_format(F.min("event_time"), specmod.TS_MILLIS_FORMAT).alias("min_et"),
-                     F.date_format(F.max("event_time"), specmod.TS_MILLIS_FORMAT).alias("max_et"),
-                     F.date_format(F.max(kts), specmod.TS_MILLIS_FORMAT).alias("max_kts"))
-                .collect())
-        if not rows:
-            return 0
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        items, total = [], 0
-        for r in rows:
-            groups = [r[g] if r[g] is not None else "" for g in group_by]
-            key = "|".join([self.metric, specmod.REASON_OUT_OF_RANGE, *map(str, groups), epoch, str(batch_id)])
-            doc = {"metric": self.metric, **{g: r[g] for g in group_by}, "reason": specmod.REASON_OUT_OF_RANGE,
-                   "rejected_records": r["n"], "min_event_time": r["min_et"], "max_event_time": r["max_et"],
-                   "max_kafka_timestamp": r["max_kts"], "max_future_seconds": int(self.spec["max_future_seconds"]),
-                   "batch_id": batch_id, "computed_at": now}
-            items.append((self.spec["late_index"], hashlib.sha256(key.encode()).hexdigest(), doc))
-            total += r["n"]
-        self.es.bulk(items)
-        return total
-
-    def write_late(self, bdf, batch_id, wm_ms, epoch):
-        group_by = self.spec["group_by"]
-        parts = []
-        for w in self.spec["windows"]:
-            end = specmod.window_end_micros_sql(w["seconds"])
-            parts.append(bdf.selectExpr(f"{specmod.sql_string(w['name'])} AS size",
-                                        f"{int(w['seconds']) * 1_000_000} AS size_us",
-                                        f"{end} AS end_us", *[specmod.quote(g) for g in group_by]))
-        df = parts[0]
-        for p in parts[1:]:
-            df = df.unionByName(p)
-        rows = (df.where(F.col("end_us") <= F.lit(wm_ms * 1000))
-                .groupBy("size", "size_us", "end_us", *group_by).count().collect())
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        wm = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wm_ms / 1000))
-        items, total = [], 0
-        for r in rows:
-            start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((r["end_us"] - r["size_us"]) // 1_000_000))
-            end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["end_us"] // 1_000_000))
-            groups = [r[g] if r[g] is not None else "" for g in group_by]
-            key = "|".join([self.metric, r["size"], start, *map(str, groups), epoch, str(batch_id)])
-            doc = {"metric": self.metric, **{g: r[g] for g in group_by},
-                   "window": {"start": start, "end": end, "size": r["size"]},
-                   "reason": specmod.REASON_LATE, "late_records": r["count"], "watermark": wm, "batch_id": batch_id, "computed_at": now}
-            items.append((self.spec["late_index"], hashlib.sha256(key.encode()).hexdigest(), doc))
-            total += r["count"]
-        self.es.bulk(items)
-        return total
 
 
 class ProgressListener(StreamingQueryListener):

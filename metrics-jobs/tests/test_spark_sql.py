@@ -74,7 +74,7 @@ def run_stream(spark, tmp_path, spec):
             docs[(d["tenant"], d["window"]["start"])] = d
 
     df = (parse_records(spark.readStream.schema("value STRING, timestamp TIMESTAMP").json(str(src)), spec)
-          .where(specmod.ACCEPTED_SQL).withWatermark("event_time", spec["watermark"]))
+          .where(spec["accepted_sql"]).withWatermark("event_time", spec["watermark"]))
     q = (aggregate(df, spec, window).writeStream.outputMode("update").foreachBatch(collect)
          .option("checkpointLocation", str(tmp_path / "ck")).trigger(processingTime="500 milliseconds").start())
     try:
@@ -117,7 +117,7 @@ def test_out_of_range_flags_only_rows_beyond_max_future(spark):
             {"value": json.dumps({"timestamp": "not a time", "tenant": "bad"}), "timestamp": iso(k)}]
     df = spark.createDataFrame([(r["value"], r["timestamp"]) for r in rows], "value STRING, timestamp STRING")
     df = df.selectExpr("value", "CAST(timestamp AS TIMESTAMP) AS timestamp")
-    got = {r["tenant"]: r[specmod.OUT_OF_RANGE_COL] for r in parse_records(df, spec).collect()}
+    got = {r["tenant"]: r[spec["out_of_range_column"]] for r in parse_records(df, spec).collect()}
     assert got == {"at-bound": False, "past-bound": True, "old": False, "far": True}  # "bad": no event time, dropped
 
 

@@ -45,25 +45,39 @@ def test_watermark_seconds():
         specmod.watermark_seconds({"watermark": "10 minutes"})
 
 
-def test_output_select_builds_the_document():
+@pytest.mark.parametrize("key", ["document_sql", "late_documents", "accepted_sql", "retryable_statuses"])
+def test_check_wants_the_document_sql_from_go(key):
     s = golden("latency")
-    inner, outer = specmod.output_select(s, s["windows"][0])
-    assert inner[0] == "window" and "`tenant`" in inner
-    assert "`_duration_ms_pct`[0] AS `duration_ms_p50`" in inner
-    assert inner[-1] == "'1m' AS window_size"
-    assert outer[0] == s["id_sql"] + " AS _id"
-    assert outer[1] == s["index_sql"] + " AS _index"
-    doc = outer[2]
-    for field in ["'metric', 'latency'", "'tenant', `tenant`", "'samples', samples",
-                  "'duration_ms_p99', `duration_ms_p99`", "'avg_duration_ms', `avg_duration_ms`",
-                  "'computed_at'", "'size', window_size"]:
-        assert field in doc
-    assert "ignoreNullFields" in doc
+    del s[key]
+    with pytest.raises(specmod.SpecError, match=key):
+        specmod.check(s)
 
 
-def test_window_end_matches_the_late_rule():
-    assert specmod.window_end_micros_sql(60) == (
-        "((unix_micros(event_time) - pmod(unix_micros(event_time), 60000000)) + 60000000)")
+def test_check_rejects_incomplete_late_documents_and_clashing_columns():
+    s = golden("latency")
+    del s["late_documents"]["late"]["document_sql"]
+    with pytest.raises(specmod.SpecError, match="late.document_sql"):
+        specmod.check(s)
+    s = golden("latency")
+    s["late_documents"]["epoch_column"] = s["kafka_timestamp_column"]
+    with pytest.raises(specmod.SpecError, match="distinct"):
+        specmod.check(s)
+    s = golden("latency")
+    del s["windows"][1]["row_sql"]
+    with pytest.raises(specmod.SpecError, match="bad window"):
+        specmod.check(s)
+
+
+def test_retryable_statuses_come_from_the_specs():
+    a, b = golden("latency"), golden("request_rate")
+    assert specmod.retryable_statuses([a, b]) == a["retryable_statuses"]
+    b["retryable_statuses"] = [{"from": 429, "to": 429}]
+    with pytest.raises(specmod.SpecError, match="differ"):
+        specmod.retryable_statuses([a, b])
+    for bad in ([], [{"from": 504, "to": 502}], [{"from": "429", "to": 429}], None):
+        a["retryable_statuses"] = bad
+        with pytest.raises(specmod.SpecError, match="retryable_statuses"):
+            specmod.check(a)
 
 
 @pytest.mark.parametrize("committed,want", [

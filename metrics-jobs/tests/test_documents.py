@@ -1,0 +1,306 @@
+"""The documents the driver writes, built from the Go-rendered SQL (issue 15), are the
+documents the driver wrote when it assembled them itself: same _index, same _id, same
+_source bytes (computed_at aside, a clock reading). The former assembly is kept below,
+verbatim but for `self`, as the reference, the way internal/record keeps a slow decoder
+in its tests.
+
+- Metric documents: the spec's row_sql and document_sql are, character for character,
+  the SQL the driver used to write, for every golden spec; and the same in Spark.
+- Late and out-of-range documents (formerly Python dicts, serialized by es.encode_bulk):
+  the same bytes from Spark's to_json, for groups with nulls, quotes and backslashes,
+  windows ending exactly at the watermark, and two window sizes. One known difference,
+  tested at the end: a non-ASCII group value is written as UTF-8 rather than as a
+  \\u escape (the same JSON value)."""
+
+import glob
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+pytest.importorskip("pyspark")
+
+from pyspark.sql import functions as F  # noqa: E402
+
+from hourglass_jobs import es  # noqa: E402
+from hourglass_jobs.stream import aggregate, dropped_documents, parse_records, with_late_columns  # noqa: E402
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "internal", "catalog", "testdata", "golden")
+
+
+def golden(name):
+    with open(os.path.join(GOLDEN, f"spark-{name}.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+GOLDEN_SPECS = sorted(os.path.basename(p)[len("spark-"):-len(".json")] for p in glob.glob(os.path.join(GOLDEN, "spark-*.json")))
+
+
+# ---- the reference: the driver's own assembly before issue 15 ----
+
+OUT_OF_RANGE_COL = "_out_of_range"
+ACCEPTED_SQL = "NOT `_out_of_range`"
+REASON_LATE = "late"
+REASON_OUT_OF_RANGE = "out_of_range"
+TS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss'Z'"
+TS_MILLIS_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+
+
+def quote(ident):
+    return "`" + ident.replace("`", "``") + "`"
+
+
+def sql_string(s):
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def legacy_output_select(spec, window):
+    inner = ["window", *[quote(g) for g in spec["group_by"]], "samples", *spec["outputs"],
+             f"{sql_string(window['name'])} AS window_size"]
+    fields = [f"'metric', {sql_string(spec['metric'])}"]
+    fields += [f"{sql_string(g)}, {quote(g)}" for g in spec["group_by"]]
+    fields.append(
+        "'window', named_struct("
+        f"'start', date_format(window.start, \"{TS_FORMAT}\"), "
+        f"'end', date_format(window.end, \"{TS_FORMAT}\"), "
+        "'size', window_size)"
+    )
+    fields.append("'samples', samples")
+    fields += [f"{sql_string(f)}, {quote(f)}" for f in spec["output_fields"]]
+    fields.append(f"'computed_at', date_format(current_timestamp(), \"{TS_MILLIS_FORMAT}\")")
+    outer = [
+        f"{spec['id_sql']} AS _id",
+        f"{spec['index_sql']} AS _index",
+        "to_json(named_struct(" + ", ".join(fields) + "), map('ignoreNullFields', 'false')) AS _source",
+    ]
+    return inner, outer
+
+
+def legacy_aggregate(df, spec, window):
+    agg = df.groupBy(F.window("event_time", window["interval"]).alias("window"),
+                     *[F.col(g) for g in spec["group_by"]]).agg(*[F.expr(a) for a in spec["aggregations"]])
+    inner, outer = legacy_output_select(spec, window)
+    return agg.selectExpr(*inner).selectExpr(*outer)
+
+
+def window_end_micros_sql(seconds, ts_col="event_time"):
+    us = int(seconds) * 1_000_000
+    return f"((unix_micros({ts_col}) - pmod(unix_micros({ts_col}), {us})) + {us})"
+
+
+def legacy_out_of_range_items(spec, bdf, batch_id, epoch):
+    """MetricJob.write_out_of_range: (items, total) instead of a bulk write."""
+    metric = spec["metric"]
+    group_by = spec["group_by"]
+    kts = spec["kafka_timestamp_column"]
+    rows = (bdf.where(F.col(OUT_OF_RANGE_COL)).groupBy(*group_by)
+            .agg(F.count(F.lit(1)).alias("n"),
+                 F.date_format(F.min("event_time"), TS_MILLIS_FORMAT).alias("min_et"),
+                 F.date_format(F.max("event_time"), TS_MILLIS_FORMAT).alias("max_et"),
+                 F.date_format(F.max(kts), TS_MILLIS_FORMAT).alias("max_kts"))
+            .collect())
+    if not rows:
+        return [], 0
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    items, total = [], 0
+    for r in rows:
+        groups = [r[g] if r[g] is not None else "" for g in group_by]
+        key = "|".join([metric, REASON_OUT_OF_RANGE, *map(str, groups), epoch, str(batch_id)])
+        doc = {"metric": metric, **{g: r[g] for g in group_by}, "reason": REASON_OUT_OF_RANGE,
+               "rejected_records": r["n"], "min_event_time": r["min_et"], "max_event_time": r["max_et"],
+               "max_kafka_timestamp": r["max_kts"], "max_future_seconds": int(spec["max_future_seconds"]),
+               "batch_id": batch_id, "computed_at": now}
+        items.append((spec["late_index"], hashlib.sha256(key.encode()).hexdigest(), doc))
+        total += r["n"]
+    return items, total
+
+
+def legacy_late_items(spec, bdf, batch_id, wm_ms, epoch):
+    """MetricJob.write_late (bdf: the accepted rows): (items, total) instead of a bulk write."""
+    metric = spec["metric"]
+    group_by = spec["group_by"]
+    parts = []
+    for w in spec["windows"]:
+        end = window_end_micros_sql(w["seconds"])
+        parts.append(bdf.selectExpr(f"{sql_string(w['name'])} AS size",
+                                    f"{int(w['seconds']) * 1_000_000} AS size_us",
+                                    f"{end} AS end_us", *[quote(g) for g in group_by]))
+    df = parts[0]
+    for p in parts[1:]:
+        df = df.unionByName(p)
+    rows = (df.where(F.col("end_us") <= F.lit(wm_ms * 1000))
+            .groupBy("size", "size_us", "end_us", *group_by).count().collect())
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    wm = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wm_ms / 1000))
+    items, total = [], 0
+    for r in rows:
+        start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((r["end_us"] - r["size_us"]) // 1_000_000))
+        end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["end_us"] // 1_000_000))
+        groups = [r[g] if r[g] is not None else "" for g in group_by]
+        key = "|".join([metric, r["size"], start, *map(str, groups), epoch, str(batch_id)])
+        doc = {"metric": metric, **{g: r[g] for g in group_by},
+               "window": {"start": start, "end": end, "size": r["size"]},
+               "reason": REASON_LATE, "late_records": r["count"], "watermark": wm, "batch_id": batch_id, "computed_at": now}
+        items.append((spec["late_index"], hashlib.sha256(key.encode()).hexdigest(), doc))
+        total += r["count"]
+    return items, total
+
+
+# ---- helpers ----
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    s = (SparkSession.builder.master("local[1]").appName("hourglass-jobs-pytest-documents")
+         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "1")
+         .config("spark.sql.session.timeZone", "UTC").config("spark.sql.ansi.enabled", "true")
+         .getOrCreate())
+    s.sparkContext.setLogLevel("ERROR")
+    yield s
+    s.stop()
+
+
+COMPUTED_AT = re.compile(rb'"computed_at":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3})?Z)"')
+
+
+def wire(items):
+    """{_id: (the bulk action line, the source line with computed_at masked, its format)}."""
+    out = {}
+    for item in items:
+        action, source, _ = es.encode_bulk([item]).split(b"\n")
+        m = COMPUTED_AT.search(source)
+        assert m, source
+        fmt = b"millis" if b"." in m.group(1) else b"seconds"
+        out[item[1]] = (action, COMPUTED_AT.sub(b'"computed_at":"*"', source), fmt)
+    return out
+
+
+def iso(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def kafka_df(spark, spec, rows):
+    """Parsed rows (as the driver's source gives them) from (kafka time, record) pairs."""
+    raw = spark.createDataFrame([(json.dumps(r), iso(k)) for k, r in rows], "value STRING, timestamp STRING")
+    return parse_records(raw.selectExpr("value", "CAST(timestamp AS TIMESTAMP) AS timestamp"), spec)
+
+
+K = datetime(2026, 12, 4, 12, 0, 0, tzinfo=timezone.utc)  # Kafka time of every record
+
+
+def records(spec, hosts):
+    """Records of tenants a, b (and a null tenant) at window edges, some far in the future."""
+    base = K - timedelta(hours=3)
+    out = []
+    for i, offset in enumerate([0, 1, 59.999, 60, 61, 3599.5, 3600, 3601, 7199, 7200, 7260.25]):
+        for tenant in ("a", "b"):
+            host = hosts[i % len(hosts)]
+            rec = {"timestamp": iso(base + timedelta(seconds=offset)), "tenant": tenant}
+            if "host" in spec["group_by"]:
+                rec["host"] = host
+            rec.update({"duration_ms": 10.5 * (i + 1), "rtt_ms": 1.25 * i, "status": 200 + i, "bytes_in": i,
+                        "bytes_out": 1000 * i, "client_ip": f"10.0.0.{i}", "path": "/api/x", "method": "GET"})
+            out.append((K, rec))
+    for i, tenant in enumerate(["a", "a", "b", None]):  # out of range: far after the Kafka time
+        rec = {"timestamp": iso(K + timedelta(days=30, seconds=i)), "tenant": tenant}
+        if "host" in spec["group_by"]:
+            rec["host"] = hosts[i % len(hosts)]
+        out.append((K + timedelta(milliseconds=i), rec))
+    return out
+
+
+# ---- metric documents ----
+
+@pytest.mark.parametrize("name", GOLDEN_SPECS)
+def test_metric_document_sql_is_the_former_driver_sql(name):
+    spec = golden(name)
+    for w in spec["windows"]:
+        inner, outer = legacy_output_select(spec, w)
+        assert w["row_sql"] == inner
+        assert spec["document_sql"] == outer
+
+
+@pytest.mark.parametrize("name", ["slow_api", "latency", "unique_clients"])
+def test_metric_documents_are_the_former_documents(spark, name):
+    spec = golden(name)
+    df = kafka_df(spark, spec, records(spec, ["h1", None, 'h"2\\x|'])).where(spec["accepted_sql"])
+    for w in spec["windows"]:
+        new = [(r["_index"], r["_id"], r["_source"]) for r in aggregate(df, spec, w).collect()]
+        old = [(r["_index"], r["_id"], r["_source"]) for r in legacy_aggregate(df, spec, w).collect()]
+        assert len(new) > 2
+        assert wire(new) == wire(old)
+        for _, _, src in new:
+            assert list(json.loads(src)) == spec["document_fields"]
+
+
+# ---- late and out-of-range documents ----
+
+def dropped_items(df, spec, kind):
+    rows = dropped_documents(df, spec["late_documents"][kind]).collect()
+    return ([(r["_index"], r["_id"], r["_source"]) for r in rows],
+            sum(r[spec["late_documents"]["records_column"]] for r in rows))
+
+
+@pytest.mark.parametrize("name", ["slow_api", "latency"])
+def test_late_documents_are_the_former_documents(spark, name):
+    spec = golden(name)
+    bdf = kafka_df(spark, spec, records(spec, ["h1", None, 'h"2\\x|']))
+    bdf = bdf.select("event_time", spec["out_of_range_column"], spec["kafka_timestamp_column"], *spec["group_by"])
+    epoch, batch_id = "0123456789abcdef0123456789abcdef", 41
+    # The watermark at the end of the second 1m window and of the first 1h window
+    # (so a window ending exactly there is late, the next is not).
+    base = K - timedelta(hours=3)
+    late_docs = 0
+    for wm in (base + timedelta(seconds=120), base + timedelta(hours=1), base + timedelta(hours=2, seconds=30)):
+        wm_ms = int(wm.timestamp() * 1000)
+        with_cols = with_late_columns(bdf, spec, batch_id, epoch, wm_ms)
+
+        old, old_n = legacy_late_items(spec, bdf.where(ACCEPTED_SQL), batch_id, wm_ms, epoch)
+        new, new_n = dropped_items(with_cols, spec, "late")
+        late_docs += len(old)
+        assert wire(new) == wire(old)
+        assert new_n == old_n
+        for _, _, src in new:
+            assert list(json.loads(src)) == spec["late_documents"]["late"]["document_fields"]
+    assert late_docs > 3, "the case has late records"
+
+    old, old_n = legacy_out_of_range_items(spec, bdf, batch_id, epoch)
+    new, new_n = dropped_items(with_late_columns(bdf, spec, batch_id, epoch, 1), spec, "out_of_range")
+    assert len(old) >= 3 and old_n == 4  # a, b and the null tenant (by host for slow_api)
+    assert wire(new) == wire(old)
+    assert new_n == old_n
+    for _, _, src in new:
+        assert list(json.loads(src)) == spec["late_documents"]["out_of_range"]["document_fields"]
+
+
+def test_late_ids_change_with_the_batch_and_the_epoch(spark):
+    spec = golden("request_rate")
+    bdf = kafka_df(spark, spec, records(spec, ["h1"]))
+    ids = []
+    for batch_id, epoch in ((1, "e1"), (2, "e1"), (1, "e2"), (1, "e1")):
+        items, _ = dropped_items(with_late_columns(bdf, spec, batch_id, epoch, 1), spec, "out_of_range")
+        ids.append(sorted(i[1] for i in items))
+    assert ids[0] == ids[3], "a replayed batch overwrites its documents"
+    assert len({tuple(i) for i in ids}) == 3
+
+
+def test_non_ascii_group_values_are_the_same_json(spark):
+    """The one byte difference: Python's json escaped non-ASCII, Spark's to_json writes
+    UTF-8. Same _id, same JSON value."""
+    spec = golden("slow_api")
+    bdf = kafka_df(spark, spec, records(spec, ["hôte-é", "h1"]))
+    bdf = bdf.select("event_time", spec["out_of_range_column"], spec["kafka_timestamp_column"], *spec["group_by"])
+    old, _ = legacy_out_of_range_items(spec, bdf, 7, "e")
+    new, _ = dropped_items(with_late_columns(bdf, spec, 7, "e", 1), spec, "out_of_range")
+    masked = {i: json.loads(s) for i, (_, s, _) in wire(new).items()}
+    assert masked == {i: json.loads(s) for i, (_, s, _) in wire(old).items()}
+    assert any(b"\\u00f4" in s for _, s, _ in wire(old).values())
+    assert any("hôte-é".encode() in s for _, s, _ in wire(new).values())
