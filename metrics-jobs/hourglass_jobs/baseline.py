@@ -38,6 +38,8 @@ import urllib.error
 from collections import OrderedDict
 from datetime import datetime, timezone
 
+from .es import Statuses
+
 SAME_WINDOW_OF_DAY = "same_window_of_day"
 LAST_WINDOWS = "last_windows"
 STATISTICS = ("mean_stddev", "median_mad")
@@ -45,7 +47,6 @@ FIELDS = ("expected", "spread", "lower", "upper", "score", "anomaly", "samples")
 REQUIRED_KEYS = ("output", "window", "window_seconds", "document_field", "read_alias", "read_fields",
                  "lookback", "lookback_count", "step_seconds", "statistic", "spread", "z", "min_samples",
                  "max_docs_per_search", "max_searches_per_request", "cache_ttl_seconds", "cache_max_entries")
-RETRYABLE = {429, 502, 503, 504}
 
 
 class BaselineError(RuntimeError):
@@ -269,6 +270,7 @@ class Baseliner:
         self.log = log or (lambda *a: None)
         self.max_retries = max_retries
         self.sleep = sleep
+        self.retryable = Statuses(spec["retryable_statuses"])
         self.requests = 0  # _msearch requests made (for tests and logs)
 
     @classmethod
@@ -352,7 +354,7 @@ class Baseliner:
             try:
                 answer = self.client.request("POST", "/_msearch", body, "application/x-ndjson")
             except urllib.error.HTTPError as e:
-                if e.code not in RETRYABLE or attempt == self.max_retries:
+                if e.code not in self.retryable or attempt == self.max_retries:
                     raise BaselineError(f"baseline read of {len(searches)} searches from {self.alias}: HTTP {e.code}") from e
             except (urllib.error.URLError, OSError) as e:
                 if attempt == self.max_retries:

@@ -65,9 +65,10 @@ def session(app_name, time_zone):
 def main(argv=None):
     args = parser().parse_args(argv)
     specs = [specmod.load(p) for p in args.spec]
-    from .es import Client
+    from .es import Client, Statuses
 
-    es = Client(args.es_url, args.es_username, args.es_password, log=log)
+    es = Client(args.es_url, args.es_username, args.es_password, log=log,
+                retryable=Statuses(specmod.retryable_statuses(specs)))
     if args.mode == "batch":
         if len(specs) != 1:
             log("batch: exactly one --spec")

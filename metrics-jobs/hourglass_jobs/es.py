@@ -2,9 +2,10 @@
 
 Documents are written with the bulk `index` action and a deterministic _id, so a
 replayed micro-batch or a late update replaces the document, never duplicates it.
-A batch is only reported done when every item succeeded: retryable failures (429,
-5xx, connection errors) are retried with backoff, anything else raises, which fails
-the micro-batch so Spark replays it after a restart (never silent loss)."""
+A batch is only reported done when every item succeeded: retryable failures (the
+statuses the job spec lists in retryable_statuses: Go's internal/retry classification,
+429 and 5xx; connection errors) are retried with backoff, anything else raises, which
+fails the micro-batch so Spark replays it after a restart (never silent loss)."""
 
 import base64
 import json
@@ -12,7 +13,22 @@ import time
 import urllib.error
 import urllib.request
 
-RETRYABLE = {429, 502, 503, 504}
+
+
+class Statuses:
+    """HTTP statuses given as inclusive ranges, [{"from": 429, "to": 429}, ...]: the job
+    spec's retryable_statuses. This module has no list of its own."""
+
+    def __init__(self, ranges):
+        self.ranges = tuple((int(r["from"]), int(r["to"])) for r in ranges)
+        if not self.ranges or any(lo > hi for lo, hi in self.ranges):
+            raise ValueError(f"status ranges {ranges!r}")
+
+    def __contains__(self, status):
+        return any(lo <= status <= hi for lo, hi in self.ranges)
+
+    def __repr__(self):
+        return "Statuses(" + ", ".join(f"{lo}-{hi}" for lo, hi in self.ranges) + ")"
 
 
 class BulkError(RuntimeError):
@@ -32,8 +48,8 @@ def encode_bulk(items):
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def failed_items(answer):
-    """(retryable, permanent) failed items of a bulk answer."""
+def failed_items(answer, retryable):
+    """(retryable, permanent) failed items of a bulk answer; retryable: Statuses."""
     retry, perm = [], []
     for i, item in enumerate(answer.get("items", [])):
         (op, res), = item.items()
@@ -41,14 +57,17 @@ def failed_items(answer):
         if status < 300:
             continue
         entry = (i, status, res.get("_index"), res.get("_id"), res.get("error"))
-        (retry if status in RETRYABLE else perm).append(entry)
+        (retry if status in retryable else perm).append(entry)
     return retry, perm
 
 
 class Client:
+    """retryable: the HTTP statuses worth another attempt (Statuses, from the specs)."""
+
     def __init__(self, url, username=None, password=None, timeout=60, max_bytes=5 << 20,
-                 max_retries=8, log=None):
+                 max_retries=8, log=None, *, retryable):
         self.url = url.rstrip("/")
+        self.retryable = retryable
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.max_retries = max_retries
@@ -87,7 +106,7 @@ class Client:
             try:
                 answer = self.request("POST", "/_bulk", encode_bulk(pending), "application/x-ndjson")
             except urllib.error.HTTPError as e:
-                if e.code not in RETRYABLE or attempt == self.max_retries:
+                if e.code not in self.retryable or attempt == self.max_retries:
                     raise BulkError(f"bulk of {len(pending)} documents: HTTP {e.code}: {e.read()[:500]!r}") from e
                 self.log(f"bulk: HTTP {e.code}, retrying in {delay:.1f}s")
             except (urllib.error.URLError, OSError) as e:
@@ -95,7 +114,7 @@ class Client:
                     raise BulkError(f"bulk of {len(pending)} documents: {e}") from e
                 self.log(f"bulk: {e}, retrying in {delay:.1f}s")
             else:
-                retry, perm = failed_items(answer)
+                retry, perm = failed_items(answer, self.retryable)
                 if perm:
                     i, status, index, doc_id, err = perm[0]
                     raise BulkError(f"bulk of {len(pending)} documents: {len(perm)} failed permanently, "

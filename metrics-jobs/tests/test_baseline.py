@@ -299,6 +299,31 @@ def test_read_errors_fail_the_batch():
         b.apply(items_of([doc("request_rate", "a", T0, requests=1)]))
 
 
+def test_history_reads_retry_the_spec_s_retryable_statuses():
+    import urllib.error
+
+    class Flaky(FakeES):
+        def __init__(self, codes):
+            super().__init__([])
+            self.codes = list(codes)
+
+        def request(self, *a):
+            if self.codes:
+                code = self.codes.pop(0)
+                raise urllib.error.HTTPError("http://es/_msearch", code, "fail", {}, None)
+            return super().request(*a)
+
+    for codes, ok in (([500, 503], True), ([429], True), ([400], False), ([404], False)):
+        es = Flaky(codes)
+        b = bl.Baseliner(es, request_rate_spec(), {"name": "1h", "seconds": 3600}, sleep=lambda s: None)
+        if ok:
+            assert json.loads(b.apply(items_of([doc("request_rate", "a", T0, requests=1)]))[0][2])["baseline"]
+        else:
+            with pytest.raises(bl.BaselineError):
+                b.apply(items_of([doc("request_rate", "a", T0, requests=1)]))
+        assert b.requests == len(codes) + ok
+
+
 def test_no_baseliner_for_other_windows():
     assert bl.Baseliner.for_window(None, request_rate_spec(), {"name": "1m", "seconds": 60}) is None
     assert bl.Baseliner.for_window(None, golden("spark-request_rate.json"), {"name": "1h", "seconds": 3600}) is None
