@@ -74,20 +74,31 @@ func newEnv(t *testing.T, partitions int) *env {
 
 // produce writes n generated records (a share malformed) keyed by tenant and
 // returns the valid ones.
-func (e *env) produce(t *testing.T, seed uint64, n int, malformed float64) []record.Record {
+// produce writes n generated records (a share malformed) to the raw topic:
+// every other valid one as ingress writes it (canonical, with
+// record.CanonicalHeader), the rest as the generator wrote them, unmarked
+// (as Fluentd relays a node's lines), so both of the archiver's paths run.
+// markAll marks every valid record (the bench: ingress's share of a
+// production raw topic).
+func (e *env) produce(t *testing.T, seed uint64, n int, malformed float64, markAll ...bool) []record.Record {
 	g := gen.New(gen.Config{Seed: seed, Tenants: 4, Start: start, Rate: float64(n) / (3 * 3600), Malformed: malformed, Disorder: 5 * time.Minute})
 	var valid []record.Record
 	msgs := make([]kafka.Message, 0, n)
 	for range n {
 		line, ok := g.NextLine()
 		key := []byte("bad")
+		var headers []kafka.Header
 		if rec, _, err := record.Decode(line); err == nil {
 			valid = append(valid, rec)
 			key = []byte(rec.Tenant)
+			if len(valid)%2 == 0 || len(markAll) > 0 && markAll[0] {
+				line = rec.AppendJSON(nil)
+				headers = []kafka.Header{{Key: record.CanonicalHeader, Value: []byte(record.CanonicalVersion)}}
+			}
 		} else {
 			require.False(t, ok && err == nil)
 		}
-		msgs = append(msgs, kafka.Message{Key: key, Value: line})
+		msgs = append(msgs, kafka.Message{Key: key, Value: line, Headers: headers})
 	}
 	stacktest.Produce(t, e.brokers, e.topic, msgs...)
 	return valid

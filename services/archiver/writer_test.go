@@ -61,7 +61,7 @@ func TestWriterCrashReconcile(t *testing.T) {
 		w := newPartWriter(fsys, 0, cfg, log, m)
 		stopAt := int64(len(lines)) * int64(crash+1) / 4
 		for off := commitAt; off < stopAt; off++ {
-			require.NoError(t, w.add(ctx, off, lines[off], now))
+			require.NoError(t, w.add(ctx, off, lines[off], false, now))
 		}
 		// The crash: buffers lost, a half-written temporary file left over.
 		c := w.commitOffset()
@@ -76,7 +76,7 @@ func TestWriterCrashReconcile(t *testing.T) {
 	}
 	w := newPartWriter(fsys, 0, cfg, log, m)
 	for off := commitAt; off < int64(len(lines)); off++ {
-		require.NoError(t, w.add(ctx, off, lines[off], now))
+		require.NoError(t, w.add(ctx, off, lines[off], false, now))
 	}
 	require.NoError(t, w.flushAll(ctx))
 	require.Equal(t, int64(len(lines)), w.commitOffset())
@@ -179,7 +179,7 @@ func TestWriterOpenBucketsBound(t *testing.T) {
 
 			off := int64(0)
 			for i := range k { // k hours: at the bound
-				require.NoError(t, w.add(ctx, off, lineFor(t, int(off), "t1", hourOf(i)), time.Now()))
+				require.NoError(t, w.add(ctx, off, lineFor(t, int(off), "t1", hourOf(i)), false, time.Now()))
 				off++
 			}
 			checkBounds(t, w)
@@ -188,12 +188,12 @@ func TestWriterOpenBucketsBound(t *testing.T) {
 			require.Equal(t, int64(0), w.commitOffset())
 
 			// One more record of an open hour opens nothing.
-			require.NoError(t, w.add(ctx, off, lineFor(t, int(off), "t1", hourOf(0)), time.Now()))
+			require.NoError(t, w.add(ctx, off, lineFor(t, int(off), "t1", hourOf(0)), false, time.Now()))
 			off++
 			require.Zero(t, testutil.ToFloat64(forced))
 
 			// A further hour: the bucket of offset 0 is written early.
-			require.NoError(t, w.add(ctx, off, lineFor(t, int(off), "t1", hourOf(k)), time.Now()))
+			require.NoError(t, w.add(ctx, off, lineFor(t, int(off), "t1", hourOf(k)), false, time.Now()))
 			checkBounds(t, w)
 			require.Len(t, w.buckets, k)
 			require.Equal(t, 1.0, testutil.ToFloat64(forced))
@@ -233,7 +233,7 @@ func TestWriterBufferedBytesBound(t *testing.T) {
 		cfg.MaxBufferedBytes = maxBuffered
 		w, _, m := testWriter(t, cfg)
 		for i, l := range lines {
-			require.NoError(t, w.add(ctx, int64(i), l, time.Now()))
+			require.NoError(t, w.add(ctx, int64(i), l, false, time.Now()))
 			checkBounds(t, w)
 			each(i, w)
 		}
@@ -307,7 +307,7 @@ func TestWriterManyHoursMemory(t *testing.T) {
 	base := liveHeap()
 	var peak int64
 	for i, l := range lines {
-		require.NoError(t, w.add(ctx, int64(i), l, time.Now()))
+		require.NoError(t, w.add(ctx, int64(i), l, false, time.Now()))
 		checkBounds(t, w)
 		if i == cfg.MaxOpenBuckets-1 {
 			require.Len(t, w.buckets, cfg.MaxOpenBuckets)
@@ -376,7 +376,7 @@ func TestWriterForcedFlushCrashReconcile(t *testing.T) {
 				w := newPartWriter(fsys, 0, cfg, log, m)
 				stopAt := int64(len(lines)) * int64(crash+1) / 4
 				for off := commitAt; off < stopAt; off++ {
-					require.NoError(t, w.add(ctx, off, lines[off], time.Now()))
+					require.NoError(t, w.add(ctx, off, lines[off], false, time.Now()))
 					checkBounds(t, w)
 				}
 				c := w.commitOffset()
@@ -386,7 +386,7 @@ func TestWriterForcedFlushCrashReconcile(t *testing.T) {
 			}
 			w := newPartWriter(fsys, 0, cfg, log, m)
 			for off := commitAt; off < int64(len(lines)); off++ {
-				require.NoError(t, w.add(ctx, off, lines[off], time.Now()))
+				require.NoError(t, w.add(ctx, off, lines[off], false, time.Now()))
 			}
 			require.NoError(t, w.flushAll(ctx))
 			require.Equal(t, int64(len(lines)), w.commitOffset())
@@ -419,17 +419,17 @@ func TestWriterCacheDroppedKeepsOlderFiles(t *testing.T) {
 	}
 	w1, fsys, m := testWriter(t, DefaultConfig())
 	for off := 10; off < 13; off++ { // an earlier process archived 10-12, then crashed before committing
-		require.NoError(t, w1.add(ctx, int64(off), lines[off], time.Now()))
+		require.NoError(t, w1.add(ctx, int64(off), lines[off], false, time.Now()))
 	}
 	require.NoError(t, w1.flushAll(ctx))
 
 	w := newPartWriter(fsys, 0, DefaultConfig(), slog.New(slog.DiscardHandler), m)
-	require.NoError(t, w.add(ctx, 0, lines[0], time.Now())) // lists the hour: 10-12 known
+	require.NoError(t, w.add(ctx, 0, lines[0], false, time.Now())) // lists the hour: 10-12 known
 	clear(w.known)                                          // the cache is dropped (too many hours or parts)
 	w.knownParts = 0
 	require.NoError(t, w.flushAll(ctx))
 	for off := 1; off < len(lines); off++ {
-		require.NoError(t, w.add(ctx, int64(off), lines[off], time.Now()))
+		require.NoError(t, w.add(ctx, int64(off), lines[off], false, time.Now()))
 	}
 	require.NoError(t, w.flushAll(ctx))
 	got := readArchive(t, fsys)
@@ -468,4 +468,54 @@ func TestChunks(t *testing.T) {
 			require.Equal(t, string(want), got.String())
 		})
 	}
+}
+
+// A record ingress marked canonical is archived as it is (no decode: the
+// mark is ingress's promise, and only ingress writes it); an unmarked one is
+// decoded, validated and re-encoded canonically, or skipped if invalid; a
+// marked one whose head does not read as canonical is decoded too.
+func TestWriterCanonicalMark(t *testing.T) {
+	ctx := context.Background()
+	fsys, err := archive.NewLocal(t.TempDir())
+	require.NoError(t, err)
+	m := newMetrics(prometheus.NewRegistry())
+	w := newPartWriter(fsys, 0, DefaultConfig(), slog.New(slog.DiscardHandler), m)
+
+	g := gen.New(gen.Config{Seed: 9, Tenants: 1, Start: time.Date(2026, 1, 1, 0, 10, 0, 0, time.UTC), Rate: 1})
+	r1, r2, r3 := g.Next(), g.Next(), g.Next()
+	// Marked: kept byte for byte, even a member a decode would drop (which
+	// ingress never writes): proof that it was not decoded.
+	marked := append(r1.AppendJSON(nil)[:len(r1.AppendJSON(nil))-1], `,"not_a_field":1}`...)
+	// r2 in another member order: valid, not canonical.
+	reordered := []byte(fmt.Sprintf(`{"tenant":%q,"timestamp":%q,"method":"GET","status":200,"bytes_in":1,"bytes_out":2,"duration_ms":3,"request_id":%q}`,
+		r2.Tenant, r2.Timestamp.Format(time.RFC3339Nano), r2.RequestID))
+	markedButReordered := []byte(fmt.Sprintf(`{"tenant":%q,"timestamp":%q,"method":"GET","status":200,"bytes_in":1,"bytes_out":2,"duration_ms":3,"request_id":%q}`,
+		r3.Tenant, r3.Timestamp.Format(time.RFC3339Nano), r3.RequestID))
+	unmarkedInvalid := []byte(`{"timestamp":"2026-01-01T00:10:05Z","tenant":"t"}`) // no method, no status
+	require.NoError(t, w.add(ctx, 0, marked, true, time.Now()))
+	require.NoError(t, w.add(ctx, 1, reordered, false, time.Now()))
+	require.NoError(t, w.add(ctx, 2, markedButReordered, true, time.Now()))
+	require.NoError(t, w.add(ctx, 3, unmarkedInvalid, false, time.Now()))
+	require.NoError(t, w.flushAll(ctx))
+
+	h := archive.HourOf(r1.Tenant, r1.Timestamp)
+	parts, _, err := archive.ListHour(ctx, fsys, h)
+	require.NoError(t, err)
+	require.Len(t, parts, 1)
+	f, err := fsys.Open(ctx, parts[0].Path())
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	body, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
+	require.Len(t, lines, 3, "the invalid line is not archived")
+	require.Equal(t, string(marked), lines[0], "a marked record as it came")
+	for i, s := range lines[1:] {
+		rec, _, err := record.Decode([]byte(s))
+		require.NoError(t, err)
+		require.Equal(t, string(rec.AppendJSON(nil)), s, "line %d re-encoded canonically", i+2)
+	}
+	require.Equal(t, 1.0, testutil.ToFloat64(m.skipped.WithLabelValues("invalid")))
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/gen"
@@ -128,6 +129,9 @@ func idsIn(t *testing.T, brokers, topic string) map[string]int {
 		rec, _, err := record.Decode(m.Value)
 		require.NoError(t, err, "every record in the raw topic is valid")
 		require.Equal(t, rec.Tenant, string(m.Key), "keyed by tenant")
+		require.Equal(t, string(rec.AppendJSON(nil)), string(m.Value), "the canonical form")
+		require.Equal(t, []kafka.Header{{Key: record.CanonicalHeader, Value: []byte(record.CanonicalVersion)}}, m.Headers,
+			"marked canonical, so the archiver need not decode it")
 		out[rec.RequestID]++
 	}
 	return out

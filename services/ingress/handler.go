@@ -236,16 +236,7 @@ func (b *batch) take(line []byte) *requestError {
 		b.entries = append(b.entries, Entry{Stream: StreamDLQ, Tenant: b.tenant, Value: bytes.Clone(line), Reason: dlq.RecordReason(problems[0].Code)})
 		return nil
 	}
-	value, err := json.Marshal(rec)
-	if err != nil { // cannot happen for a validated record; never drop it silently
-		h.log.Error("encode accepted record", "error", err)
-		b.errs = append(b.errs, recordError{Index: i, Code: string(dlq.ReasonInternal), Message: err.Error()})
-		if rerr := b.hold(int64(len(line))); rerr != nil {
-			return rerr
-		}
-		b.entries = append(b.entries, Entry{Stream: StreamDLQ, Tenant: b.tenant, Value: bytes.Clone(line), Reason: dlq.ReasonInternal})
-		return nil
-	}
+	value := rec.AppendJSON(nil) // the canonical form
 	if rerr := b.hold(int64(len(value))); rerr != nil {
 		return rerr
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hourglass-io/hourglass/internal/kafkaadmin"
+	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/topology"
 )
 
@@ -72,6 +73,10 @@ func NewKafkaSink(ctx context.Context, cfg KafkaSinkConfig) (*KafkaSink, error) 
 	return s, nil
 }
 
+// canonical marks the raw records as ingress's canonical encoding of
+// validated records (the archiver then skips decoding them).
+var canonical = []kafka.Header{{Key: record.CanonicalHeader, Value: []byte(record.CanonicalVersion)}}
+
 // Write produces entries and returns once Kafka acknowledged all of them.
 func (s *KafkaSink) Write(ctx context.Context, entries []Entry) error {
 	msgs := make([]kafka.Message, len(entries))
@@ -81,7 +86,7 @@ func (s *KafkaSink) Write(ctx context.Context, entries []Entry) error {
 			msgs[i] = dlqMessage(e, now).Kafka(s.dlq)
 			continue
 		}
-		msgs[i] = kafka.Message{Topic: s.topic, Key: []byte(e.Tenant), Value: e.Value}
+		msgs[i] = kafka.Message{Topic: s.topic, Key: []byte(e.Tenant), Value: e.Value, Headers: canonical}
 	}
 	if err := s.w.WriteMessages(ctx, msgs...); err != nil {
 		return fmt.Errorf("kafka sink: write %d records: %w", len(msgs), err)
