@@ -30,7 +30,7 @@ pytest.importorskip("pyspark")
 from pyspark.sql import functions as F  # noqa: E402
 
 from hourglass_jobs import es  # noqa: E402
-from hourglass_jobs.stream import aggregate, dropped_documents, parse_records, with_late_columns  # noqa: E402
+from hourglass_jobs.stream import MetricJob, aggregate, parse_records, with_late_columns, write_dropped  # noqa: E402
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "internal", "catalog", "testdata", "golden")
 
@@ -243,10 +243,21 @@ def test_metric_documents_are_the_former_documents(spark, name):
 
 # ---- late and out-of-range documents ----
 
+class FakeBulk:
+    def __init__(self):
+        self.items = []
+
+    def bulk(self, items):
+        items = list(items)
+        self.items.extend(items)
+        return len(items)
+
+
 def dropped_items(df, spec, kind):
-    rows = dropped_documents(df, spec["late_documents"][kind]).collect()
-    return ([(r["_index"], r["_id"], r["_source"]) for r in rows],
-            sum(r[spec["late_documents"]["records_column"]] for r in rows))
+    """(items, records counted) the driver's write_dropped writes."""
+    sink = FakeBulk()
+    n = write_dropped(sink, df, spec, kind)
+    return sink.items, n
 
 
 @pytest.mark.parametrize("name", ["slow_api", "latency"])
@@ -304,3 +315,46 @@ def test_non_ascii_group_values_are_the_same_json(spark):
     assert masked == {i: json.loads(s) for i, (_, s, _) in wire(old).items()}
     assert any(b"\\u00f4" in s for _, s, _ in wire(old).values())
     assert any("hôte-é".encode() in s for _, s, _ in wire(new).values())
+
+
+class MemoryText:
+    """The late state file, in memory."""
+
+    def __init__(self):
+        self.text = None
+
+    def read(self):
+        return self.text
+
+    def write(self, text):
+        self.text = text
+
+
+def test_late_batch_writes_the_former_documents(spark):
+    """MetricJob.late_batch end to end over two micro-batches: the first sets the
+    watermark (nothing is late yet, the out-of-range rows are counted), the second has
+    records behind it."""
+    spec = golden("latency")
+    job = MetricJob.__new__(MetricJob)  # no Spark session, checkpoint or Kafka needed
+    job.spec, job.metric, job.es, job.log = spec, spec["metric"], FakeBulk(), lambda *a: None
+    job.lateness_ms = 600_000
+    job.late_state = MemoryText()
+    cols = ["event_time", spec["out_of_range_column"], spec["kafka_timestamp_column"], *spec["group_by"]]
+    first = kafka_df(spark, spec, records(spec, ["h1"])).select(*cols)
+    job.late_batch(first, 0)
+    epoch = json.loads(job.late_state.text)["epoch"]
+    old, _ = legacy_out_of_range_items(spec, first, 0, epoch)
+    assert wire(job.es.items) == wire(old)
+
+    job.es.items = []
+    base = K - timedelta(hours=3)
+    again = kafka_df(spark, spec, [(K, {"timestamp": iso(base + timedelta(seconds=s)), "tenant": t})
+                                   for s in (5, 65, 3605) for t in ("a", "b")]).select(*cols)
+    job.late_batch(again, 1)
+    wm_ms = json.loads(job.late_state.text)["history"]["1"][0]
+    assert wm_ms == int((base + timedelta(seconds=7260.25)).timestamp() * 1000) - 600_000
+    old, n = legacy_late_items(spec, again.where(ACCEPTED_SQL), 1, wm_ms, epoch)
+    # per tenant: the three 1m windows (each ends before the watermark, base + 6660.25 s)
+    # and the first 1h window (two records); the second 1h window ends after it
+    assert len(old) == 8 and n == 10
+    assert wire(job.es.items) == wire(old)
