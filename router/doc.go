@@ -12,8 +12,14 @@
 // stage (internal/dlq owns the message). Only when every
 // record of the batch was acknowledged by Kafka (acks=all) are the batch's
 // offsets committed. A crash therefore never loses a record; it can repeat
-// the last uncommitted batch (at-least-once), which the metric jobs absorb
+// the last uncommitted batches (at-least-once), which the metric jobs absorb
 // because their documents are upserts by deterministic id.
+//
+// Two batches are in flight at most: while one is produced and then
+// committed, the next is fetched and routed (on every CPU: contiguous chunks
+// routed in parallel, joined in order). Production and commits happen on one
+// goroutine in fetch order, so a commit never passes a batch Kafka has not
+// acknowledged.
 //
 // # Catalog reload
 //
