@@ -16,11 +16,6 @@ const Extension = ".jsonl.gz"
 // tempPrefix starts the name of a part file being written.
 const tempPrefix = "_tmp."
 
-// ValidTenant reports whether t can name a tenant directory: whether it is a
-// tenant name by the record's rule, [record.ValidTenant], which new code
-// calls directly.
-func ValidTenant(t string) bool { return record.ValidTenant(t) }
-
 // Hour is one partition directory of the archive: a tenant and an hour of
 // event time.
 type Hour struct {
@@ -55,7 +50,7 @@ func ParseHourDir(dir string) (Hour, error) {
 		return Hour{}, fmt.Errorf("archive: %q: want tenant=<t>/dt=YYYY-MM-DD/hour=HH", dir)
 	}
 	tenant, ok := strings.CutPrefix(parts[0], "tenant=")
-	if !ok || !ValidTenant(tenant) {
+	if !ok || !record.ValidTenant(tenant) {
 		return Hour{}, fmt.Errorf("archive: %q: bad tenant element %q", dir, parts[0])
 	}
 	day, err := ParseDayName(parts[1])

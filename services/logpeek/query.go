@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hourglass-io/hourglass/internal/archive"
 	"github.com/hourglass-io/hourglass/internal/record"
 )
 
@@ -178,7 +177,7 @@ func parseSpan(v url.Values, maxSpan time.Duration) (span, *apiError) {
 	if s.tenant == "" {
 		return s, badParam("tenant", CodeMissingParameter, "tenant is required")
 	}
-	if !archive.ValidTenant(s.tenant) {
+	if !record.ValidTenant(s.tenant) {
 		return s, badParam("tenant", CodeInvalidParameter, "tenant must match [a-z0-9-]{1,63}")
 	}
 	for _, p := range []struct {

@@ -287,7 +287,7 @@ func (e *SparkEngine) existingDirs(ctx context.Context, plan *archivequery.Plan)
 			return jobDirs{}, err
 		}
 		for _, en := range entries {
-			if t, ok := strings.CutPrefix(en.Name, "tenant="); ok && en.Dir && archive.ValidTenant(t) {
+			if t, ok := strings.CutPrefix(en.Name, "tenant="); ok && en.Dir && record.ValidTenant(t) {
 				tenants = append(tenants, t)
 			}
 		}

@@ -195,7 +195,7 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 // Compile checks q against the record schema and the limits and compiles it
 // for the caller. Errors are *Error.
 func Compile(q Query, c Caller, lim Limits) (*Plan, error) {
-	if c.Tenant != "" && !archive.ValidTenant(c.Tenant) {
+	if c.Tenant != "" && !record.ValidTenant(c.Tenant) {
 		return nil, errorf(CodeBadValue, "tenant", "tenant %.64q must match [a-z0-9-]{1,63}", c.Tenant)
 	}
 	if c.Tenant == "" && !(c.Admin && q.SQL != "") {
