@@ -36,10 +36,11 @@ import (
 // DroppedTenants (a tenant name cannot hold "_").
 const OtherTenants = "_other"
 
-// Drop reasons, as the job writes them.
+// Drop reasons, as the job writes them (internal/catalog owns the late
+// documents); also the reason label of hourglass_metric_dropped_records.
 const (
-	DropLate       = "late"
-	DropOutOfRange = "out_of_range"
+	DropLate       = catalog.ReasonLate
+	DropOutOfRange = catalog.ReasonOutOfRange
 )
 
 // droppedTermsMax bounds the tenant buckets one aggregation returns.
@@ -188,17 +189,17 @@ func (m *Monitor) queryDropped(ctx context.Context, metric string, small, lookba
 	index := catalog.LateIndex(metric)
 	var lastErr error
 	for _, suffix := range []string{"", ".keyword"} {
-		since := map[string]any{"range": map[string]any{"computed_at": map[string]any{"gte": now.Add(-lookback).UnixMilli(), "format": "epoch_millis"}}}
+		since := map[string]any{"range": map[string]any{catalog.DocComputedAt: map[string]any{"gte": now.Add(-lookback).UnixMilli(), "format": "epoch_millis"}}}
 		body, _ := json.Marshal(map[string]any{
 			"size": 0,
 			"aggs": map[string]any{
 				"late": sumAgg([]any{since,
-					map[string]any{"term": map[string]any{"reason" + suffix: DropLate}},
-					map[string]any{"term": map[string]any{"window.size" + suffix: sizeName(small)}},
-				}, "late_records", "tenant"+suffix),
+					map[string]any{"term": map[string]any{catalog.DocReason + suffix: DropLate}},
+					map[string]any{"term": map[string]any{catalog.DocWindow + ".size" + suffix: sizeName(small)}},
+				}, catalog.DocLateRecords, "tenant"+suffix),
 				"oor": sumAgg([]any{since,
-					map[string]any{"term": map[string]any{"reason" + suffix: DropOutOfRange}},
-				}, "rejected_records", "tenant"+suffix),
+					map[string]any{"term": map[string]any{catalog.DocReason + suffix: DropOutOfRange}},
+				}, catalog.DocRejectedRecords, "tenant"+suffix),
 			},
 		})
 		var out struct {
