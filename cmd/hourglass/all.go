@@ -24,18 +24,19 @@ from one YAML file:
   shared:                 # every service that has the flag takes it, as if from
     brokers: 127.0.0.1:19092   # HOURGLASS_<FLAG> (a variable already set wins)
     catalog: metrics-jobs/catalog.yaml
-  services:               # the services to run, each with its own flags
+  services:               # the services to run, each with its own flags (here: their defaults)
     ingress:  {listen-addr: 127.0.0.1:8080, keys-file: keys.yaml, admin-addr: 127.0.0.1:9101}
     router:   {listen-addr: 127.0.0.1:9102}
-    archiver: {archive-root: /tmp/archive, listen-addr: 127.0.0.1:9103}
-    indexer:  {es-url: http://127.0.0.1:19200, listen-addr: 127.0.0.1:9104}
-    logpeek:  {archive-root: /tmp/archive, tokens: tokens.yaml, api-addr: 127.0.0.1:8090}
-    lagmon:   {es-url: http://127.0.0.1:19200, listen-addr: 127.0.0.1:9106}
-    query:    {archive-root: /tmp/archive, tokens: tokens.yaml, spark-connect-pool: sc://127.0.0.1:15000, api-addr: 127.0.0.1:8091, listen-addr: 127.0.0.1:9108}
+    archiver: {archive-root: /tmp/archive, listen-addr: 127.0.0.1:9104}
+    indexer:  {es-url: http://127.0.0.1:19200, listen-addr: 127.0.0.1:9105}
+    logpeek:  {archive-root: /tmp/archive, tokens: tokens.yaml, api-addr: 127.0.0.1:8090, listen-addr: 127.0.0.1:9106}
+    lagmon:   {es-url: http://127.0.0.1:19200, listen-addr: 127.0.0.1:9107}
+    query:    {archive-root: /tmp/archive, tokens: tokens.yaml, spark-connect-pool: sc://127.0.0.1:15000, api-addr: 127.0.0.1:8095, listen-addr: 127.0.0.1:9108}
 
 Each service keeps its own admin address (/metrics, /healthz, /readyz) and logs
 with its component name. Sinks start before sources (the consumers, then the
-ingress); on SIGTERM every service drains its in-flight work. A service that
+ingress); on SIGTERM the services stop the other way round, each after the one
+started after it has drained (the ingress first, the lag monitor last). A service that
 fails while running is restarted with backoff (1s, doubling, at most 30s) and
 the others keep running; one that fails within 10s of the first start stops
 the whole process with its error. An example: deploy/all.example.yaml.`
@@ -65,7 +66,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	path := fs.String("config", "deploy/all.example.yaml", "the YAML file: shared flags and one section per service")
 	fs.Usage = flagenv.Usage(fs, "hourglass all [--config FILE]", allHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	data, err := os.ReadFile(*path)
@@ -90,15 +91,9 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(cfg.Services) == 0 {
 		return fmt.Errorf("%s: no services to run", *path)
 	}
-	// Shared flags reach every service through the shared HOURGLASS_<FLAG>
-	// variables flagenv reads; a variable already set in the environment wins.
-	for k, v := range cfg.Shared {
-		if _, set := os.LookupEnv(flagenv.EnvName(k)); !set {
-			if err := os.Setenv(flagenv.EnvName(k), v); err != nil {
-				return fmt.Errorf("shared.%s: %w", k, err)
-			}
-		}
-	}
+	// Shared flags reach every service that has the flag through the
+	// context (flagenv.WithShared), after its command line and environment.
+	ctx = flagenv.WithShared(ctx, cfg.Shared)
 	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("component", "all")
 	var fns []func(context.Context) error
 	for _, s := range allServices() {

@@ -41,7 +41,7 @@ func runArchiver(ctx context.Context, args []string, _, stderr io.Writer) error 
 	fs.DurationVar(&cfg.MaxBackoff, "max-backoff", cfg.MaxBackoff, "longest wait between retries of a failed archive operation")
 	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9104", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass archiver [flags]", archiverHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	cfg.Brokers = splitList(*brokers)

@@ -30,14 +30,14 @@ const catalogHelp = `Validates and compiles the metric catalog.
                                 customer dashboard, checked against the index templates
                                 (kibana/saved-objects.ndjson is this output)`
 
-func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runCatalog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("catalog", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("catalog", defaultCatalog, "metric catalog file")
 	out := fs.String("out", "", "render spark: write one <metric>.json per metric into this directory")
 	asJSON := fs.Bool("json", false, "render topics: print JSON instead of a table")
 	fs.Usage = flagenv.Usage(fs, "hourglass catalog [flags] validate | render spark [metric...] | render topics | render kibana", catalogHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	rest := fs.Args()

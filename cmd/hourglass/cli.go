@@ -25,8 +25,8 @@ var errHelp = errors.New("help printed")
 
 // parseFlags parses args with the flag > HOURGLASS_* env > default rule. It
 // returns errHelp after --help, errUsage (after printing why) for bad flags.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	if err := flagenv.Parse(fs, args); err != nil {
+func parseFlags(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	if err := flagenv.ParseContext(ctx, fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp
 		}

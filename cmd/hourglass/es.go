@@ -60,7 +60,7 @@ func runES(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.Usage = flagenv.Usage(fs, "hourglass es [flags] setup", esHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || fs.Arg(0) != "setup" {

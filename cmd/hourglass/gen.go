@@ -67,7 +67,7 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	truth := fs.String("truth", "", "also write the exact expected metric documents of the generated records (NDJSON) to this file")
 	catalogPath := fs.String("catalog", defaultCatalog, "--truth: the metric catalog")
 	fs.Usage = flagenv.Usage(fs, "hourglass gen [flags] (--out FILE | --target URL)", genHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	if (*out == "") == (*target == "") || *batch < 1 || *concurrency < 1 || (*count <= 0 && *duration <= 0) {

@@ -40,7 +40,7 @@ func runIndexer(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.IntVar(&setup.Replicas, "replicas", setup.Replicas, "with --setup: replicas of the data stream's indices")
 	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9105", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass indexer [flags]", indexerHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	cfg.Brokers = splitList(*brokers)

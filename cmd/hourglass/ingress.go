@@ -54,7 +54,7 @@ func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 	partitions := fs.Int("partitions", 6, "kafka sink: partitions of the topics when they have to be created")
 	adm := addAdminFlags(fs, "admin-addr", "127.0.0.1:9101", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass ingress [flags]", ingressHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	log, err := adm.logger(stderr)

@@ -82,7 +82,7 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	driver := fs.String("driver", "", "run the selected metrics together in one Spark driver of this name (single-machine mode; default: one driver per metric)")
 	listenAddr := fs.String("listen-addr", "", "supervise: admin address serving /metrics (each driver's up-ness and restarts), /healthz, /readyz; empty: none. One supervisor process only (supervise, or start with --driver)")
 	fs.Usage = flagenv.Usage(fs, "hourglass jobs [flags] start|stop|restart|status|supervise|batch [metric...]", jobsHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	cfg.Jars = splitList(*jars)

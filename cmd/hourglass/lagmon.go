@@ -51,7 +51,7 @@ func runLagmon(ctx context.Context, args []string, _, stderr io.Writer) error {
 	externalURL := fs.String("external-url", "", "this monitor's URL, for links in alerts")
 	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9107", "admin HTTP address (/metrics, /healthz, /readyz, /v1/status, /status, /openapi.json)")
 	fs.Usage = flagenv.Usage(fs, "hourglass lagmon [flags]", lagmonHelp)
-	if err := flagenv.Parse(fs, args); err != nil {
+	if err := flagenv.ParseContext(ctx, fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}

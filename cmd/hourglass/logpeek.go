@@ -42,7 +42,7 @@ func runLogpeek(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.CursorTTL, "cursor-ttl", cfg.CursorTTL, "how long a cursor is accepted after it was issued")
 	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9106", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass logpeek [flags]", logpeekHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 

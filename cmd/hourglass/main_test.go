@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,4 +143,39 @@ func TestAllRestartsAFailedService(t *testing.T) {
 
 func steady2() func(context.Context) error {
 	return func(ctx context.Context) error { <-ctx.Done(); return nil }
+}
+
+// The group stops its members in reverse start order, each once the one
+// started after it has returned: sources drain into sinks that still run.
+func TestRunGroupStopsInReverseOrder(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	member := func(name string, drain time.Duration) func(context.Context) error {
+		return func(ctx context.Context) error {
+			<-ctx.Done()
+			mu.Lock()
+			events = append(events, name+" stopping")
+			mu.Unlock()
+			time.Sleep(drain) // draining takes a while: the next must wait
+			mu.Lock()
+			events = append(events, name+" stopped")
+			mu.Unlock()
+			return nil
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runGroup(ctx, member("sink", 0), member("router", 20*time.Millisecond), member("source", 20*time.Millisecond))
+	}()
+	cancel()
+	require.NoError(t, <-done)
+	require.Equal(t, []string{"source stopping", "source stopped", "router stopping", "router stopped", "sink stopping", "sink stopped"}, events)
+
+	// A member that fails stops the group the same way, and its error is returned.
+	events = nil
+	failing := func(context.Context) error { return errors.New("boom") }
+	err := runGroup(context.Background(), member("sink", 0), failing, member("source", 0))
+	require.ErrorContains(t, err, "boom")
+	require.Equal(t, []string{"source stopping", "source stopped", "sink stopping", "sink stopped"}, events)
 }

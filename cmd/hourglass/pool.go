@@ -45,7 +45,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	active := fs.Duration("active-window", time.Minute, "a session is active when its last request is this recent")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	fs.Usage = flagenv.Usage(fs, "hourglass pool [flags] list | drain SERVER | ready SERVER", poolHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	rest := fs.Args()

@@ -55,7 +55,7 @@ func runQuery(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.IntVar(&cfg.InlineRows, "inline-rows", cfg.InlineRows, "largest limit whose rows the service collects (and of a synchronous query); larger jobs have Spark write their rows to the archive's file system")
 	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9108", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass query [flags]", queryHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	log, err := adm.logger(stderr)

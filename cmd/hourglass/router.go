@@ -38,7 +38,7 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.TimeBounds.MaxPast, "max-past", cfg.TimeBounds.MaxPast, "reject (DLQ, out_of_range) records whose event time is further than this before their Kafka timestamp")
 	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9102", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass router [flags]", routerHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	cfg.Brokers = splitList(*brokers)

@@ -40,7 +40,7 @@ func runTenants(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.Usage = flagenv.Usage(fs, "hourglass tenants [flags] provision <tenant>...", tenantsHelp)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() < 2 || fs.Arg(0) != "provision" {

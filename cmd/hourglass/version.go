@@ -12,13 +12,13 @@ import (
 // version is set at link time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
-func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: hourglass version\n\nPrints the version, the VCS revision and the Go version it was built with.")
 	}
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -2,11 +2,14 @@
 // a flag's value comes from the command line if given there, else from the
 // environment variable HOURGLASS_<COMMAND>_<FLAG> (e.g. HOURGLASS_ROUTER_BATCH_SIZE),
 // else from the shared HOURGLASS_<FLAG> (e.g. HOURGLASS_BROKERS, read by every
-// service), else from its default. Names are upper case with dashes and dots
-// as underscores; the command is the FlagSet's name.
+// service), else from the shared values the context carries (WithShared:
+// `hourglass all`'s shared: section, which sets no environment variable),
+// else from its default. Names are upper case with dashes and dots as
+// underscores; the command is the FlagSet's name.
 package flagenv
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -21,12 +24,26 @@ func EnvName(name string) string {
 // CommandEnvName is the command-specific environment variable of a flag.
 func CommandEnvName(command, name string) string { return EnvName(command + "_" + name) }
 
-// lookup returns the flag's value from the environment and the variable it came from.
-func lookup(command, name string) (value, variable string, ok bool) {
+type sharedKey struct{}
+
+// WithShared returns a context carrying shared flag values by flag name: a
+// command parsed with ParseContext takes one for a flag that neither its
+// command line nor the environment sets (a command without that flag
+// ignores it).
+func WithShared(ctx context.Context, shared map[string]string) context.Context {
+	return context.WithValue(ctx, sharedKey{}, shared)
+}
+
+// lookup returns the flag's value from the environment (or the shared
+// values) and where it came from.
+func lookup(command, name string, shared map[string]string) (value, source string, ok bool) {
 	for _, v := range []string{CommandEnvName(command, name), EnvName(name)} {
 		if val, ok := os.LookupEnv(v); ok {
-			return val, v, true
+			return val, "environment " + v, true
 		}
+	}
+	if val, ok := shared[name]; ok {
+		return val, "shared." + name, true
 	}
 	return "", "", false
 }
@@ -35,6 +52,13 @@ func lookup(command, name string) (value, variable string, ok bool) {
 // line from its environment variable. A bad environment value is an error
 // naming the variable.
 func Parse(fs *flag.FlagSet, args []string) error {
+	return ParseContext(context.Background(), fs, args)
+}
+
+// ParseContext is Parse, with the shared values of ctx (WithShared) as the
+// last source before the default.
+func ParseContext(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	shared, _ := ctx.Value(sharedKey{}).(map[string]string)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,9 +69,9 @@ func Parse(fs *flag.FlagSet, args []string) error {
 		if given[f.Name] || err != nil {
 			return
 		}
-		if v, variable, ok := lookup(fs.Name(), f.Name); ok {
+		if v, source, ok := lookup(fs.Name(), f.Name, shared); ok {
 			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("environment %s=%q: %w", variable, v, serr)
+				err = fmt.Errorf("%s=%q: %w", source, v, serr)
 			}
 		}
 	})

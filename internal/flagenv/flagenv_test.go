@@ -2,7 +2,9 @@ package flagenv
 
 import (
 	"bytes"
+	"context"
 	"flag"
+	"os"
 	"testing"
 	"time"
 
@@ -40,4 +42,25 @@ func TestUsageShowsEnv(t *testing.T) {
 	Usage(fs, "hourglass x", "Does x.")()
 	require.Contains(t, b.String(), "--catalog  [HOURGLASS_X_CATALOG or HOURGLASS_CATALOG]")
 	require.Contains(t, b.String(), `(default "c.yaml")`)
+}
+
+// Shared values from the context fill what the command line and the
+// environment leave unset, and never touch the environment.
+func TestSharedFromContext(t *testing.T) {
+	t.Setenv("HOURGLASS_BROKERS", "env:9092")
+	ctx := WithShared(context.Background(), map[string]string{"brokers": "shared:9092", "catalog": "c.yaml", "es-url": "shared-es", "poll-interval": "soon"})
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	brokers := fs.String("brokers", "d", "")
+	catalog := fs.String("catalog", "d", "")
+	es := fs.String("es-url", "d", "")
+	require.NoError(t, ParseContext(ctx, fs, []string{"--es-url", "flag-es"}))
+	require.Equal(t, "env:9092", *brokers, "the environment beats shared")
+	require.Equal(t, "c.yaml", *catalog, "shared beats the default")
+	require.Equal(t, "flag-es", *es, "the command line beats shared")
+	_, set := os.LookupEnv("HOURGLASS_CATALOG")
+	require.False(t, set, "no environment variable set")
+
+	bad := flag.NewFlagSet("y", flag.ContinueOnError)
+	bad.Duration("poll-interval", time.Second, "")
+	require.ErrorContains(t, ParseContext(ctx, bad, nil), "shared.poll-interval")
 }
