@@ -64,8 +64,8 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	m.reads = f
 
 	ready := atomic.Pointer[error]{}
-	admin, err := telemetry.NewAdmin("127.0.0.1:0", reg)
-	require.NoError(t, err)
+	admin := telemetry.NewAdmin("127.0.0.1:0", reg)
+	require.NoError(t, admin.Listen())
 	admin.AddCheck("kafka", func(context.Context) error {
 		if e := ready.Load(); e != nil {
 			return *e

@@ -146,8 +146,9 @@ type replica struct {
 func startReplica(t *testing.T, brokers, topic, dlq, keysFile string) *replica {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	sink, err := ingress.NewKafkaSink(ctx, ingress.KafkaSinkConfig{Brokers: []string{brokers}, Topic: topic, DLQTopic: dlq, Partitions: 3})
+	sink, err := ingress.NewKafkaSink(ingress.KafkaSinkConfig{Brokers: []string{brokers}, Topic: topic, DLQTopic: dlq, Partitions: 3})
 	require.NoError(t, err)
+	require.NoError(t, sink.EnsureTopics(ctx))
 	cfg := ingress.DefaultConfig()
 	cfg.ListenAddr = "127.0.0.1:0"
 	cfg.KeysFile = keysFile
@@ -155,7 +156,11 @@ func startReplica(t *testing.T, brokers, topic, dlq, keysFile string) *replica {
 	r := &replica{reg: prometheus.NewRegistry(), stop: cancel, stopped: make(chan error, 1)}
 	r.svc, err = ingress.New(cfg, sink, slog.New(slog.NewTextHandler(io.Discard, nil)), r.reg)
 	require.NoError(t, err)
-	go func() { r.stopped <- r.svc.Run(ctx) }()
+	require.NoError(t, r.svc.Listen())
+	go func() {
+		err := r.svc.Run(ctx)
+		r.stopped <- errors.Join(err, sink.Close())
+	}()
 	t.Cleanup(r.kill)
 	require.Eventually(t, func() bool { return r.svc.Ready(context.Background()) == nil }, 30*time.Second, 100*time.Millisecond)
 	return r

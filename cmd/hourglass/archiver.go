@@ -61,5 +61,5 @@ func runArchiver(ctx context.Context, args []string, _, stderr io.Writer) error 
 		return err
 	}
 	return adm.serveService(ctx, service{name: "archiver", reg: reg, log: log, check: "kafka+archive", ready: a.Ready, run: a.Run,
-		attrs: []any{"brokers", cfg.Brokers, "archive", fsys.String()}})
+		attrs: func() []any { return []any{"brokers", cfg.Brokers, "archive", fsys.String()} }})
 }

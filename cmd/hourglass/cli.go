@@ -81,23 +81,34 @@ type service struct {
 	log      *slog.Logger                // the service's logger
 	check    string                      // name of its readiness check
 	ready    telemetry.ReadyFunc         // /readyz
+	listen   func() error                // binds the service's own address, if it has one (after the admin's)
 	run      func(context.Context) error // the service itself
 	handlers map[string]http.Handler     // extra admin routes (the lag monitor's status pages)
-	attrs    []any                       // logged at start
+	attrs    func() []any                // logged at start, after listen
 }
 
-// serveService starts the admin server (/metrics, /healthz, /readyz and any
-// extra handlers) and runs the service beside it until ctx is done or either
-// stops.
+// serveService binds the admin server (/metrics, /healthz, /readyz and any
+// extra handlers), then the service's own address, and runs the service
+// beside the admin server until ctx is done or either stops: the service
+// stops first, the admin server after it (runGroup).
 func (f adminFlags) serveService(ctx context.Context, s service) error {
-	admin, err := telemetry.NewAdmin(*f.addr, s.reg)
-	if err != nil {
-		return err
-	}
+	admin := telemetry.NewAdmin(*f.addr, s.reg)
 	admin.AddCheck(s.check, s.ready)
 	for pattern, h := range s.handlers {
 		admin.Handle(pattern, h)
 	}
-	s.log.Info(s.name+" starting", append([]any{"admin", admin.Addr()}, s.attrs...)...)
+	if err := admin.Listen(); err != nil {
+		return err
+	}
+	if s.listen != nil {
+		if err := s.listen(); err != nil {
+			return err
+		}
+	}
+	var attrs []any
+	if s.attrs != nil {
+		attrs = s.attrs()
+	}
+	s.log.Info(s.name+" starting", append([]any{"admin", admin.Addr()}, attrs...)...)
 	return runGroup(ctx, admin.Serve, s.run)
 }

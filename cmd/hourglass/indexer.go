@@ -71,5 +71,5 @@ func runIndexer(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	return adm.serveService(ctx, service{name: "indexer", reg: reg, log: log, check: "kafka+es", ready: ix.Ready, run: ix.Run,
-		attrs: []any{"brokers", cfg.Brokers, "es", cfg.ESURLs, "data_stream", cfg.DataStream}})
+		attrs: func() []any { return []any{"brokers", cfg.Brokers, "es", cfg.ESURLs, "data_stream", cfg.DataStream} }})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/hourglass-io/hourglass/internal/flagenv"
 	"github.com/hourglass-io/hourglass/internal/telemetry"
@@ -64,8 +65,17 @@ func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 	var sink ingress.Sink
 	switch strings.ToLower(*sinkKind) {
 	case "kafka":
-		sink, err = ingress.NewKafkaSink(ctx, ingress.KafkaSinkConfig{
+		var ks *ingress.KafkaSink
+		ks, err = ingress.NewKafkaSink(ingress.KafkaSinkConfig{
 			Brokers: splitList(*brokers), Topic: *topic, DLQTopic: *dlq, Partitions: *partitions})
+		if err == nil {
+			sink = ks
+			ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if eerr := ks.EnsureTopics(ectx); eerr != nil {
+				log.Warn("raw and DLQ topics not ensured; /readyz says not ready until they exist", "error", eerr)
+			}
+			cancel()
+		}
 	case "fluentd":
 		fcfg := ingress.FluentdSinkConfig{Addr: *fluentdAddr, TLS: *fluentdTLS, CAFile: *fluentdCA,
 			ServerName: *fluentdServerName, SelfHostname: *fluentdHostname}
@@ -84,19 +94,18 @@ func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer func() { // after the service drained: every accepted record was written
+		if cerr := sink.Close(); cerr != nil {
+			log.Warn("close sink", "error", cerr)
+		}
+	}()
 	reg := telemetry.NewRegistry()
 	svc, err := ingress.New(cfg, sink, log, reg)
 	if err != nil {
-		_ = sink.Close()
 		return err
 	}
 	defer onHangup(svc.ReloadKeys)()
-	ran := false // svc.Run closes the sink; if it never ran (admin address taken), close it here
-	run := func(ctx context.Context) error { ran = true; return svc.Run(ctx) }
-	err = adm.serveService(ctx, service{name: "ingress", reg: reg, log: log, check: "sink", ready: svc.Ready, run: run,
-		attrs: []any{"listen", svc.Addr(), "sink", *sinkKind}})
-	if !ran {
-		_ = sink.Close()
-	}
-	return err
+	return adm.serveService(ctx, service{name: "ingress", reg: reg, log: log, check: "sink", ready: svc.Ready,
+		listen: svc.Listen, run: svc.Run,
+		attrs: func() []any { return []any{"listen", svc.Addr(), "sink", *sinkKind} }})
 }

@@ -189,8 +189,8 @@ func superviseJobs(ctx context.Context, cfg jobs.Config, units []jobUnit, level,
 	var regs []prometheus.Registerer // none: no admin server, no metrics
 	if listenAddr != "" {
 		reg := telemetry.NewRegistry()
-		admin, err := telemetry.NewAdmin(listenAddr, reg)
-		if err != nil {
+		admin := telemetry.NewAdmin(listenAddr, reg)
+		if err := admin.Listen(); err != nil {
 			return err
 		}
 		regs = append(regs, reg)

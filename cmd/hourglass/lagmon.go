@@ -118,5 +118,5 @@ func runLagmon(ctx context.Context, args []string, _, stderr io.Writer) error {
 		handlers[p] = h
 	}
 	return adm.serveService(ctx, service{name: "lag monitor", reg: reg, log: log, check: "kafka", ready: m.Ready, run: m.Run,
-		handlers: handlers, attrs: []any{"config", *configFile}})
+		handlers: handlers, attrs: func() []any { return []any{"config", *configFile} }})
 }

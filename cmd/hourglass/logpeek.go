@@ -72,5 +72,5 @@ func runLogpeek(ctx context.Context, args []string, _, stderr io.Writer) error {
 		log.Info("tokens reloaded", "file", *tokens)
 	})()
 	return adm.serveService(ctx, service{name: "logpeek", reg: reg, log: log, check: "archive", ready: s.Ready, run: s.Run,
-		attrs: []any{"api", cfg.Listen, "archive", fsys.String()}})
+		attrs: func() []any { return []any{"api", cfg.Listen, "archive", fsys.String()} }})
 }

@@ -54,7 +54,7 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer onHangup(r.Reload)()
 	return adm.serveService(ctx, service{name: "router", reg: reg, log: log, check: "kafka", ready: r.Ready, run: r.Run,
-		attrs: []any{"brokers", cfg.Brokers, "catalog", cfg.CatalogPath}})
+		attrs: func() []any { return []any{"brokers", cfg.Brokers, "catalog", cfg.CatalogPath} }})
 }
 
 // splitList splits a comma-separated flag value, dropping empty elements.

@@ -41,6 +41,7 @@ type ReadyFunc func(ctx context.Context) error
 
 // Admin is the admin HTTP server of a service.
 type Admin struct {
+	addr   string
 	srv    *http.Server
 	ln     net.Listener
 	mux    *http.ServeMux
@@ -48,22 +49,32 @@ type Admin struct {
 	checks map[string]ReadyFunc
 }
 
-// NewAdmin listens on addr (":0" picks a port; see Addr) and serves /metrics
-// from gatherer, /healthz, and /readyz from the registered checks.
-func NewAdmin(addr string, gatherer prometheus.Gatherer) (*Admin, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("admin: listen %s: %w", addr, err)
-	}
-	a := &Admin{ln: ln, mux: http.NewServeMux(), checks: map[string]ReadyFunc{}}
+// NewAdmin prepares the admin server of addr (":0" picks a port at Listen):
+// /metrics from gatherer, /healthz, and /readyz from the registered checks.
+// It does no I/O; Listen binds the address.
+func NewAdmin(addr string, gatherer prometheus.Gatherer) *Admin {
+	a := &Admin{addr: addr, mux: http.NewServeMux(), checks: map[string]ReadyFunc{}}
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	a.mux.HandleFunc("GET /readyz", a.ready)
 	a.srv = &http.Server{Handler: a.mux, ReadHeaderTimeout: 5 * time.Second}
-	return a, nil
+	return a
 }
 
-// Addr is the address the admin server listens on.
+// Listen binds the admin address (Serve does if it was not done).
+func (a *Admin) Listen() error {
+	if a.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", a.addr)
+	if err != nil {
+		return fmt.Errorf("admin: listen %s: %w", a.addr, err)
+	}
+	a.ln = ln
+	return nil
+}
+
+// Addr is the address the admin server listens on (after Listen).
 func (a *Admin) Addr() string { return a.ln.Addr().String() }
 
 // Handle adds a handler to the admin mux (e.g. a status page).
@@ -100,6 +111,9 @@ func (a *Admin) ready(w http.ResponseWriter, r *http.Request) {
 
 // Serve serves until ctx is done, then shuts down within 5 seconds.
 func (a *Admin) Serve(ctx context.Context) error {
+	if err := a.Listen(); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Serve(a.ln) }()
 	select {

@@ -42,14 +42,16 @@ func startIngress(t *testing.T, brokers, topic, dlq string) *ingress.Service {
 	cfg.SinkTimeout = 5 * time.Second
 	cfg.RetryAfter = time.Second
 	require.NoError(t, os.WriteFile(cfg.KeysFile, []byte(keys), 0o600))
-	sink, err := ingress.NewKafkaSink(context.Background(), ingress.KafkaSinkConfig{Brokers: []string{brokers}, Topic: topic, DLQTopic: dlq, Partitions: 3})
+	sink, err := ingress.NewKafkaSink(ingress.KafkaSinkConfig{Brokers: []string{brokers}, Topic: topic, DLQTopic: dlq, Partitions: 3})
 	require.NoError(t, err)
+	require.NoError(t, sink.EnsureTopics(context.Background()))
 	svc, err := ingress.New(cfg, sink, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	require.NoError(t, err)
+	require.NoError(t, svc.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done); require.NoError(t, sink.Close()) })
 	return svc
 }
 

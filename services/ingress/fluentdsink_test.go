@@ -223,12 +223,14 @@ func startFluentdIngress(t *testing.T, sink *FluentdSink) (post func(id string) 
 	cfg.ShutdownTimeout = 5 * time.Second
 	svc, err := New(cfg, sink, fluentdQuiet(), prometheus.NewRegistry())
 	require.NoError(t, err)
+	require.NoError(t, svc.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
 	go func() { stopped <- svc.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-stopped)
+		require.NoError(t, sink.Close())
 	})
 
 	base := "http://" + svc.Addr()

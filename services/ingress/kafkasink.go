@@ -16,11 +16,12 @@ import (
 // to the raw topic keyed by tenant, rejected ones to the DLQ as internal/dlq
 // messages (stage ingress); acks=all. The writer reconnects by itself when a broker returns.
 type KafkaSink struct {
-	w       *kafka.Writer
-	client  *kafka.Client
-	brokers []string
-	topic   string
-	dlq     string
+	w          *kafka.Writer
+	client     *kafka.Client
+	brokers    []string
+	topic      string
+	dlq        string
+	partitions int // of the topics, when EnsureTopics creates them
 }
 
 // KafkaSinkConfig configures the Kafka sink.
@@ -31,10 +32,9 @@ type KafkaSinkConfig struct {
 	Partitions int    // for the topics when they have to be created
 }
 
-// NewKafkaSink creates the sink and, when the broker is reachable, the raw and
-// DLQ topics if missing (an unreachable broker is not an error here: /readyz
-// says so, and requests get 503 until it is back).
-func NewKafkaSink(ctx context.Context, cfg KafkaSinkConfig) (*KafkaSink, error) {
+// NewKafkaSink prepares the sink; it opens nothing (EnsureTopics creates the
+// topics, the first Write connects).
+func NewKafkaSink(cfg KafkaSinkConfig) (*KafkaSink, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, fmt.Errorf("kafka sink: no brokers")
 	}
@@ -66,11 +66,15 @@ func NewKafkaSink(ctx context.Context, cfg KafkaSinkConfig) (*KafkaSink, error) 
 			Transport:       &kafka.Transport{DialTimeout: 3 * time.Second},
 		},
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	// Best effort: Ready reports a topic that still does not exist.
-	_ = topology.Ensure(cctx, cfg.Brokers, topology.Topic{Name: cfg.Topic, Partitions: cfg.Partitions}, topology.DLQ(cfg.DLQTopic))
+	s.partitions = cfg.Partitions
 	return s, nil
+}
+
+// EnsureTopics creates the raw and DLQ topics if missing. An unreachable
+// broker is an error the caller may log and go on from: /readyz reports a
+// topic that does not exist, and requests get 503 until it does.
+func (s *KafkaSink) EnsureTopics(ctx context.Context) error {
+	return topology.Ensure(ctx, s.brokers, topology.Topic{Name: s.topic, Partitions: s.partitions}, topology.DLQ(s.dlq))
 }
 
 // canonical marks the raw records as ingress's canonical encoding of

@@ -37,7 +37,7 @@ func startIntake(t *testing.T, spec *openapitest.Spec, sink Sink, mutate func(*C
 	}
 	svc, err := New(cfg, sink, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = svc.ln.Close() }) // served by httptest instead
+	// Served by httptest instead of Run (no listener of its own).
 	srv := httptest.NewServer(spec.Handler(t, svc.srv.Handler))
 	t.Cleanup(srv.Close) // waits for the handlers, and so for their checks
 	return srv.URL

@@ -25,8 +25,9 @@ type Service struct {
 	m      *metrics
 }
 
-// New validates cfg, loads the API keys and listens on cfg.ListenAddr. The
-// service owns sink from now on and closes it after draining.
+// New validates cfg and loads the API keys; it opens nothing (Listen binds
+// the intake address). The caller owns sink and closes it after Run
+// returned: Run drains every request's sink write first.
 func New(cfg Config, sink Sink, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ingress: config: %w", err)
@@ -35,11 +36,7 @@ func New(cfg Config, sink Sink, log *slog.Logger, reg prometheus.Registerer) (*S
 	if err != nil {
 		return nil, fmt.Errorf("ingress: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
-	if err != nil {
-		return nil, fmt.Errorf("ingress: listen %s: %w", cfg.ListenAddr, err)
-	}
-	s := &Service{cfg: cfg, log: log.With("component", "ingress"), keys: keys, sink: sink, ln: ln,
+	s := &Service{cfg: cfg, log: log.With("component", "ingress"), keys: keys, sink: sink,
 		reload: make(chan struct{}, 1), m: newMetrics(reg)}
 	h := newLogsHandler(cfg, keys, sink, s.log, s.m)
 	mux := http.NewServeMux()
@@ -57,7 +54,20 @@ func New(cfg Config, sink Sink, log *slog.Logger, reg prometheus.Registerer) (*S
 	return s, nil
 }
 
-// Addr is the address the intake listens on.
+// Listen binds the intake address (Run does if it was not done).
+func (s *Service) Listen() error {
+	if s.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("ingress: listen %s: %w", s.cfg.ListenAddr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the address the intake listens on (after Listen).
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
 // Ready reports whether the sink can take data.
@@ -75,9 +85,12 @@ func (s *Service) ReloadKeys() {
 	}
 }
 
-// Run serves until ctx is done, then stops accepting, drains in-flight
-// requests (each finishes its sink write and gets its answer) and closes the sink.
+// Run serves until ctx is done, then stops accepting and drains in-flight
+// requests (each finishes its sink write and gets its answer).
 func (s *Service) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go filewatch.Watch(watchCtx, s.cfg.KeysFile, s.cfg.KeysReload, s.reload, func() {
@@ -101,9 +114,6 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cancel()
 	if err := s.srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		serveErr = errors.Join(serveErr, fmt.Errorf("ingress: drain: %w", err))
-	}
-	if err := s.sink.Close(); err != nil {
-		serveErr = errors.Join(serveErr, fmt.Errorf("ingress: close sink: %w", err))
 	}
 	s.log.Info("intake stopped")
 	return serveErr
