@@ -291,39 +291,6 @@ func startConsumer(t *testing.T, brokers, group, topic string, perTick int) (sto
 	return stop
 }
 
-// produceAt writes n records every 100ms to partition 0 until the test ends.
-func produceAt(t *testing.T, brokers, topic string, n int) {
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		w := &kafka.Writer{Addr: kafka.TCP(brokers), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
-		defer w.Close()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			msgs := make([]kafka.Message, n)
-			for i := range msgs {
-				msgs[i] = kafka.Message{Value: []byte("x")}
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := w.WriteMessages(ctx, msgs...)
-			cancel()
-			if err != nil {
-				t.Errorf("produce: %v", err)
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); wg.Wait() })
-}
-
 // drillJobSpec is the shipped catalog's request_rate metric renamed
 // drill_<id>, reading a topic of e's and committing to a group of e's; its
 // indices are deleted when the test ends.
@@ -347,10 +314,9 @@ func drillJobSpec(t *testing.T, e *env) catalog.JobSpec {
 	return spec
 }
 
-// produceRecords writes n valid records (event time: now) every 100ms to
-// partition 0 until the test ends.
-func produceRecords(t *testing.T, brokers, topic string, n int) {
-	g := gen.New(gen.Config{Seed: 1, Tenants: 2, Start: time.Now(), Rate: 1})
+// produceEvery writes n messages made by next every 100ms to partition 0
+// until the test ends.
+func produceEvery(t *testing.T, brokers, topic string, n int, next func() kafka.Message) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -368,14 +334,7 @@ func produceRecords(t *testing.T, brokers, topic string, n int) {
 			}
 			msgs := make([]kafka.Message, n)
 			for i := range msgs {
-				r := g.Next()
-				r.Timestamp = time.Now().UTC()
-				b, err := json.Marshal(r)
-				if err != nil {
-					t.Errorf("encode: %v", err)
-					return
-				}
-				msgs[i] = kafka.Message{Key: []byte(r.Tenant), Value: b}
+				msgs[i] = next()
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			err := w.WriteMessages(ctx, msgs...)
@@ -387,6 +346,23 @@ func produceRecords(t *testing.T, brokers, topic string, n int) {
 		}
 	}()
 	t.Cleanup(func() { close(stop); wg.Wait() })
+}
+
+// produceAt writes n one-byte records every 100ms (a consumer group's
+// lag is all these drills read).
+func produceAt(t *testing.T, brokers, topic string, n int) {
+	produceEvery(t, brokers, topic, n, func() kafka.Message { return kafka.Message{Value: []byte("x")} })
+}
+
+// produceRecords writes n valid records (event time: now) every 100ms, as
+// ingress writes them (canonical, keyed by tenant).
+func produceRecords(t *testing.T, brokers, topic string, n int) {
+	g := gen.New(gen.Config{Seed: 1, Tenants: 2, Start: time.Now(), Rate: 1})
+	produceEvery(t, brokers, topic, n, func() kafka.Message {
+		r := g.Next()
+		r.Timestamp = time.Now().UTC()
+		return kafka.Message{Key: []byte(r.Tenant), Value: r.AppendJSON(nil)}
+	})
 }
 
 // lockAlerting holds the stack's Alertmanager config for the rest of the
