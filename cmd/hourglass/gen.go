@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -30,17 +27,6 @@ out-of-order (--disorder) and late (--late-share, --late-by) events, and an
 optional share of malformed records. Writes NDJSON (--out) or posts to the
 ingress API (--target), one API key per tenant (--key-template), paced at
 --rate records/s. Prints a JSON summary on stdout.`
-
-type genSummary struct {
-	Generated      int     `json:"generated"`
-	Malformed      int     `json:"malformed"`
-	Accepted       int     `json:"accepted"`
-	Rejected       int     `json:"rejected"`
-	Retries        int     `json:"retries"`
-	FailedRequests int     `json:"failed_requests"`
-	Seconds        float64 `json:"seconds"`
-	RecordsPerSec  float64 `json:"records_per_second"`
-}
 
 func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg gen.Config
@@ -94,17 +80,28 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer cancel()
 	}
 	began := time.Now()
-	var sum genSummary
+	var sum gen.Summary
 	var err error
 	if *out != "" {
-		err = genToFile(ctx, g, *out, *count, &sum, keep, stdout)
+		w := stdout
+		if *out != "-" {
+			f, cerr := os.Create(*out)
+			if cerr != nil {
+				return fmt.Errorf("create %s: %w", *out, cerr)
+			}
+			defer f.Close()
+			w = f
+		}
+		sum, err = gen.WriteNDJSON(ctx, g, w, *count, keep)
 	} else {
 		client, cerr := genClient(*caFile)
 		if cerr != nil {
 			return cerr
 		}
 		p := &gen.Poster{URL: *target, KeyTemplate: *keyTemplate, Gzip: *gzipBody, MaxRetries: 20, Client: client}
-		err = genToIngress(ctx, g, p, *count, cfg.Rate, *batch, *concurrency, &sum, keep, stderr)
+		var mu sync.Mutex
+		sum, err = p.Send(ctx, g, gen.SendConfig{Count: *count, Rate: cfg.Rate, Batch: *batch, Concurrency: *concurrency}, keep,
+			func(ferr error) { mu.Lock(); fmt.Fprintln(stderr, "hourglass gen:", ferr); mu.Unlock() })
 	}
 	if *truth != "" && (err == nil || errors.Is(err, context.DeadlineExceeded)) {
 		if terr := writeTruth(*truth, *catalogPath, truthRecs); terr != nil {
@@ -128,144 +125,7 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return err
 }
 
-// pace waits until record i is due at rate records/s after began.
-func pace(ctx context.Context, began time.Time, i int, rate float64) error {
-	if rate <= 0 {
-		return ctx.Err()
-	}
-	due := began.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-	if d := time.Until(due); d > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(d):
-		}
-	}
-	return ctx.Err()
-}
-
-func genToFile(ctx context.Context, g *gen.Generator, path string, count int, sum *genSummary, keep func(record.Record), stdout io.Writer) error {
-	w := stdout
-	if path != "-" {
-		f, err := os.Create(path)
-		if err != nil {
-			return fmt.Errorf("create %s: %w", path, err)
-		}
-		defer f.Close()
-		w = f
-	}
-	bw := bufio.NewWriterSize(w, 1<<20)
-	defer bw.Flush()
-	for i := 0; count <= 0 || i < count; i++ {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		rec, line, valid := g.NextWithLine()
-		sum.Generated++
-		if !valid {
-			sum.Malformed++
-		} else {
-			keep(rec)
-		}
-		bw.Write(line)
-		bw.WriteByte('\n')
-	}
-	return nil
-}
-
-func genToIngress(ctx context.Context, g *gen.Generator, p *gen.Poster, count int, rate float64,
-	batch, concurrency int, sum *genSummary, keep func(record.Record), stderr io.Writer) error {
-	type job struct {
-		tenant string
-		lines  [][]byte
-	}
-	jobs := make(chan job)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				res, err := p.Post(context.WithoutCancel(ctx), j.tenant, j.lines)
-				mu.Lock()
-				sum.Retries += res.Retries
-				switch {
-				case err != nil:
-					sum.FailedRequests++
-					fmt.Fprintln(stderr, "hourglass gen:", err)
-				case res.Status >= 300 && res.Status != http.StatusUnprocessableEntity:
-					sum.FailedRequests++
-					fmt.Fprintf(stderr, "hourglass gen: %d records for %s: HTTP %d\n", len(j.lines), j.tenant, res.Status)
-				default:
-					sum.Accepted += res.Accepted
-					sum.Rejected += res.Rejected
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	pending := map[string][][]byte{}
-	flush := func(tenant string) {
-		if len(pending[tenant]) > 0 {
-			jobs <- job{tenant, pending[tenant]}
-			pending[tenant] = nil
-		}
-	}
-	began := time.Now()
-	lastFlush := began
-	var err error
-	for i := 0; count <= 0 || i < count; i++ {
-		if err = pace(ctx, began, i, rate); err != nil {
-			break
-		}
-		rec, line, valid := g.NextWithLine()
-		if !valid {
-			sum.Malformed++
-		} else {
-			keep(rec)
-		}
-		sum.Generated++
-		pending[rec.Tenant] = append(pending[rec.Tenant], line)
-		if len(pending[rec.Tenant]) >= batch {
-			flush(rec.Tenant)
-		}
-		if time.Since(lastFlush) > 200*time.Millisecond { // keep latency low at low rates
-			for t := range pending {
-				flush(t)
-			}
-			lastFlush = time.Now()
-		}
-	}
-	for t := range pending {
-		flush(t)
-	}
-	close(jobs)
-	wg.Wait()
-	return err
-}
-
-// truthDoc is one expected metric document in the --truth file.
-type truthDoc struct {
-	Metric  string            `json:"metric"`
-	ID      string            `json:"id"`
-	Index   string            `json:"index"`
-	Group   []string          `json:"group"`
-	Window  truthWindow       `json:"window"`
-	Samples int64             `json:"samples"`
-	Values  map[string]any    `json:"values"`
-	Checks  map[string]string `json:"checks"`
-}
-
-type truthWindow struct {
-	Size  string    `json:"size"`
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-}
-
-// writeTruth writes the exact documents every catalog metric should produce
-// from recs (every record counted: records generated later than a metric's
-// allowed lateness may instead be counted in hourglass-late-<metric>).
+// writeTruth writes the --truth file (metriceval.WriteTruth).
 func writeTruth(path, catalogPath string, recs []record.Record) error {
 	c, err := catalog.Load(catalogPath)
 	if err != nil {
@@ -275,37 +135,7 @@ func writeTruth(path, catalogPath string, recs []record.Record) error {
 	if err != nil {
 		return fmt.Errorf("--truth: %w", err)
 	}
-	bw := bufio.NewWriter(f)
-	enc := json.NewEncoder(bw)
-	for _, m := range c.Metrics {
-		res := metriceval.Evaluate(m, metriceval.Filter(m, recs), nil)
-		keys := make([]metriceval.Key, 0, len(res.Windows))
-		for k := range res.Windows {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, func(a, b metriceval.Key) int {
-			return cmp.Or(cmp.Compare(a.Size, b.Size), a.Start.Compare(b.Start), cmp.Compare(a.Group, b.Group))
-		})
-		for _, k := range keys {
-			w := res.Windows[k]
-			doc := truthDoc{Metric: m.Name, ID: res.DocID(w), Index: res.Index(w), Group: w.GroupValues,
-				Window:  truthWindow{Size: w.Size, Start: w.Start, End: w.Start.Add(w.Length)},
-				Samples: w.Samples, Values: map[string]any{}, Checks: map[string]string{}}
-			for _, want := range w.Wants(m) {
-				doc.Checks[want.Field] = want.Check
-				if want.Null {
-					doc.Values[want.Field] = nil
-				} else {
-					doc.Values[want.Field] = want.Value
-				}
-			}
-			if err := enc.Encode(doc); err != nil {
-				f.Close()
-				return fmt.Errorf("--truth: %w", err)
-			}
-		}
-	}
-	if err := bw.Flush(); err != nil {
+	if err := metriceval.WriteTruth(f, c, recs); err != nil {
 		f.Close()
 		return fmt.Errorf("--truth: %w", err)
 	}

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync/atomic"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hourglass-io/hourglass/internal/metriceval"
 )
 
 func runArgs(args ...string) (int, string, string) {
@@ -97,7 +99,7 @@ func TestGenTruth(t *testing.T) {
 	// request_rate counts every record: per window size, the samples add up to 3000.
 	samples := map[string]int64{}
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var d truthDoc
+		var d metriceval.TruthDoc
 		require.NoError(t, json.Unmarshal([]byte(line), &d))
 		if d.Metric == "request_rate" {
 			samples[d.Window.Size] += d.Samples

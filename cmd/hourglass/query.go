@@ -115,5 +115,7 @@ func runQuery(ctx context.Context, args []string, _, stderr io.Writer) error {
 		log.Info("tokens reloaded", "file", *tokens)
 	})()
 	return adm.serveService(ctx, service{name: "query", reg: reg, log: log, check: "archive", ready: s.Ready, run: s.Run,
-		attrs: func() []any { return []any{"api", cfg.Listen, "archive", fsys.String(), "spark_connect", *pool, "events", *topic, "brokers", *brokers} }})
+		attrs: func() []any {
+			return []any{"api", cfg.Listen, "archive", fsys.String(), "spark_connect", *pool, "events", *topic, "brokers", *brokers}
+		}})
 }
