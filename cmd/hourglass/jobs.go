@@ -88,6 +88,7 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Jars = splitList(*jars)
 	cfg.Conf = splitList(*conf)
 	rest := fs.Args()
+	flags := args[:len(args)-len(rest)] // as parsed: what the detached supervisors get again
 	if len(rest) == 0 {
 		fs.Usage()
 		return errUsage
@@ -108,14 +109,14 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "supervise":
 		return superviseJobs(ctx, cfg, units, *level, *listenAddr, stderr)
 	case "start":
-		return startJobs(cfg, units, args, stdout)
+		return startJobs(cfg, units, flags, stdout)
 	case "stop":
 		return stopJobs(cfg, units, stdout)
 	case "restart":
 		if err := stopJobs(cfg, units, stdout); err != nil {
 			return err
 		}
-		return startJobs(cfg, units, args, stdout)
+		return startJobs(cfg, units, flags, stdout)
 	case "status":
 		return jobsStatus(cfg, units, stdout)
 	case "batch":
@@ -124,7 +125,7 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if len(rest) < 2 {
 			return fmt.Errorf("jobs: reset-checkpoint: name the metrics (docs/runbook-checkpoint.md): %w", errUsage)
 		}
-		return resetCheckpoints(cfg, units, args, stdout)
+		return resetCheckpoints(cfg, units, flags, stdout)
 	}
 	fs.Usage()
 	return errUsage
@@ -210,13 +211,13 @@ func superviseJobs(ctx context.Context, cfg jobs.Config, units []jobUnit, level,
 	return runGroup(ctx, fns...)
 }
 
-// startJobs launches `hourglass jobs <same flags> supervise <metrics>` detached, per driver.
-func startJobs(cfg jobs.Config, units []jobUnit, args []string, stdout io.Writer) error {
+// startJobs launches `hourglass jobs <flags> supervise <metrics>` detached,
+// per driver: flags are the command line's flags, as the flag set parsed them.
+func startJobs(cfg jobs.Config, units []jobUnit, flags []string, stdout io.Writer) error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("jobs: find own executable: %w", err)
 	}
-	flags := flagsBeforeVerb(args)
 	var errs []error
 	for _, u := range units {
 		argv := append(append(append([]string{self, "jobs"}, flags...), "supervise"), u.metricNames()...)
@@ -231,17 +232,6 @@ func startJobs(cfg jobs.Config, units []jobUnit, args []string, stdout io.Writer
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// flagsBeforeVerb returns the flags of a `jobs` command line (what precedes the verb).
-func flagsBeforeVerb(args []string) []string {
-	for i, a := range args {
-		switch a {
-		case "start", "stop", "restart", "status", "supervise", "reset-checkpoint":
-			return args[:i]
-		}
-	}
-	return args
 }
 
 func stopJobs(cfg jobs.Config, units []jobUnit, stdout io.Writer) error {
@@ -320,7 +310,7 @@ func batchJobs(ctx context.Context, cfg jobs.Config, metrics []catalog.Metric, h
 
 // resetCheckpoints stops the drivers running the metrics, moves each metric's
 // checkpoint aside and starts again the drivers that were running.
-func resetCheckpoints(cfg jobs.Config, units []jobUnit, args []string, stdout io.Writer) error {
+func resetCheckpoints(cfg jobs.Config, units []jobUnit, flags []string, stdout io.Writer) error {
 	var running []jobUnit
 	for _, u := range units {
 		if jobs.Running(cfg, u.name) {
@@ -352,5 +342,5 @@ func resetCheckpoints(cfg jobs.Config, units []jobUnit, args []string, stdout io
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	return startJobs(cfg, running, args, stdout)
+	return startJobs(cfg, running, flags, stdout)
 }
