@@ -320,55 +320,19 @@ func ensureIndex(ctx context.Context, es *esclient.Client, alias, index string) 
 
 func setupRetention(ctx context.Context, es *esclient.Client, flavor esclient.Flavor, retention time.Duration) (string, error) {
 	if flavor == esclient.Elasticsearch {
-		body, _ := json.Marshal(ILMPolicy(retention))
-		req := esapi.ILMPutLifecycleRequest{Policy: PolicyName, Body: bytes.NewReader(body)}
-		if err := es.Do(ctx, req, "es setup: put ILM policy "+PolicyName, nil); err != nil {
-			return "", err
+		if err := es.PutILMPolicy(ctx, PolicyName, ILMPolicy(retention)); err != nil {
+			return "", fmt.Errorf("es setup: %w", err)
 		}
 		return "ILM policy " + PolicyName + ": delete after " + days(retention), nil
 	}
-	path := "/_plugins/_ism/policies/" + PolicyName
-	var current struct {
-		SeqNo       *int64         `json:"_seq_no"`
-		PrimaryTerm *int64         `json:"_primary_term"`
-		Policy      map[string]any `json:"policy"`
-	}
-	err := es.Do(ctx, esclient.Raw{Method: http.MethodGet, Path: path}, "es setup: get ISM policy", &current)
+	changed, err := es.PutISMPolicy(ctx, PolicyName, ISMPolicy(retention))
 	switch {
-	case err != nil && esclient.HasStatus(err, http.StatusBadRequest) && strings.Contains(err.Error(), "no handler"):
+	case errors.Is(err, esclient.ErrNoISM):
 		return "not enforced: the OpenSearch ISM plugin (opensearch-index-management) is not installed", nil
-	case err != nil && !esclient.HasStatus(err, http.StatusNotFound):
-		return "", err
-	}
-	want := ISMPolicy(retention)
-	q := ""
-	if err == nil && current.SeqNo != nil {
-		if ismSame(current.Policy, want["policy"].(map[string]any)) {
-			return "ISM policy " + PolicyName + " (unchanged): delete after " + days(retention), nil
-		}
-		q = fmt.Sprintf("?if_seq_no=%d&if_primary_term=%d", *current.SeqNo, *current.PrimaryTerm)
-	}
-	body, _ := json.Marshal(want)
-	if err := es.Do(ctx, esclient.Raw{Method: http.MethodPut, Path: path + q, Body: body}, "es setup: put ISM policy", nil); err != nil {
-		return "", err
+	case err != nil:
+		return "", fmt.Errorf("es setup: %w", err)
+	case !changed:
+		return "ISM policy " + PolicyName + " (unchanged): delete after " + days(retention), nil
 	}
 	return "ISM policy " + PolicyName + ": delete after " + days(retention), nil
-}
-
-// ismSame compares the parts of an ISM policy that setup writes.
-func ismSame(got, want map[string]any) bool {
-	norm := func(v any) string { b, _ := json.Marshal(v); return string(b) }
-	for _, k := range []string{"description", "default_state", "states"} {
-		if norm(got[k]) != norm(roundTrip(want[k])) {
-			return false
-		}
-	}
-	return true
-}
-
-func roundTrip(v any) any {
-	b, _ := json.Marshal(v)
-	var out any
-	_ = json.Unmarshal(b, &out)
-	return out
 }

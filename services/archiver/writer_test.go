@@ -425,7 +425,7 @@ func TestWriterCacheDroppedKeepsOlderFiles(t *testing.T) {
 
 	w := newPartWriter(fsys, 0, DefaultConfig(), slog.New(slog.DiscardHandler), m)
 	require.NoError(t, w.add(ctx, 0, lines[0], false, time.Now())) // lists the hour: 10-12 known
-	clear(w.known)                                          // the cache is dropped (too many hours or parts)
+	clear(w.known)                                                 // the cache is dropped (too many hours or parts)
 	w.knownParts = 0
 	require.NoError(t, w.flushAll(ctx))
 	for off := 1; off < len(lines); off++ {

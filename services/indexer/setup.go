@@ -92,18 +92,18 @@ func Setup(ctx context.Context, c *esclient.Client, s SetupConfig) (SetupResult,
 	settings := map[string]any{"number_of_replicas": s.Replicas}
 	switch info.Flavor {
 	case esclient.Elasticsearch:
-		if err := putILM(ctx, c, s.Policy, retention); err != nil {
-			return res, err
+		if err := c.PutILMPolicy(ctx, s.Policy, ilmPolicy(retention)); err != nil {
+			return res, fmt.Errorf("indexer: setup: %w", err)
 		}
 		settings["index.lifecycle.name"] = s.Policy
 		res.Retention = "ilm"
 	case esclient.OpenSearch:
-		err := putISM(ctx, c, s.Policy, retention, ".ds-"+s.Pattern)
+		_, err := c.PutISMPolicy(ctx, s.Policy, ismPolicy(retention, ".ds-"+s.Pattern))
 		switch {
-		case errors.Is(err, errNoISM):
+		case errors.Is(err, esclient.ErrNoISM):
 			res.Warning = "this OpenSearch has no index-management (ISM) plugin: retention " + retention + " is not enforced by the cluster"
 		case err != nil:
-			return res, err
+			return res, fmt.Errorf("indexer: setup: %w", err)
 		default:
 			res.Retention = "ism"
 		}
@@ -128,16 +128,6 @@ func Setup(ctx context.Context, c *esclient.Client, s SetupConfig) (SetupResult,
 		}
 	}
 	return res, nil
-}
-
-// errNoISM: the OpenSearch cluster has no ISM endpoint.
-var errNoISM = errors.New("no ISM plugin")
-
-// noHandler reports the answer of a cluster to an endpoint it does not have.
-func noHandler(err error) bool {
-	var e *esclient.Error
-	return errors.As(err, &e) && (e.Status == http.StatusBadRequest || e.Status == http.StatusNotFound) &&
-		strings.Contains(e.Reason, "no handler found")
 }
 
 // mappings are the ECS fields of Doc.
@@ -172,20 +162,22 @@ func mappings() map[string]any {
 	}
 }
 
-func putILM(ctx context.Context, c *esclient.Client, name, retention string) error {
-	policy := map[string]any{"policy": map[string]any{
+// ilmPolicy is the raw logs' Elasticsearch ILM policy: roll over daily,
+// delete after retention.
+func ilmPolicy(retention string) map[string]any {
+	return map[string]any{"policy": map[string]any{
 		"_meta": map[string]any{"managed_by": "hourglass"},
 		"phases": map[string]any{
 			"hot":    map[string]any{"actions": map[string]any{"rollover": map[string]any{"max_age": "1d", "max_primary_shard_size": "50gb"}}},
 			"delete": map[string]any{"min_age": retention, "actions": map[string]any{"delete": map[string]any{}}},
 		},
 	}}
-	body, _ := json.Marshal(policy)
-	return c.Do(ctx, esapi.ILMPutLifecycleRequest{Policy: name, Body: bytes.NewReader(body)}, "indexer: put ILM policy "+name, nil)
 }
 
-func putISM(ctx context.Context, c *esclient.Client, name, retention, indexPattern string) error {
-	policy := map[string]any{"policy": map[string]any{
+// ismPolicy is the same for OpenSearch's ISM, applied to the data stream's
+// backing indices by its ism_template.
+func ismPolicy(retention, indexPattern string) map[string]any {
+	return map[string]any{"policy": map[string]any{
 		"description":   "hourglass raw logs: roll over daily, delete after " + retention,
 		"default_state": "hot",
 		"states": []any{
@@ -198,25 +190,6 @@ func putISM(ctx context.Context, c *esclient.Client, name, retention, indexPatte
 		},
 		"ism_template": []any{map[string]any{"index_patterns": []string{indexPattern}, "priority": 100}},
 	}}
-	body, _ := json.Marshal(policy)
-	path := "/_plugins/_ism/policies/" + url.PathEscape(name)
-	// Updating an existing ISM policy requires its sequence number.
-	var existing struct {
-		SeqNo       *int64 `json:"_seq_no"`
-		PrimaryTerm *int64 `json:"_primary_term"`
-	}
-	err := c.Do(ctx, esclient.Raw{Method: http.MethodGet, Path: path}, "indexer: get ISM policy "+name, &existing)
-	params := url.Values{}
-	switch {
-	case err == nil && existing.SeqNo != nil && existing.PrimaryTerm != nil:
-		params.Set("if_seq_no", fmt.Sprint(*existing.SeqNo))
-		params.Set("if_primary_term", fmt.Sprint(*existing.PrimaryTerm))
-	case noHandler(err):
-		return errNoISM
-	case err != nil && !esclient.HasStatus(err, http.StatusNotFound):
-		return err
-	}
-	return c.Do(ctx, esclient.Raw{Method: http.MethodPut, Path: path, Params: params, Body: body}, "indexer: put ISM policy "+name, nil)
 }
 
 // DeleteSetup removes what Setup created (tests, and `hourglass es` teardown).
@@ -236,7 +209,7 @@ func DeleteSetup(ctx context.Context, c *esclient.Client, s SetupConfig) error {
 		return errors.Join(append(errs, err)...)
 	}
 	if info.Flavor == esclient.OpenSearch {
-		if err := c.Do(ctx, esclient.Raw{Method: http.MethodDelete, Path: "/_plugins/_ism/policies/" + url.PathEscape(s.Policy)}, "indexer: delete ISM policy", nil); !noHandler(err) {
+		if err := c.Do(ctx, esclient.Raw{Method: http.MethodDelete, Path: "/_plugins/_ism/policies/" + url.PathEscape(s.Policy)}, "indexer: delete ISM policy", nil); !esclient.NoHandler(err) {
 			ignore404(err)
 		}
 	} else {
