@@ -72,7 +72,7 @@ TENANT_LIST=$(cat "$DEMO/tenants")
 ARCHIVE=hdfs://${HOURGLASS_HDFS_NAMENODE}/hourglass/demo-archive
 cat > "$DEMO/all.yaml" <<YAML
 shared:
-  brokers: $HOURGLASS_KAFKA_BROKERS
+  brokers: $HOURGLASS_BROKERS
   catalog: $PWD/metrics-jobs/catalog.yaml
   log-level: info
 services:
@@ -113,7 +113,7 @@ wait_for "Prometheus to scrape the services" 30 "$LOGS/prometheus.log" prom_scra
 
 step "starting the Spark metric jobs: one driver running all six metrics (hourglass jobs --driver demo)"
 JOBS=("$BIN" jobs --driver demo --state-dir "$DEMO/jobs" --checkpoint-root "hdfs://${HOURGLASS_HDFS_NAMENODE}/hourglass/demo-checkpoints"
-      --brokers "$HOURGLASS_KAFKA_BROKERS" --es-url "$HOURGLASS_ES_URL" --trigger 5s --driver-memory 1g --shuffle-partitions 2
+      --brokers "$HOURGLASS_BROKERS" --es-url "$HOURGLASS_ES_URL" --trigger 5s --driver-memory 1g --shuffle-partitions 2
       --listen-addr 127.0.0.1:19109)
 "${JOBS[@]}" start | sed 's/^/    /'
 wait_for "the Spark driver to start its queries" 240 "$DEMO/jobs/demo/driver.log" \

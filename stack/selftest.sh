@@ -20,7 +20,7 @@ if [ "${1:-}" = empty ]; then
   # shellcheck disable=SC1090
   source "$("$STACK" env)"
   topics=$(java -cp "$HOURGLASS_KAFKA_CLASSPATH" -Dlog4j.configuration="$HOURGLASS_KAFKA_LOG4J" \
-    org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOURGLASS_KAFKA_BROKERS" --list 2>&1 | grep -v '^__' ); rc=$?
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOURGLASS_BROKERS" --list 2>&1 | grep -v '^__' ); rc=$?
   check "kafka holds no topics (found: ${topics:-none})" '[ -z "$topics" ]'
   files=$(curl -fsS "$HOURGLASS_WEBHDFS_URL/?op=LISTSTATUS" | grep -o '"pathSuffix":"[^"]*"')
   check "hdfs root is empty (found: ${files:-none})" '[ -z "$files" ]'

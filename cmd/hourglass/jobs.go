@@ -63,8 +63,8 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.DriverMemory, "driver-memory", cfg.DriverMemory, "Spark driver memory")
 	conf := fs.String("conf", "", "extra Spark settings, key=value, comma-separated")
 	fs.StringVar(&cfg.JobScript, "job-script", cfg.JobScript, "the driver's entry point")
-	fs.StringVar(&cfg.Brokers, "brokers", firstEnv("HOURGLASS_KAFKA_BROKERS", cfg.Brokers), "Kafka bootstrap brokers")
-	fs.StringVar(&cfg.ESURL, "es-url", firstEnv("HOURGLASS_ES_URL", cfg.ESURL), "Elasticsearch/OpenSearch URL")
+	fs.StringVar(&cfg.Brokers, "brokers", cfg.Brokers, "Kafka bootstrap brokers")
+	fs.StringVar(&cfg.ESURL, "es-url", cfg.ESURL, "Elasticsearch/OpenSearch URL")
 	fs.StringVar(&cfg.CheckpointRoot, "checkpoint-root", cfg.CheckpointRoot, "checkpoint root, hdfs://... or a path (default <state-dir>/checkpoints)")
 	fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "supervisor state, logs and progress (default $HOURGLASS_HOME/run/jobs)")
 	fs.DurationVar(&cfg.Trigger, "trigger", cfg.Trigger, "micro-batch interval")
@@ -129,13 +129,6 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fs.Usage()
 	return errUsage
-}
-
-func firstEnv(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }
 
 func selectMetrics(c *catalog.Catalog, names []string) ([]catalog.Metric, error) {

@@ -14,7 +14,7 @@ import (
 )
 
 // Brokers returns the local stack's Kafka bootstrap address.
-func Brokers(tb testing.TB) string { return Get(tb, "HOURGLASS_KAFKA_BROKERS") }
+func Brokers(tb testing.TB) string { return Get(tb, "HOURGLASS_BROKERS") }
 
 // CreateTopic creates a topic and deletes it when the test ends.
 func CreateTopic(tb testing.TB, brokers, topic string, partitions int) {

@@ -32,7 +32,7 @@ def parser():
     for name in ("stream", "batch"):
         p = sub.add_parser(name)
         p.add_argument("--spec", action="append", required=True, help="job spec JSON (hourglass catalog render spark --out)")
-        p.add_argument("--brokers", default=env("HOURGLASS_KAFKA_BROKERS", "127.0.0.1:9092"))
+        p.add_argument("--brokers", default=env("HOURGLASS_BROKERS", "127.0.0.1:9092"))
         p.add_argument("--es-url", default=env("HOURGLASS_ES_URL", "http://127.0.0.1:9200"))
         p.add_argument("--es-username", default=env("HOURGLASS_ES_USERNAME"))
         p.add_argument("--es-password", default=env("HOURGLASS_ES_PASSWORD"))

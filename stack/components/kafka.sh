@@ -46,7 +46,7 @@ kafka_endpoint() { echo "127.0.0.1:$KAFKA_PORT"; }
 kafka_pids() { echo kafka; }
 
 kafka_env() {
-  echo "HOURGLASS_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
+  echo "HOURGLASS_BROKERS=127.0.0.1:$KAFKA_PORT"
   echo "HOURGLASS_KAFKA_VERSION=$KAFKA_VERSION"
   # Classpath of Kafka's own tools (kafka-consumer-groups, producer perf test) for
   # tests and benchmarks that compare against them.

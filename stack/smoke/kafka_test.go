@@ -22,7 +22,7 @@ import (
 func TestKafkaProduceConsume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := stacktest.Get(t, "HOURGLASS_KAFKA_BROKERS")
+	brokers := stacktest.Get(t, "HOURGLASS_BROKERS")
 	topic := stacktest.UniqueName("smoke-kafka")
 	stacktest.CreateTopic(t, brokers, topic, 3)
 

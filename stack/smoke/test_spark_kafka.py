@@ -3,7 +3,7 @@
 The records are produced with Kafka's own command line tools (never with Spark), so a
 broken connector cannot hide behind a matching broken writer. Needs `stack.sh up`
 with the kafka service and the python, spark and kafka components (env file keys
-HOURGLASS_KAFKA_BROKERS, HOURGLASS_KAFKA_CLASSPATH, HOURGLASS_SPARK_KAFKA_JARS).
+HOURGLASS_BROKERS, HOURGLASS_KAFKA_CLASSPATH, HOURGLASS_SPARK_KAFKA_JARS).
 """
 
 import json
@@ -64,7 +64,7 @@ def kafka_tools(stack_env, tmp_path_factory):
     log4j_file.write_text(QUIET_LOG4J)
     return KafkaTools(
         stack_env.require("HOURGLASS_KAFKA_CLASSPATH"),
-        stack_env.require("HOURGLASS_KAFKA_BROKERS"),
+        stack_env.require("HOURGLASS_BROKERS"),
         log4j_file,
     )
 
@@ -177,7 +177,7 @@ def check_batch_read(session, brokers, produced_topic):
 
 def test_batch_read_of_kafka_topic(spark, stack_env, produced_topic):
     """Local SparkSession (local[2]) with the connector jars from HOURGLASS_SPARK_KAFKA_JARS."""
-    check_batch_read(spark, stack_env.require("HOURGLASS_KAFKA_BROKERS"), produced_topic)
+    check_batch_read(spark, stack_env.require("HOURGLASS_BROKERS"), produced_topic)
 
 
 def test_batch_read_through_spark_connect(stack_env, produced_topic):
@@ -200,6 +200,6 @@ def test_batch_read_through_spark_connect(stack_env, produced_topic):
     # The default policy retries an unreachable server for 10+ minutes; fail in ~15s.
     session.client.set_retry_policies([DefaultPolicy(max_retries=5, max_backoff=5000)])
     try:
-        check_batch_read(session, stack_env.require("HOURGLASS_KAFKA_BROKERS"), produced_topic)
+        check_batch_read(session, stack_env.require("HOURGLASS_BROKERS"), produced_topic)
     finally:
         session.stop()
