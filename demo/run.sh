@@ -82,7 +82,7 @@ services:
   router:   {listen-addr: 127.0.0.1:19102}
   logpeek:  {listen-addr: 127.0.0.1:19105, api-addr: 127.0.0.1:18090, archive-root: "$ARCHIVE", tokens: "$DEMO/tokens.yaml"}
   query:    {listen-addr: 127.0.0.1:19107, api-addr: 127.0.0.1:18095, archive-root: "$ARCHIVE", tokens: "$DEMO/tokens.yaml", spark-connect-pool: "$HOURGLASS_SPARK_CONNECT_POOL"}
-  ingress:  {listen-addr: 127.0.0.1:18080, admin-addr: 127.0.0.1:19101, keys-file: "$DEMO/keys.yaml"}
+  ingress:  {api-addr: 127.0.0.1:18080, listen-addr: 127.0.0.1:19101, keys-file: "$DEMO/keys.yaml"}
 YAML
 
 step "starting every Go service in one process (hourglass all; log: $LOGS/hourglass-all.log)"

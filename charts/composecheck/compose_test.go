@@ -105,12 +105,12 @@ func TestComposeFileIsComplete(t *testing.T) {
 	}
 }
 
-// adminPorts: the admin address's port of each Hourglass service (--admin-addr,
-// else --listen-addr, as cmd/hourglass names them).
+// adminPorts: the admin address's port of each Hourglass service
+// (--listen-addr, as cmd/hourglass names it for every service).
 func adminPorts(p *types.Project) map[string]string {
 	out := map[string]string{}
 	for name, s := range p.Services {
-		for _, flag := range []string{"--admin-addr", "--listen-addr"} {
+		for _, flag := range []string{"--listen-addr"} {
 			if i := slices.Index(s.Command, flag); i >= 0 && i+1 < len(s.Command) {
 				if _, port, err := net.SplitHostPort(s.Command[i+1]); err == nil {
 					out[name] = port

@@ -25,7 +25,7 @@ from one YAML file:
     brokers: 127.0.0.1:19092   # HOURGLASS_<FLAG> (a variable already set wins)
     catalog: metrics-jobs/catalog.yaml
   services:               # the services to run, each with its own flags (here: their defaults)
-    ingress:  {listen-addr: 127.0.0.1:8080, keys-file: keys.yaml, admin-addr: 127.0.0.1:9101}
+    ingress:  {api-addr: 127.0.0.1:8080, keys-file: keys.yaml, listen-addr: 127.0.0.1:9101}
     router:   {listen-addr: 127.0.0.1:9102}
     archiver: {archive-root: /tmp/archive, listen-addr: 127.0.0.1:9104}
     indexer:  {es-url: http://127.0.0.1:19200, listen-addr: 127.0.0.1:9105}

@@ -60,8 +60,8 @@ type adminFlags struct {
 	addr, level *string
 }
 
-// addAdminFlags defines the admin address flag (name: listen-addr for most
-// services, admin-addr for the ingress, whose listen-addr is the intake) and
+// addAdminFlags defines the admin address flag (listen-addr for every
+// service; a service's own API, where it has one, is api-addr) and
 // --log-level.
 func addAdminFlags(fs *flag.FlagSet, name, defaultAddr, help string) adminFlags {
 	return adminFlags{

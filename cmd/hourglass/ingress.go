@@ -19,13 +19,13 @@ gzip-compressed, authenticated by API key (the key decides the tenant). Answers
 the DLQ. Every status and reason code: the OpenAPI 3 document, GET /openapi.json
 (services/ingress/openapi.json), and services/ingress/doc.go.
 The API keys file is reloaded on SIGHUP and when it changes.
-/healthz, /readyz and /openapi.json are served on --listen-addr too; /metrics on --admin-addr.`
+/healthz, /readyz and /openapi.json are served on --api-addr too; /metrics on --listen-addr (the admin address).`
 
 func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := ingress.DefaultConfig()
 	fs := flag.NewFlagSet("ingress", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.ListenAddr, "listen-addr", cfg.ListenAddr, "intake address (/v1/logs, /healthz, /readyz, /openapi.json)")
+	fs.StringVar(&cfg.ListenAddr, "api-addr", cfg.ListenAddr, "intake address (/v1/logs, /healthz, /readyz, /openapi.json)")
 	fs.StringVar(&cfg.KeysFile, "keys-file", cfg.KeysFile, "API keys file (tenant + SHA-256 of each key)")
 	fs.DurationVar(&cfg.KeysReload, "keys-reload", cfg.KeysReload, "how often the keys file is checked for changes")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body as sent (compressed)")
@@ -53,10 +53,15 @@ func runIngress(ctx context.Context, args []string, _, stderr io.Writer) error {
 	topic := fs.String("topic", "hourglass.logs.raw", "kafka sink: topic of accepted records")
 	dlq := fs.String("dlq-topic", "hourglass.logs.dlq", "kafka sink: topic of rejected records")
 	partitions := fs.Int("partitions", 6, "kafka sink: partitions of the topics when they have to be created")
-	adm := addAdminFlags(fs, "admin-addr", "127.0.0.1:9101", "admin HTTP address (/metrics, /healthz, /readyz)")
+	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9101", "admin HTTP address (/metrics, /healthz, /readyz)")
+	removed := fs.String("admin-addr", "", "removed: the admin address is --listen-addr, as for every service, and the intake --api-addr")
 	fs.Usage = flagenv.Usage(fs, "hourglass ingress [flags]", ingressHelp)
 	if err := parseFlags(ctx, fs, args, stderr); err != nil {
 		return err
+	}
+	if *removed != "" {
+		fmt.Fprintln(stderr, "hourglass ingress: --admin-addr was renamed --listen-addr (the admin address, as for every service); the intake address is --api-addr")
+		return errUsage
 	}
 	log, err := adm.logger(stderr)
 	if err != nil {

@@ -181,3 +181,16 @@ func TestRunGroupStopsInReverseOrder(t *testing.T) {
 	require.ErrorContains(t, err, "boom")
 	require.Equal(t, []string{"source stopping", "source stopped", "sink stopping", "sink stopped"}, events)
 }
+
+// The ingress's flags name addresses as every service does: --listen-addr is
+// the admin address, --api-addr the intake; the former --admin-addr fails
+// loudly instead of being taken for something else.
+func TestIngressAddressFlags(t *testing.T) {
+	code, _, errOut := runArgs("ingress", "--admin-addr", "127.0.0.1:0")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "--admin-addr was renamed --listen-addr")
+	code, _, errOut = runArgs("ingress", "--help")
+	require.Equal(t, 0, code)
+	require.Contains(t, errOut, "-api-addr")
+	require.Contains(t, errOut, "-listen-addr")
+}

@@ -57,7 +57,7 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.ListenAddr == "" {
-		errs = append(errs, errors.New("listen-addr: required"))
+		errs = append(errs, errors.New("api-addr: required"))
 	}
 	if c.KeysFile == "" {
 		errs = append(errs, errors.New("keys-file: required (API keys with their tenants, SHA-256 hashed)"))
