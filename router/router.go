@@ -260,6 +260,11 @@ func (r *Router) routeChunk(routes []catalog.Route, msgs []kafka.Message, now ti
 		b.metrics[i] = routes[i].Metric
 	}
 	var unknownFields int
+	// The projected values of the chunk share one buffer, and each tenant's
+	// key one slice: a handful of allocations per chunk instead of one per
+	// output record (the garbage collector was a fifth of the router's CPU).
+	arena := make([]byte, 0, len(msgs)*len(routes)*64)
+	keys := map[string][]byte{}
 	for _, m := range msgs {
 		rec, unknown, err := record.Decode(m.Value)
 		unknownFields += len(unknown)
@@ -274,12 +279,18 @@ func (r *Router) routeChunk(routes []catalog.Route, msgs []kafka.Message, now ti
 			b.out = append(b.out, dlq.Refused(m, dlq.StageRouter, reason, err, now).Kafka(r.cfg.DLQTopic))
 			continue
 		}
-		key := []byte(rec.Tenant)
+		key, ok := keys[rec.Tenant]
+		if !ok {
+			key = []byte(rec.Tenant)
+			keys[rec.Tenant] = key
+		}
 		for i := range routes {
 			rt := &routes[i]
 			if rt.Match(&rec) {
 				b.perMetric[i]++
-				b.out = append(b.out, kafka.Message{Topic: rt.Topic, Key: key, Value: rt.Project(nil, &rec)})
+				start := len(arena)
+				arena = rt.Project(arena, &rec)
+				b.out = append(b.out, kafka.Message{Topic: rt.Topic, Key: key, Value: arena[start:len(arena):len(arena)]})
 			} else {
 				b.filtered[i]++
 			}
