@@ -63,9 +63,11 @@ bench: ## benchmarks beside their baselines (stack up); writes bench/results/<da
 	bench/run.sh
 
 .PHONY: fuzz
-fuzz: ## fuzz the record decoder (no panic; same as the reference decoder), FUZZTIME each (default 60s)
+fuzz: ## fuzz the record decoder (no panic; same as the reference decoder; the canonical path; the encoder), FUZZTIME each (default 60s)
 	go test ./internal/record -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	go test ./internal/record -run '^$$' -fuzz FuzzDecodeMatchesReference -fuzztime $(FUZZTIME)
+	go test ./internal/record -run '^$$' -fuzz '^FuzzDecodeCanonical$$' -fuzztime $(FUZZTIME)
+	go test ./internal/record -run '^$$' -fuzz '^FuzzAppendJSON$$' -fuzztime $(FUZZTIME)
 
 .PHONY: stack-install
 stack-install: ## install the local stack's engines into $(HOURGLASS_HOME) (cached)

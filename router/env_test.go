@@ -18,6 +18,7 @@ import (
 	"github.com/hourglass-io/hourglass/internal/gen"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
+	"github.com/hourglass-io/hourglass/internal/topology"
 	"github.com/hourglass-io/hourglass/router"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -93,7 +94,12 @@ func (e *testEnv) startRouter(t *testing.T, reg prometheus.Registerer) {
 
 // generate produces n generated lines (with a malformed share) to the raw
 // topic and returns the valid records and the invalid lines.
-func (e *testEnv) generate(t *testing.T, seed uint64, n int, malformed float64) ([]record.Record, [][]byte) {
+// generate writes n generated records (a share malformed) to the raw topic:
+// every other valid one as ingress writes it (canonical, marked with
+// topology.CanonicalMark), the others unmarked as Fluentd relays a node's
+// lines, so both of the router's decode paths run; markAll marks every
+// valid record (the bench: ingress's share of a production raw topic).
+func (e *testEnv) generate(t *testing.T, seed uint64, n int, malformed float64, markAll ...bool) ([]record.Record, [][]byte) {
 	t.Helper()
 	g := gen.New(gen.Config{Seed: seed, Tenants: 5, Malformed: malformed})
 	var valid []record.Record
@@ -102,15 +108,19 @@ func (e *testEnv) generate(t *testing.T, seed uint64, n int, malformed float64) 
 	for range n {
 		line, ok := g.NextLine()
 		key := "unknown"
+		var headers []kafka.Header
 		if ok {
 			rec, _, err := record.Decode(line)
 			require.NoError(t, err)
 			valid = append(valid, rec)
 			key = rec.Tenant
+			if len(valid)%2 == 0 || len(markAll) > 0 && markAll[0] {
+				line, headers = rec.AppendJSON(nil), []kafka.Header{topology.CanonicalMark()}
+			}
 		} else {
 			invalid = append(invalid, line)
 		}
-		msgs = append(msgs, kafka.Message{Key: []byte(key), Value: line})
+		msgs = append(msgs, kafka.Message{Key: []byte(key), Value: line, Headers: headers})
 	}
 	stacktest.Produce(t, e.brokers, e.raw, msgs...)
 	return valid, invalid

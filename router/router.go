@@ -266,7 +266,11 @@ func (r *Router) routeChunk(routes []catalog.Route, msgs []kafka.Message, now ti
 	arena := make([]byte, 0, len(msgs)*len(routes)*64)
 	keys := map[string][]byte{}
 	for _, m := range msgs {
-		rec, unknown, err := record.Decode(m.Value)
+		decode := record.Decode
+		if topology.IsCanonical(m.Headers) {
+			decode = record.DecodeCanonical // ingress wrote it: no well-formedness pass
+		}
+		rec, unknown, err := decode(m.Value)
 		unknownFields += len(unknown)
 		if err == nil {
 			// Bounded against the time Kafka stamped the record, not the

@@ -1,6 +1,7 @@
 package record_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"testing"
@@ -77,5 +78,38 @@ func BenchmarkEncode(b *testing.B) {
 		for i := range b.N {
 			buf = recs[i%len(recs)].AppendJSON(buf[:0])
 		}
+	})
+}
+
+// DecodeCanonical decodes what AppendJSON wrote exactly as Decode does.
+func TestDecodeCanonicalIsDecodeOnCanonicalValues(t *testing.T) {
+	g := gen.New(gen.Config{Seed: 8, Tenants: 4, Start: time.Now(), Rate: 5, RecordSize: 200})
+	for range 3000 {
+		r := g.Next()
+		b := r.AppendJSON(nil)
+		want, wu, werr := record.Decode(b)
+		got, gu, gerr := record.DecodeCanonical(b)
+		require.Equal(t, werr, gerr)
+		require.Equal(t, wu, gu)
+		require.Equal(t, want, got)
+	}
+}
+
+// On any input DecodeCanonical does not panic, and on well-formed JSON it
+// answers as Decode (the well-formedness pass is all it skips).
+func FuzzDecodeCanonical(f *testing.F) {
+	f.Add([]byte(`{"timestamp":"2026-01-01T00:00:00Z","tenant":"t","method":"GET","status":200,"bytes_in":1,"bytes_out":2,"duration_ms":3}`))
+	f.Add([]byte(`{"timestamp":"2026-01-01T00:00:00Z","tenant":"t","status":`))
+	f.Add([]byte(`{"a":[{"b":"\"}"}],"tenant":"x"}`))
+	f.Add([]byte(``))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, gu, gerr := record.DecodeCanonical(data)
+		if !json.Valid(bytes.TrimSpace(data)) {
+			return
+		}
+		want, wu, werr := record.Decode(data)
+		require.Equal(t, werr, gerr)
+		require.Equal(t, wu, gu)
+		require.Equal(t, want, got)
 	})
 }

@@ -158,9 +158,29 @@ func (e *InvalidError) Reason() Code {
 // names of unknown keys (dropped) and, when the record is invalid, an
 // *InvalidError listing every problem found. Decode never panics.
 func Decode(data []byte) (Record, []string, error) {
+	return decode(data, true)
+}
+
+// DecodeCanonical is Decode for a value marked with CanonicalHeader: every
+// check of every field, without first proving that the bytes are
+// well-formed JSON (AppendJSON wrote them; that proof is a third of
+// Decode's work). A marked value that is not well-formed — a producer
+// breaking the mark's promise — is decoded by Decode instead of panicking.
+func DecodeCanonical(data []byte) (rec Record, unknown []string, err error) {
+	defer func() {
+		if recover() != nil {
+			rec, unknown, err = Decode(data)
+		}
+	}()
+	return decode(data, false)
+}
+
+// decode decodes data; validJSON false skips the well-formedness pass
+// (the member scanner then relies on the producer).
+func decode(data []byte, validJSON bool) (Record, []string, error) {
 	var rec Record
 	trimmed := bytes.TrimSpace(data)
-	if !json.Valid(trimmed) {
+	if validJSON && !json.Valid(trimmed) {
 		var raw json.RawMessage
 		msg := "not valid JSON"
 		if err := json.Unmarshal(trimmed, &raw); err != nil {

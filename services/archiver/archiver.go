@@ -13,7 +13,6 @@ import (
 
 	"github.com/hourglass-io/hourglass/internal/archive"
 	"github.com/hourglass-io/hourglass/internal/kafkaadmin"
-	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/topology"
 )
 
@@ -170,7 +169,7 @@ func (a *Archiver) runPartition(ctx, genCtx context.Context, gen *kafka.Generati
 		cancel()
 		switch {
 		case err == nil:
-			if err := w.add(work, m.Offset, m.Value, canonical(m.Headers), time.Now()); err != nil {
+			if err := w.add(work, m.Offset, m.Value, topology.IsCanonical(m.Headers), time.Now()); err != nil {
 				log.Debug("add interrupted", "error", err)
 			}
 		case work.Err() != nil:
@@ -199,15 +198,4 @@ func (a *Archiver) runPartition(ctx, genCtx context.Context, gen *kafka.Generati
 	commit()
 	w.abort()
 	log.Info("partition drained", "committed", committed)
-}
-
-// canonical reports whether a raw record carries ingress's mark of a
-// canonical, validated value (record.CanonicalHeader).
-func canonical(hs []kafka.Header) bool {
-	for _, h := range hs {
-		if h.Key == record.CanonicalHeader {
-			return string(h.Value) == record.CanonicalVersion
-		}
-	}
-	return false
 }

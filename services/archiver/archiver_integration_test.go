@@ -36,6 +36,7 @@ import (
 	"github.com/hourglass-io/hourglass/internal/gen"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
+	"github.com/hourglass-io/hourglass/internal/topology"
 	"github.com/hourglass-io/hourglass/services/archiver"
 	"github.com/hourglass-io/hourglass/services/logpeek"
 )
@@ -93,7 +94,7 @@ func (e *env) produce(t *testing.T, seed uint64, n int, malformed float64, markA
 			key = []byte(rec.Tenant)
 			if len(valid)%2 == 0 || len(markAll) > 0 && markAll[0] {
 				line = rec.AppendJSON(nil)
-				headers = []kafka.Header{{Key: record.CanonicalHeader, Value: []byte(record.CanonicalVersion)}}
+				headers = []kafka.Header{topology.CanonicalMark()}
 			}
 		} else {
 			require.False(t, ok && err == nil)

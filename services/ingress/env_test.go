@@ -22,6 +22,7 @@ import (
 	"github.com/hourglass-io/hourglass/internal/gen"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
+	"github.com/hourglass-io/hourglass/internal/topology"
 	"github.com/hourglass-io/hourglass/services/ingress"
 )
 
@@ -132,7 +133,7 @@ func idsIn(t *testing.T, brokers, topic string) map[string]int {
 		require.NoError(t, err, "every record in the raw topic is valid")
 		require.Equal(t, rec.Tenant, string(m.Key), "keyed by tenant")
 		require.Equal(t, string(rec.AppendJSON(nil)), string(m.Value), "the canonical form")
-		require.Equal(t, []kafka.Header{{Key: record.CanonicalHeader, Value: []byte(record.CanonicalVersion)}}, m.Headers,
+		require.Equal(t, []kafka.Header{topology.CanonicalMark()}, m.Headers,
 			"marked canonical, so the archiver need not decode it")
 		out[rec.RequestID]++
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hourglass-io/hourglass/internal/kafkaadmin"
-	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/topology"
 )
 
@@ -78,8 +77,8 @@ func (s *KafkaSink) EnsureTopics(ctx context.Context) error {
 }
 
 // canonical marks the raw records as ingress's canonical encoding of
-// validated records (the archiver then skips decoding them).
-var canonical = []kafka.Header{{Key: record.CanonicalHeader, Value: []byte(record.CanonicalVersion)}}
+// validated records (the archiver and the router then decode less).
+var canonical = []kafka.Header{topology.CanonicalMark()}
 
 // Write produces entries and returns once Kafka acknowledged all of them.
 func (s *KafkaSink) Write(ctx context.Context, entries []Entry) error {
