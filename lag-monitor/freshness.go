@@ -281,10 +281,11 @@ func evaluateFreshness(mt catalog.Metric, docs metricDocs, hour, small time.Dura
 	}
 	slices.Sort(names)
 	for _, t := range names {
-		tf := TenantFreshness{Tenant: t, Status: status.OK}
+		tf := TenantFreshness{Tenant: t, Status: status.OK, AgeUnknownReason: ReasonNoWindow}
 		newest, hasHourly := docs.hourly[t]
 		if hasHourly {
-			tf.Newest, tf.Age = newest, Seconds{max(0, now.Sub(newest)), true}
+			n := newest
+			tf.Newest, tf.Age, tf.AgeUnknownReason = &n, Seconds{max(0, now.Sub(newest)), true}, ""
 			if f.Newest == nil || newest.After(*f.Newest) {
 				n := newest
 				f.Newest = &n

@@ -63,6 +63,10 @@ const ReasonInputAhead = "input_ahead_of_windows"
 // read a record of the tenant from the metric's topic.
 const ReasonNoInputSeen = "no_input_seen"
 
+// ReasonNoWindow: a tenant's freshness_seconds (and input_ahead_seconds) is
+// null because it has no complete window in Elasticsearch yet.
+const ReasonNoWindow = "no_window"
+
 // tenantInput is what the monitor has seen of one tenant in a metric's input.
 type tenantInput struct {
 	newest  time.Time   // newest event time
@@ -123,7 +127,7 @@ func evaluateInput(in *tenantInput, inputNewest, windowEnd time.Time, hasWindow 
 	if hasWindow {
 		v.Ahead = Seconds{max(0, in.newest.Sub(windowEnd)), true}
 	} else {
-		v.Unknown = "no_window"
+		v.Unknown = ReasonNoWindow
 	}
 	due, ok := in.dueWindowEnd(inputNewest, w, lateness, margin)
 	if !ok {
@@ -365,7 +369,7 @@ func applyInput(f *MetricFreshness, mi *metricInput, latest map[string]time.Time
 		if _, ok := have[t]; ok {
 			continue
 		}
-		f.Tenants = append(f.Tenants, TenantFreshness{Tenant: t, Status: status.OK})
+		f.Tenants = append(f.Tenants, TenantFreshness{Tenant: t, Status: status.OK, AgeUnknownReason: ReasonNoWindow})
 		have[t] = len(f.Tenants) - 1
 	}
 	behind := 0

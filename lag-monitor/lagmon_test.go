@@ -221,6 +221,19 @@ func TestFreshnessRule(t *testing.T) {
 	}
 	require.Equal(t, map[string]status.Status{"fresh": status.OK, "late": status.Breach, "quiet": status.OK, "new": status.Breach}, got)
 	require.Equal(t, at(14, 0), *f.Newest)
+	// "new" has no hourly window: its newest window end and freshness are
+	// null, with the reason beside them; no placeholder date.
+	for _, tf := range f.Tenants {
+		b, err := json.Marshal(tf)
+		require.NoError(t, err)
+		if tf.Tenant == "new" {
+			require.JSONEq(t, `{"tenant":"new","newest_window_end":null,"freshness_seconds":null,"freshness_unknown_reason":"no_window",
+				"status":"BREACH","missing_hour":"2026-11-21T12:00:00Z","input_ahead_seconds":null}`, string(b))
+		} else {
+			require.NotContains(t, string(b), "freshness_unknown_reason", tf.Tenant)
+			require.NotContains(t, string(b), "0001-01-01", tf.Tenant)
+		}
+	}
 	require.Equal(t, status.NoData, evaluateFreshness(mt, metricDocs{missing: true}, hour, small, now).Status)
 	require.Equal(t, status.NoData, evaluateFreshness(mt, metricDocs{}, hour, small, now).Status)
 	require.Equal(t, status.OK, evaluateFreshness(mt, metricDocs{total: 12}, hour, small, now).Status,

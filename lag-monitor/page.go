@@ -186,7 +186,7 @@ h2{margin-top:1.2em}small{color:#666}
 {{range .Charts}}<h2>{{.Title}}</h2>{{.SVG}}{{end}}
 <h2>Metric freshness</h2>
 <table><tr><th>metric</th><th>status</th><th>tenant</th><th>newest hour ends</th><th>freshness</th><th>missing hour</th><th>reason</th><th>newest input event</th><th>input ahead of windows</th><th>window due</th></tr>
-{{range .Snap.Freshness}}{{$m := .}}{{if .Tenants}}{{range .Tenants}}<tr><td>{{$m.Metric}}</td><td class="{{class .Status}}">{{.Status}}</td><td>{{.Tenant}}</td><td>{{if not .Newest.IsZero}}{{time .Newest}}{{end}}</td><td>{{secs .Age}}</td><td>{{with .Missing}}{{time .}}{{end}}</td>
+{{range .Snap.Freshness}}{{$m := .}}{{if .Tenants}}{{range .Tenants}}<tr><td>{{$m.Metric}}</td><td class="{{class .Status}}">{{.Status}}</td><td>{{.Tenant}}</td><td>{{with .Newest}}{{time .}}{{end}}</td><td>{{secs .Age}}</td><td>{{with .Missing}}{{time .}}{{end}}</td>
 <td>{{.Reason}}</td><td>{{with .InputNewest}}{{time .}}{{end}}</td><td>{{secs .InputAhead}}{{with .InputAheadUnknownReason}} ({{.}}){{end}}</td><td>{{with .DueWindowEnd}}{{time .}}{{end}}</td></tr>
 {{end}}{{else}}<tr><td>{{.Metric}}</td><td class="{{class .Status}}">{{.Status}}</td><td colspan="8">{{if .Error}}{{.Error}}{{else}}no data{{end}}</td></tr>{{end}}
 {{end}}</table>

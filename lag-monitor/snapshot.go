@@ -211,10 +211,13 @@ type MetricFreshness struct {
 
 // TenantFreshness is the freshness of one tenant's documents of a metric.
 type TenantFreshness struct {
-	Tenant string        `json:"tenant"`
-	Newest time.Time     `json:"newest_window_end"`
-	Age    Seconds       `json:"freshness_seconds"`
-	Status status.Status `json:"status"`
+	Tenant string `json:"tenant"`
+	// Newest: the end of its newest complete hourly window (null when it has
+	// none: then Age is null too, with AgeUnknownReason).
+	Newest           *time.Time    `json:"newest_window_end"`
+	Age              Seconds       `json:"freshness_seconds"`
+	AgeUnknownReason string        `json:"freshness_unknown_reason,omitempty"`
+	Status           status.Status `json:"status"`
 	// Missing is the first due hour with evidence of traffic but no document.
 	Missing *time.Time `json:"missing_hour,omitempty"`
 	// Reason says why the status is not OK when the clock alone does not
