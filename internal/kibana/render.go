@@ -78,31 +78,40 @@ func (o Options) ChartID(metric string) string    { return o.withDefaults().IDPr
 func (o Options) FreshnessID() string             { return o.withDefaults().IDPrefix + "vis-freshness" }
 func (o Options) DashboardID() string             { return o.withDefaults().IDPrefix + "dashboard" }
 
-// Render compiles the catalog into saved objects: the data views, the charts,
-// the freshness panel, then the dashboard (the order Kibana imports them in).
+// Render compiles the catalog into saved objects: the data views, the
+// freshness panel, the charts (each metric's followed by the band panels of
+// its baselines), then the dashboard (the order Kibana imports them in).
 func Render(c *catalog.Catalog, opts Options) ([]Object, error) {
 	opts = opts.withDefaults()
 	if len(c.Metrics) == 0 {
 		return nil, fmt.Errorf("kibana: render: the catalog has no metrics")
 	}
-	var objs, charts []Object
+	var objs, panels []Object
 	for _, m := range c.Metrics {
 		objs = append(objs, dataView(m, opts))
 	}
+	// Each metric's chart, then the band panel of each of its baselines.
 	for _, m := range c.Metrics {
 		v, err := chart(m, opts)
 		if err != nil {
 			return nil, err
 		}
-		charts = append(charts, v)
+		panels = append(panels, v)
+		for _, b := range m.Baselines {
+			p, err := baselinePanel(m, b, opts)
+			if err != nil {
+				return nil, err
+			}
+			panels = append(panels, p)
+		}
 	}
 	fresh, err := freshness(c, opts)
 	if err != nil {
 		return nil, err
 	}
 	objs = append(objs, fresh)
-	objs = append(objs, charts...)
-	dash, err := dashboard(opts, fresh, charts)
+	objs = append(objs, panels...)
+	dash, err := dashboard(opts, fresh, panels)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -75,6 +77,7 @@ var (
 		"cardinality": exact, "value_count": exact, "terms": exact,
 		"date_histogram": dates, "histogram": numeric,
 	}
+	present    = slices.Concat(exact, []string{"text", "match_only_text", "wildcard", "constant_keyword"})
 	metricAggs = []string{"avg", "sum", "median", "percentiles", "std_dev", "min", "max", "cardinality", "value_count", "count"}
 )
 
@@ -82,8 +85,10 @@ var (
 // resolves to an object of the set with the referenced type; every data view
 // names an index of the schema with a date time field; every field a
 // visualization or its filters use exists in its data view's index with a type
-// the aggregation accepts; Vega queries name known indices and fields; every
-// dashboard panel resolves to a visualization. The error lists every problem.
+// the aggregation accepts; Vega queries name known indices and fields, and
+// every document field a Vega spec reads from the hits exists in the queried
+// index and is returned by the query's _source (see vega); every dashboard
+// panel resolves to a visualization. The error lists every problem.
 func Validate(objs []Object, schema Schema) error {
 	v := &validator{schema: schema, byKey: map[string]Object{}}
 	for _, o := range objs {
@@ -272,32 +277,196 @@ func (v *validator) visualization(o Object) {
 }
 
 // vega checks the Elasticsearch queries of a Vega spec: each names an index of
-// the schema, and every field its term/range clauses and metric aggregations
-// use exists there with an accepted type.
+// the schema; every field its term/range/exists clauses, metric aggregations,
+// sort, _source and %timefield% use exists there with an accepted type; its
+// size is at most index.max_result_window. It also checks the document fields
+// the spec reads from the hits (a string "_source.<field>" in a transform, as
+// Vega's field accessors take it, or "datum._source.<field>" in an
+// expression): each must be a field of the index, not an object, and one the
+// query's _source returns. Data derived from a query ({"source": name})
+// inherits its index; references in scales and marks must name a field of
+// some queried index.
 func (v *validator) vega(o Object, specText string) {
 	var spec struct {
 		Data []struct {
-			Name string         `json:"name"`
-			URL  map[string]any `json:"url"`
+			Name      string         `json:"name"`
+			Source    any            `json:"source"`
+			URL       map[string]any `json:"url"`
+			Transform []any          `json:"transform"`
 		} `json:"data"`
+		Scales []any `json:"scales"`
+		Marks  []any `json:"marks"`
 	}
 	if err := json.Unmarshal([]byte(specText), &spec); err != nil {
 		v.errorf(o, "vega spec (emitted as strict JSON): %v", err)
 		return
 	}
+	type hits struct {
+		index    string
+		fields   map[string]string
+		includes []string // nil: the whole _source
+	}
+	byName := map[string]*hits{}
+	var queried []*hits
 	for _, d := range spec.Data {
-		if d.URL == nil {
-			continue
-		}
 		where := "vega data " + d.Name
-		index := str(d.URL, "index")
-		fields, ok := v.schema[index]
-		if !ok {
-			v.errorf(o, "%s: index %q: no index template defines it", where, index)
-			continue
+		var h *hits
+		if d.URL != nil {
+			index := str(d.URL, "index")
+			fields, ok := v.schema[index]
+			if !ok {
+				v.errorf(o, "%s: index %q: no index template defines it", where, index)
+				continue
+			}
+			body, _ := d.URL["body"].(map[string]any)
+			v.queryFields(o, where, index, fields, body)
+			h = &hits{index: index, fields: fields, includes: v.searchBody(o, where, index, fields, body)}
+			if tf, ok := d.URL["%timefield%"].(string); ok {
+				v.checkField(o, where+" %timefield%", index, fields, tf, dates)
+			}
+			queried = append(queried, h)
+		} else if src, ok := d.Source.(string); ok {
+			h = byName[src]
 		}
-		body, _ := d.URL["body"].(map[string]any)
-		v.queryFields(o, where, index, fields, body)
+		if d.Name != "" && h != nil {
+			byName[d.Name] = h
+		}
+		for _, ref := range sourceRefs(d.Transform) {
+			if h == nil {
+				v.errorf(o, "%s: reads _source.%s but queries no index", where, ref)
+				continue
+			}
+			v.sourceRef(o, where, h.index, h.fields, h.includes, ref)
+		}
+	}
+	for _, part := range []struct {
+		name string
+		node []any
+	}{{"scales", spec.Scales}, {"marks", spec.Marks}} {
+		for _, ref := range sourceRefs(part.node) {
+			found := false
+			for _, h := range queried {
+				if _, ok := h.fields[ref]; ok {
+					found = true
+				}
+			}
+			if !found {
+				v.errorf(o, "vega %s: field %q (read as _source.%s) is in no index the spec queries", part.name, ref, ref)
+			}
+		}
+	}
+}
+
+// maxResultWindow is Elasticsearch's and OpenSearch's default
+// index.max_result_window: a search asking for more hits fails.
+const maxResultWindow = maxHits
+
+// searchBody checks the body keys a query DSL walk does not see: size, sort
+// and _source. It returns the _source include patterns (nil: everything).
+func (v *validator) searchBody(o Object, where, index string, fields map[string]string, body map[string]any) []string {
+	if size, ok := body["size"].(float64); ok && size > maxResultWindow {
+		v.errorf(o, "%s: size %g is over index.max_result_window (%d)", where, size, maxResultWindow)
+	}
+	sorts, _ := body["sort"].([]any)
+	if s, ok := body["sort"].(string); ok {
+		sorts = []any{s}
+	}
+	for _, s := range sorts {
+		var names []string
+		switch x := s.(type) {
+		case string:
+			names = []string{x}
+		case map[string]any:
+			names = sortedKeys(x)
+		}
+		for _, f := range names {
+			if f != "_score" && f != "_doc" {
+				v.checkField(o, where+" sort", index, fields, f, exact)
+			}
+		}
+	}
+	var includes []string
+	switch src := body["_source"].(type) {
+	case nil, bool: // absent or true: everything; false: nothing to check against
+		if src == false {
+			return []string{}
+		}
+		return nil
+	case string:
+		includes = []string{src}
+	case []any:
+		for _, e := range src {
+			s, _ := e.(string)
+			includes = append(includes, s)
+		}
+	case map[string]any:
+		inc, _ := src["includes"].([]any)
+		if inc == nil {
+			return nil
+		}
+		for _, e := range inc {
+			s, _ := e.(string)
+			includes = append(includes, s)
+		}
+	}
+	for _, inc := range includes {
+		if !slices.ContainsFunc(slices.Collect(maps.Keys(fields)), func(f string) bool { return covers(inc, f) }) {
+			v.errorf(o, "%s _source: field %q does not exist in %s", where, inc, index)
+		}
+	}
+	return includes
+}
+
+// covers says whether a _source include pattern returns field: the field
+// itself, an object holding it, or a wildcard pattern matching it.
+func covers(pattern, field string) bool {
+	if strings.Contains(pattern, "*") {
+		ok, _ := path.Match(pattern, field)
+		return ok || strings.HasPrefix(field, strings.TrimSuffix(pattern, "*"))
+	}
+	return field == pattern || strings.HasPrefix(field, pattern+".")
+}
+
+// sourceRefs lists the document fields a part of a Vega spec reads from a
+// hit, in order of appearance: the X of every string "_source.X" (a field
+// accessor) and of every "datum._source.X" in a string (an expression).
+func sourceRefs(node any) []string {
+	var out []string
+	var walk func(any)
+	walk = func(n any) {
+		switch x := n.(type) {
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case map[string]any:
+			for _, k := range sortedKeys(x) {
+				walk(x[k])
+			}
+		case string:
+			for _, m := range sourceRefRE.FindAllStringSubmatch(x, -1) {
+				out = append(out, m[1])
+			}
+		}
+	}
+	walk(node)
+	return out
+}
+
+var sourceRefRE = regexp.MustCompile(`(?:^|\bdatum\.)_source\.([A-Za-z_@][A-Za-z0-9_@]*(?:\.[A-Za-z_@][A-Za-z0-9_@]*)*)`)
+
+// sourceRef checks one field read from the hits of index.
+func (v *validator) sourceRef(o Object, where, index string, fields map[string]string, includes []string, ref string) {
+	if _, ok := fields[ref]; !ok {
+		kind := "does not exist"
+		if slices.ContainsFunc(slices.Collect(maps.Keys(fields)), func(f string) bool { return strings.HasPrefix(f, ref+".") }) {
+			kind = "is an object, not a field"
+		}
+		v.errorf(o, "%s: reads _source.%s: field %q %s in %s", where, ref, ref, kind, index)
+		return
+	}
+	if includes != nil && !slices.ContainsFunc(includes, func(inc string) bool { return covers(inc, ref) }) {
+		v.errorf(o, "%s: reads _source.%s, which the query's _source does not return", where, ref)
 	}
 }
 
@@ -316,6 +485,10 @@ func (v *validator) queryFields(o Object, where, index string, fields map[string
 			case "term", "match_phrase":
 				for _, f := range sortedKeys(cm) {
 					v.checkField(o, where+" "+k, index, fields, f, exact)
+				}
+			case "exists":
+				if f, ok := cm["field"].(string); ok {
+					v.checkField(o, where+" exists", index, fields, f, present)
 				}
 			case "range":
 				for _, f := range sortedKeys(cm) {
