@@ -221,27 +221,38 @@ def _get(src, dotted):
 
 class Cache:
     """Past values per (group, time of day of the window start): for each, the values
-    of the look-back starts fetched, with the time fetched. Bounded (LRU by key)."""
+    of the look-back starts fetched, with the time fetched. Bounded: at most
+    max_entries keys (LRU), and a key keeps only the starts fetched less than
+    max_ttl ago (an older one is expired for every baseline; without this, a
+    driver running for weeks added a start per key and day, for ever)."""
 
-    def __init__(self, max_entries, clock=time.monotonic):
+    def __init__(self, max_entries, max_ttl, clock=time.monotonic):
         self.max_entries = max(1, int(max_entries))
+        self.max_ttl = max_ttl
         self.clock = clock
         self.entries = OrderedDict()
 
     def get(self, group, start, ttl):
-        e = self.entries.get((group, start % 86400))
+        key = (group, start % 86400)
+        e = self.entries.get(key)
         if e is None or start not in e:
             return False, None
         at, values = e[start]
-        if self.clock() - at >= ttl:
+        age = self.clock() - at
+        if age >= self.max_ttl:
+            del e[start]
+        if age >= ttl:
             return False, None
-        self.entries.move_to_end((group, start % 86400))
+        self.entries.move_to_end(key)
         return True, values
 
     def put(self, group, start, values):
         key = (group, start % 86400)
         e = self.entries.setdefault(key, {})
-        e[start] = (self.clock(), values)
+        now = self.clock()
+        for s in [s for s, (at, _) in e.items() if now - at >= self.max_ttl]:
+            del e[s]
+        e[start] = (now, values)
         self.entries.move_to_end(key)
         while len(self.entries) > self.max_entries:
             self.entries.popitem(last=False)
@@ -266,7 +277,8 @@ class Baseliner:
         self.read_fields = fields
         self.max_docs = min(int(b["max_docs_per_search"]) for b in self.baselines)
         self.max_searches = min(int(b["max_searches_per_request"]) for b in self.baselines)
-        self.cache = Cache(min(int(b["cache_max_entries"]) for b in self.baselines), clock)
+        self.cache = Cache(min(int(b["cache_max_entries"]) for b in self.baselines),
+                           max(int(b["cache_ttl_seconds"]) for b in self.baselines), clock)
         self.log = log or (lambda *a: None)
         self.max_retries = max_retries
         self.sleep = sleep

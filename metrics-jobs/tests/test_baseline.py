@@ -238,6 +238,28 @@ def test_cache_expires():
     assert len(es.requests) == 2
 
 
+def test_cache_stays_bounded_in_a_driver_running_for_weeks():
+    # A driver running for 30 days: each day's window of a time of day adds one
+    # look-back start to that time of day's entry (yesterday's window). Starts
+    # fetched longer than the TTL ago are never read again and must not pile up
+    # (they did: only whole keys were evicted, never a key's old starts).
+    spec = request_rate_spec()
+    b = spec["baselines"][0]
+    now = [0.0]
+    es = FakeES([])
+    baseliner = bl.Baseliner(es, spec, {"name": "1h", "seconds": 3600}, clock=lambda: now[0])
+    for day in range(30):
+        now[0] = day * DAY
+        baseliner.apply(items_of([doc("request_rate", "a", T0 + day * DAY + h * H, requests=1) for h in range(24)]))
+    assert len(es.requests) == 30
+    assert len(baseliner.cache.entries) == 24, "one key per time of day"
+    per_key = [len(e) for e in baseliner.cache.entries.values()]
+    assert max(per_key) == b["lookback_count"], "only the starts of the last fetch are kept, not 30 + 6"
+    # Within the TTL the cache still answers: the open hour's next micro-batch reads nothing.
+    baseliner.apply(items_of([doc("request_rate", "a", T0 + 29 * DAY + 5 * H, requests=2)]))
+    assert len(es.requests) == 30
+
+
 def last_windows_spec(max_docs=10000, max_searches=100):
     s = copy.deepcopy(golden("spark-example-request_rate.json"))
     s["baselines"][0].update(lookback="last_windows", lookback_count=3, step_seconds=3600, statistic="mean_stddev",
