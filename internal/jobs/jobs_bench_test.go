@@ -129,6 +129,137 @@ func TestBenchMetricJob(t *testing.T) {
 	}
 }
 
+// TestBenchBaselines is issue 17's cost benchmark ("baselines cost ≤ 15 %"):
+// the metric job's throughput with and without baselines, same run, same
+// input, interleaved repetitions (HOURGLASS_BENCH_REPS; the order alternates).
+// The metric is the baseline example's request_rate with its baseline
+// (median/MAD of the same window of the last 7 days) on the 1-minute windows —
+// the heavier placement: every 1m document goes through the baseline step —
+// and 7 days of 1m history documents in OpenSearch, so the reads find what
+// production's would. Without baselines: the same metric's spec with its
+// baselines removed (same topic, same documents but the baseline objects).
+//
+// Each run: N records (HOURGLASS_BENCH_JOB_RECORDS, default 200000) from the
+// earliest offset, fresh checkpoint, emptied group, in micro-batches of
+// HOURGLASS_BENCH_BASELINE_MAX_OFFSETS (default 20000) records with a 100 ms
+// trigger (batches back to back), so the per-micro-batch cost — the _msearch
+// and the merge — is paid about N / cap times, as a steady stream pays it;
+// figure = N / (group committed = end − first QueryStartedEvent), as
+// TestBenchMetricJob. After each run the 1m documents are checked to carry
+// (or not) their baseline objects, with 7 past windows found.
+func TestBenchBaselines(t *testing.T) {
+	e := newBenchEnvFrom(t, "../../metrics-jobs/catalog.baselines.example.yaml", func(block string) string {
+		return strings.Replace(block, "window: 1h", "window: 1m", 1)
+	})
+	require.Len(t, e.metric.Baselines, 1)
+	require.Equal(t, time.Minute, e.metric.Baselines[0].Window.Duration)
+	n := envInt(t, "HOURGLASS_BENCH_JOB_RECORDS", 200_000)
+	perTrigger := envInt(t, "HOURGLASS_BENCH_BASELINE_MAX_OFFSETS", 20_000)
+	const rate = 100 // records/s of event time, 4 tenants
+	start := time.Now().UTC().Truncate(time.Hour).Add(-time.Duration(n/rate+3600) * time.Second)
+	e.produceRaw(t, gen.New(gen.Config{Seed: 11, Tenants: 4, Start: start, Rate: rate}), n)
+	stacktest.WaitCaughtUp(t, e.brokers, e.routerGroup, e.raw, 5*time.Minute)
+	require.Equal(t, int64(n), e.endSum(t), "records in %s", e.topic.Topic)
+	liveMinutes := e.writeBenchHistory(t, start, time.Duration(n/rate)*time.Second, 4)
+
+	with := catalog.SparkSpec(e.metric)
+	bare := e.metric
+	bare.Baselines = nil
+	without := catalog.SparkSpec(bare)
+	require.Len(t, with.Baselines, 1)
+	require.Empty(t, without.Baselines)
+
+	res := benchreport.Result{Goal: 0.85, Name: "metric job with baselines (request_rate)", Unit: "records/s",
+		Subject:  "streaming job with request_rate's baseline on its 1m windows (7 days, median/MAD; one _msearch per micro-batch)",
+		Baseline: "the same job without baselines",
+		Notes: fmt.Sprintf("%d records from earliest, fresh checkpoint, micro-batches of %d records back to back (100 ms trigger); "+
+			"7 days of 1m history in OpenSearch; Spark %s, driver %s, %d shuffle partitions; order alternates per repetition; "+
+			"figure N / (group committed = end − first QueryStartedEvent)", n, perTrigger, e.cfg.Master, e.cfg.DriverMemory, e.cfg.ShufflePartitions)}
+	for rep := range benchreport.Reps() {
+		order := []bool{false, true}
+		if rep%2 == 1 {
+			order = []bool{true, false}
+		}
+		for _, baselined := range order {
+			spec, name := without, "without"
+			if baselined {
+				spec, name = with, "with"
+			}
+			e.deleteGroup(t, e.topic.ConsumerGroup)
+			cfg := e.cfg
+			cfg.CheckpointRoot = fmt.Sprintf("%s/baselines-%s-%d", e.hdfsRoot, name, rep)
+			cfg.Trigger = 100 * time.Millisecond
+			cfg.MaxOffsetsPerTrigger = perTrigger
+			job := fmt.Sprintf("baselines-%s-%d", name, rep)
+			stop := e.runSpec(t, cfg, job, spec)
+			done := e.waitCommittedEnd(t, 10*time.Minute)
+			started := e.queriesStarted(t, cfg, job, time.Minute)
+			stop()
+			secs := done.Sub(started).Seconds()
+			all, carrying, full := e.baselineDocs(t, start)
+			require.Equal(t, liveMinutes, all, "1m documents of the run")
+			if baselined {
+				res.Subj = append(res.Subj, float64(n)/secs)
+				require.Equal(t, all, carrying, "every 1m document carries its baseline")
+				require.Equal(t, all, full, "every baseline found its 7 days of history")
+			} else {
+				res.Base = append(res.Base, float64(n)/secs)
+				require.Zero(t, carrying, "no 1m document carries a baseline")
+			}
+			t.Logf("rep %d %s baselines: %d records in %.1f s (%.0f records/s); %d 1m documents, %d with a baseline (%d with 7 past windows)",
+				rep, name, n, secs, float64(n)/secs, all, carrying, full)
+		}
+	}
+	benchreport.Write(t, res)
+}
+
+// writeBenchHistory writes 7 days of the metric's 1m documents for the
+// tenants of a generator (tenant-01..) over [start, start+span), and returns
+// how many 1m windows the live records fill (tenants × minutes).
+func (e *benchEnv) writeBenchHistory(t *testing.T, start time.Time, span time.Duration, tenants int) int {
+	out := e.metric.Baselines[0].Output
+	perMinute := int64(60 * 100 / tenants)
+	var items []esclient.BulkItem
+	live := 0
+	for m := start.Truncate(time.Minute); m.Before(start.Add(span)); m = m.Add(time.Minute) {
+		for i := 1; i <= tenants; i++ {
+			live++
+			for d := 1; d <= 7; d++ {
+				items = append(items, metricDoc(e.metric, out, time.Minute, m.Add(-time.Duration(d)*24*time.Hour),
+					fmt.Sprintf("tenant-%02d", i), perMinute+int64(d%3)))
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i := 0; i < len(items); i += 5000 {
+		_, err := e.es.Bulk(ctx, "", items[i:min(i+5000, len(items))])
+		require.NoError(t, err)
+	}
+	require.NoError(t, e.es.Do(ctx, esapi.IndicesRefreshRequest{Index: []string{catalog.Alias(e.metric.Name)}}, "refresh", nil))
+	return live
+}
+
+// baselineDocs counts the live 1m documents (window start >= start), those
+// carrying the baseline object and those whose baseline found 7 past windows.
+func (e *benchEnv) baselineDocs(t *testing.T, start time.Time) (all, carrying, full int) {
+	alias := catalog.Alias(e.metric.Name)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, e.es.Do(ctx, esapi.IndicesRefreshRequest{Index: []string{alias}}, "refresh", nil))
+	field := catalog.BaselineField + "." + e.metric.Baselines[0].Output + ".samples"
+	count := func(extra string) int {
+		var res struct {
+			Count int `json:"count"`
+		}
+		body := fmt.Sprintf(`{"query":{"bool":{"filter":[{"term":{"window.size":"1m"}},{"range":{"window.start":{"gte":%q}}}%s]}}}`,
+			start.Truncate(time.Minute).Format(time.RFC3339), extra)
+		require.NoError(t, e.es.Do(ctx, esapi.CountRequest{Index: []string{alias}, Body: strings.NewReader(body)}, "count", &res))
+		return res.Count
+	}
+	return count(""), count(fmt.Sprintf(`,{"exists":{"field":%q}}`, field)), count(fmt.Sprintf(`,{"term":{%q:7}}`, field))
+}
+
 // benchEnv is the benchmark's isolated pipeline: a one-metric catalog
 // (request_rate_<suffix>), raw and DLQ topics, a router, index templates and
 // HDFS checkpoints, all removed at the end.
@@ -147,18 +278,28 @@ var benchMetricBlock = regexp.MustCompile(`(?ms)^  - name: request_rate\n.*?(?:\
 
 func newBenchEnv(t *testing.T) *benchEnv {
 	t.Helper()
+	return newBenchEnvFrom(t, "../../metrics-jobs/catalog.yaml", nil)
+}
+
+// newBenchEnvFrom is newBenchEnv with request_rate taken from another catalog
+// file, its block changed by edit (nil: as is).
+func newBenchEnvFrom(t *testing.T, catalogFile string, edit func(block string) string) *benchEnv {
+	t.Helper()
 	e := &benchEnv{brokers: stacktest.Brokers(t), esURL: stacktest.Get(t, "HOURGLASS_ES_URL")}
 	suffix := strings.ReplaceAll(stacktest.UniqueName("b")[2:], "-", "")
 	e.raw, e.dlq, e.routerGroup = "bench.raw."+suffix, "bench.dlq."+suffix, "bench-router-"+suffix
 	e.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	shipped, err := os.ReadFile("../../metrics-jobs/catalog.yaml")
+	shipped, err := os.ReadFile(catalogFile)
 	require.NoError(t, err)
 	head, _, ok := strings.Cut(string(shipped), "\nmetrics:\n")
 	require.True(t, ok, "catalog layout")
 	block := benchMetricBlock.FindString(string(shipped))
 	require.NotEmpty(t, block, "request_rate in the catalog")
 	block = strings.Replace(block, "name: request_rate", "name: request_rate_"+suffix, 1)
+	if edit != nil {
+		block = edit(block)
+	}
 	path := filepath.Join(t.TempDir(), "catalog.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(head+"\nmetrics:\n"+block), 0o644))
 	e.cat, err = catalog.Load(path)
@@ -290,11 +431,16 @@ func (e *benchEnv) deleteGroup(t *testing.T, group string) {
 // runJob supervises the metric's streaming job under name job; stop ends it
 // (idempotent).
 func (e *benchEnv) runJob(t *testing.T, cfg jobs.Config, job string) (stop func()) {
+	return e.runSpec(t, cfg, job, catalog.SparkSpec(e.metric))
+}
+
+// runSpec is runJob with a given job spec of the metric.
+func (e *benchEnv) runSpec(t *testing.T, cfg jobs.Config, job string, spec catalog.JobSpec) (stop func()) {
 	sup, err := jobs.NewSupervisor(cfg, e.log)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx, job, []catalog.JobSpec{catalog.SparkSpec(e.metric)}) }()
+	go func() { done <- sup.Run(ctx, job, []catalog.JobSpec{spec}) }()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
