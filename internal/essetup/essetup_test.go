@@ -8,17 +8,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/catalog/catalogtest"
 	"github.com/hourglass-io/hourglass/internal/esclient"
 )
 
-func shipped(t *testing.T) *catalog.Catalog {
-	c, err := catalog.Load("../../metrics-jobs/catalog.yaml")
-	require.NoError(t, err)
-	return c
-}
-
 func TestMetricMappingsAreTyped(t *testing.T) {
-	c := shipped(t)
+	c := catalogtest.Shipped(t)
 	want := map[string]map[string]string{
 		"avg_rtt":        {"avg_rtt_ms": "double", "max_rtt_ms": "double"},
 		"request_rate":   {"requests": "long"},
@@ -42,7 +37,7 @@ func TestMetricMappingsAreTyped(t *testing.T) {
 }
 
 func TestTemplates(t *testing.T) {
-	c := shipped(t)
+	c := catalogtest.Shipped(t)
 	cfg := DefaultConfig()
 	es := Templates(c, cfg, esclient.Elasticsearch)
 	require.Len(t, es, len(c.Metrics)+2)

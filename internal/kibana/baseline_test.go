@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/catalog/catalogtest"
 	"github.com/hourglass-io/hourglass/internal/essetup"
 )
 
@@ -175,7 +176,7 @@ func TestBaselinePanels(t *testing.T) {
 	require.Len(t, want, 2, "request_rate.requests and latency.duration_ms_p95")
 
 	// The shipped catalog declares no baseline: no band panel.
-	shippedObjs, err := Render(shipped(t), Options{})
+	shippedObjs, err := Render(catalogtest.Shipped(t), Options{})
 	require.NoError(t, err)
 	for _, o := range shippedObjs {
 		require.NotContains(t, o.ID, "baseline")
@@ -290,7 +291,7 @@ func TestValidateRejectsBrokenBaselinePanels(t *testing.T) {
 	// (no baseline objects): every baseline field of both panels is refused.
 	objs, err := ParseNDJSON(data)
 	require.NoError(t, err)
-	err = Validate(objs, templateSchema(shipped(t)))
+	err = Validate(objs, templateSchema(catalogtest.Shipped(t)))
 	require.Error(t, err)
 	var refused []string
 	for _, line := range strings.Split(err.Error(), "\n") {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/catalog/catalogtest"
 	"github.com/hourglass-io/hourglass/internal/esclient"
 	"github.com/hourglass-io/hourglass/internal/essetup"
 )
@@ -19,20 +20,13 @@ var update = flag.Bool("update", false, "rewrite kibana/saved-objects.ndjson")
 
 const golden = "../../kibana/saved-objects.ndjson"
 
-func shipped(t *testing.T) *catalog.Catalog {
-	t.Helper()
-	c, err := catalog.Load("../../metrics-jobs/catalog.yaml")
-	require.NoError(t, err)
-	return c
-}
-
 // templateSchema is the schema of the index templates es setup installs.
 func templateSchema(c *catalog.Catalog) Schema {
 	return SchemaFromTemplates(essetup.Templates(c, essetup.DefaultConfig(), esclient.Elasticsearch))
 }
 
 func TestGoldenSavedObjects(t *testing.T) {
-	c := shipped(t)
+	c := catalogtest.Shipped(t)
 	objs, err := Render(c, Options{})
 	require.NoError(t, err)
 	got, err := MarshalNDJSON(objs)
@@ -47,7 +41,7 @@ func TestGoldenSavedObjects(t *testing.T) {
 }
 
 func TestGoldenFileValidates(t *testing.T) {
-	c := shipped(t)
+	c := catalogtest.Shipped(t)
 	data, err := os.ReadFile(golden)
 	require.NoError(t, err)
 	objs, err := ParseNDJSON(data)
@@ -59,7 +53,7 @@ func TestGoldenFileValidates(t *testing.T) {
 // The dashboard covers what customers asked for: every field named here is
 // charted by some visualization on the dashboard.
 func TestDashboardCoversTheCustomerMetrics(t *testing.T) {
-	objs, err := Render(shipped(t), Options{})
+	objs, err := Render(catalogtest.Shipped(t), Options{})
 	require.NoError(t, err)
 	charted := map[string]string{} // field -> aggregation
 	var dash Object
@@ -130,7 +124,7 @@ func TestNewMetricGetsItsPanel(t *testing.T) {
 }
 
 func TestTenantRendering(t *testing.T) {
-	c := shipped(t)
+	c := catalogtest.Shipped(t)
 	opts := Options{IDPrefix: "hourglass-acme-", Index: func(m string) string { return catalog.Alias(m) + "-tenant-acme" }}
 	objs, err := Render(c, opts)
 	require.NoError(t, err)
@@ -162,7 +156,7 @@ func find(t *testing.T, objs []Object, id string) *Object {
 // Broken inputs: each mutation of the golden objects must fail validation
 // with the named problem.
 func TestValidateRejectsBrokenObjects(t *testing.T) {
-	c := shipped(t)
+	c := catalogtest.Shipped(t)
 	replaceIn := func(key, old, new string) func(o *Object) {
 		return func(o *Object) {
 			require.Contains(t, o.Attributes[key], old)

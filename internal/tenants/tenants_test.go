@@ -15,17 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/catalog/catalogtest"
 	"github.com/hourglass-io/hourglass/internal/esclient"
 	"github.com/hourglass-io/hourglass/internal/essetup"
 	"github.com/hourglass-io/hourglass/internal/kibana"
 )
-
-func shipped(t *testing.T) *catalog.Catalog {
-	t.Helper()
-	c, err := catalog.Load("../../metrics-jobs/catalog.yaml")
-	require.NoError(t, err)
-	return c
-}
 
 type seen struct {
 	method, path, query, contentType, xsrf, auth string
@@ -151,7 +145,7 @@ func tenantSchema(c *catalog.Catalog, tenant string) kibana.Schema {
 }
 
 func TestProvisionRequestShapes(t *testing.T) {
-	c := shipped(t)
+	c := catalogtest.Shipped(t)
 	var esRec, kbRec recorder
 	esSrv := fakeES(t, &esRec, esclient.Elasticsearch)
 	defer esSrv.Close()
@@ -240,7 +234,7 @@ func TestProvisionSkipsTheRoleOnOpenSearch(t *testing.T) {
 	defer srv.Close()
 	es, err := esclient.New(esclient.Config{URLs: []string{srv.URL}, MaxRetries: -1})
 	require.NoError(t, err)
-	p := &Provisioner{ES: es, Catalog: shipped(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	p := &Provisioner{ES: es, Catalog: catalogtest.Shipped(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	rep, err := p.Provision(context.Background(), "acme")
 	require.NoError(t, err)
 	require.Contains(t, rep.Role, "skipped: opensearch 2.19.1 has no Elasticsearch security API")
