@@ -261,16 +261,10 @@ func newBaselineEnv(t *testing.T) (*stackEnv, catalog.Metric) {
 	require.NoError(t, err)
 	require.Len(t, e.catalog.Metrics, 1)
 	m := e.catalog.Metrics[0]
-	// cleanupES deletes the metric's indices and its late index in one request,
-	// which fails as a whole when the late index does not exist (this test
-	// sends no late record): delete them here, missing ones ignored, and the
-	// consumer groups.
+	// Its consumer groups (the stack env's cleanup removes its indices).
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		ignore := true
-		_ = e.es.Do(ctx, esapi.IndicesDeleteRequest{Index: []string{catalog.Alias(m.Name) + "-*", catalog.LateIndex(m.Name)},
-			IgnoreUnavailable: &ignore}, "delete test indices", nil)
 		c := &kafka.Client{Addr: kafka.TCP(e.brokers), Timeout: 10 * time.Second}
 		_, _ = c.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{e.routerGroup, catalog.SparkSpec(m).ConsumerGroup}})
 	})

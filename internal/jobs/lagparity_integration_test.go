@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
@@ -58,7 +57,6 @@ func TestSparkJobLagParity(t *testing.T) {
 		bursts = 3
 	)
 	e := newStackEnv(t)
-	t.Cleanup(func() { deleteIndicesIgnoringMissing(t, e) })
 	e.setupES(t)
 	e.startRouter(t, e.catalogPath)
 	var tp catalog.TopicSpec
@@ -301,23 +299,6 @@ func deleteGroupOnCleanup(t *testing.T, brokers, group string) {
 		c := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 10 * time.Second}
 		_, _ = c.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}})
 	})
-}
-
-// deleteIndicesIgnoringMissing deletes every test metric's indices and late
-// index; stackEnv.cleanupES deletes nothing of a metric whose late index was
-// never created (one missing index fails its whole request), which is the
-// case here: only one metric runs and no record is late.
-func deleteIndicesIgnoringMissing(t *testing.T, e *stackEnv) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ignore := true
-	for _, m := range e.catalog.Metrics {
-		err := e.es.Do(ctx, esapi.IndicesDeleteRequest{Index: []string{catalog.Alias(m.Name) + "-*", "hourglass-late-" + m.Name}, IgnoreUnavailable: &ignore},
-			"delete test indices", nil)
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-		}
-	}
 }
 
 func abs64(x int64) int64 {
