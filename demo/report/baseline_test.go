@@ -43,7 +43,7 @@ func fixtureDocs(t *testing.T) []map[string]any {
 
 func requestRate(t *testing.T) (catalog.Metric, catalog.Baseline) {
 	t.Helper()
-	c, err := catalog.Load("../../metrics-jobs/catalog.baselines.example.yaml")
+	c, err := catalog.Load("../../metrics-jobs/catalog.yaml")
 	require.NoError(t, err)
 	m, b, err := findBaseline(c, "request_rate", "requests")
 	require.NoError(t, err)

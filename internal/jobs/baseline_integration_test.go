@@ -245,7 +245,7 @@ var exampleRequestRate = regexp.MustCompile(`(?ms)^  - name: request_rate\n.*?(?
 // the 1-minute windows instead of the 1-hour ones.
 func newBaselineEnv(t *testing.T) (*stackEnv, catalog.Metric) {
 	e := newStackEnv(t)
-	const example = "../../metrics-jobs/catalog.baselines.example.yaml"
+	const example = "../../metrics-jobs/catalog.yaml"
 	text, err := os.ReadFile(example)
 	require.NoError(t, err)
 	head, _, ok := strings.Cut(string(text), "\nmetrics:\n")

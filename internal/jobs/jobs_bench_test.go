@@ -148,7 +148,7 @@ func TestBenchMetricJob(t *testing.T) {
 // TestBenchMetricJob. After each run the 1m documents are checked to carry
 // (or not) their baseline objects, with 7 past windows found.
 func TestBenchBaselines(t *testing.T) {
-	e := newBenchEnvFrom(t, "../../metrics-jobs/catalog.baselines.example.yaml", func(block string) string {
+	e := newBenchEnvFrom(t, "../../metrics-jobs/catalog.yaml", func(block string) string {
 		return strings.Replace(block, "window: 1h", "window: 1m", 1)
 	})
 	require.Len(t, e.metric.Baselines, 1)

@@ -2,7 +2,6 @@ package kibana
 
 import (
 	"encoding/json"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -14,15 +13,17 @@ import (
 	"github.com/hourglass-io/hourglass/internal/essetup"
 )
 
-const (
-	baselineExample = "../../metrics-jobs/catalog.baselines.example.yaml"
-	baselineGolden  = "testdata/saved-objects.baselines.example.ndjson"
-)
-
-func example(t *testing.T) *catalog.Catalog {
+// shippedBaselines is the shipped catalog, which declares two baselines
+// (request_rate's requests, latency's duration_ms_p95): its objects are the
+// golden kibana/saved-objects.ndjson (TestGoldenSavedObjects).
+func shippedBaselines(t *testing.T) *catalog.Catalog {
 	t.Helper()
-	c, err := catalog.Load(baselineExample)
-	require.NoError(t, err)
+	c := catalogtest.Shipped(t)
+	n := 0
+	for _, m := range c.Metrics {
+		n += len(m.Baselines)
+	}
+	require.Equal(t, 2, n, "the shipped catalog's baselines")
 	return c
 }
 
@@ -35,24 +36,6 @@ func TestBaselineLeavesAreMapped(t *testing.T) {
 		require.Contains(t, props, leaf)
 	}
 	require.Equal(t, "boolean", props[baselineAnomaly].(map[string]any)["type"])
-}
-
-// The example catalog's objects are a golden file too (the shipped catalog
-// has no baseline, so kibana/saved-objects.ndjson has no band panel).
-func TestGoldenBaselineExample(t *testing.T) {
-	c := example(t)
-	objs, err := Render(c, Options{})
-	require.NoError(t, err)
-	require.NoError(t, Validate(objs, templateSchema(c)))
-	got, err := MarshalNDJSON(objs)
-	require.NoError(t, err)
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(baselineGolden, got, 0o644))
-	}
-	want, err := os.ReadFile(baselineGolden)
-	require.NoError(t, err, "run go test ./internal/kibana -update")
-	require.Equal(t, string(want), string(got), "%s is stale: go test ./internal/kibana -update", baselineGolden)
 }
 
 // vegaSpec decodes the Vega spec of a visualization.
@@ -101,11 +84,11 @@ func strs(v any) []string {
 	return out
 }
 
-// Every baseline of the example catalog gets its band panel, right after its
+// Every baseline of the shipped catalog gets its band panel, right after its
 // metric's chart on the dashboard, reading exactly the value, the window and
 // the baseline object of the baseline's window size.
 func TestBaselinePanels(t *testing.T) {
-	c := example(t)
+	c := shippedBaselines(t)
 	objs, err := Render(c, Options{})
 	require.NoError(t, err)
 	require.NoError(t, Validate(objs, templateSchema(c)))
@@ -175,10 +158,14 @@ func TestBaselinePanels(t *testing.T) {
 	require.Equal(t, want, vegaPanels)
 	require.Len(t, want, 2, "request_rate.requests and latency.duration_ms_p95")
 
-	// The shipped catalog declares no baseline: no band panel.
-	shippedObjs, err := Render(catalogtest.Shipped(t), Options{})
+	// Without baselines, no band panel.
+	bare := catalogtest.Shipped(t)
+	for i := range bare.Metrics {
+		bare.Metrics[i].Baselines = nil
+	}
+	bareObjs, err := Render(bare, Options{})
 	require.NoError(t, err)
-	for _, o := range shippedObjs {
+	for _, o := range bareObjs {
 		require.NotContains(t, o.ID, "baseline")
 	}
 }
@@ -210,7 +197,7 @@ func specText(t *testing.T, spec map[string]any) string {
 
 // Broken band panels: each must fail validation with the named problem.
 func TestValidateRejectsBrokenBaselinePanels(t *testing.T) {
-	c := example(t)
+	c := shippedBaselines(t)
 	const id = "hourglass-vis-baseline-request_rate-requests"
 	body := func(spec map[string]any) map[string]any {
 		return dataNamed(t, spec, "windows")["url"].(map[string]any)["body"].(map[string]any)
@@ -269,7 +256,9 @@ func TestValidateRejectsBrokenBaselinePanels(t *testing.T) {
 			a["transform"] = append(a["transform"].([]any), map[string]any{"type": "formula", "as": "x", "expr": "datum._source.window.middle"})
 		}, []string{`vega data anomalies: reads _source.window.middle: field "window.middle" does not exist`}},
 	}
-	data, err := os.ReadFile(baselineGolden)
+	objs0, err := Render(c, Options{})
+	require.NoError(t, err)
+	data, err := MarshalNDJSON(objs0)
 	require.NoError(t, err)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -287,11 +276,16 @@ func TestValidateRejectsBrokenBaselinePanels(t *testing.T) {
 		})
 	}
 
-	// The example catalog's objects against the shipped catalog's mappings
-	// (no baseline objects): every baseline field of both panels is refused.
+	// The objects against the mappings of the same catalog without its
+	// baselines (no baseline objects): every baseline field of both panels is
+	// refused.
 	objs, err := ParseNDJSON(data)
 	require.NoError(t, err)
-	err = Validate(objs, templateSchema(catalogtest.Shipped(t)))
+	bare := catalogtest.Shipped(t)
+	for i := range bare.Metrics {
+		bare.Metrics[i].Baselines = nil
+	}
+	err = Validate(objs, templateSchema(bare))
 	require.Error(t, err)
 	var refused []string
 	for _, line := range strings.Split(err.Error(), "\n") {

@@ -88,7 +88,7 @@ func TestDashboardCoversTheCustomerMetrics(t *testing.T) {
 	}, charted)
 	var panels []map[string]any
 	require.NoError(t, json.Unmarshal([]byte(dash.Attributes["panelsJSON"].(string)), &panels))
-	require.Len(t, panels, 6+1, "one chart per metric and the freshness panel")
+	require.Len(t, panels, 6+1+2, "one chart per metric, the freshness panel and the two band panels")
 	require.Contains(t, dash.References, Reference{Name: "1:panel_1", Type: TypeVisualization, ID: "hourglass-vis-freshness"})
 }
 
@@ -239,7 +239,7 @@ func TestParseNDJSONReportsTheLine(t *testing.T) {
 // A catalog with baselines (issue 17) renders panels that validate against
 // its mappings, which carry baseline.<output>.* (the band panels: baseline_test.go).
 func TestBaselineCatalogRendersAndValidates(t *testing.T) {
-	c, err := catalog.Load("../../metrics-jobs/catalog.baselines.example.yaml")
+	c, err := catalog.Load("../../metrics-jobs/catalog.yaml")
 	require.NoError(t, err)
 	objs, err := Render(c, Options{})
 	require.NoError(t, err)
