@@ -25,24 +25,19 @@ import (
 	"github.com/hourglass-io/hourglass/internal/record"
 )
 
-// Leaves of a baseline object (catalog.BaselineField.<output>), as
-// metrics-jobs/hourglass_jobs/baseline.py writes them; internal/catalog names
-// the object only. TestBaselineLeavesAreMapped holds them to
-// essetup.BaselineMapping, the strict mapping every document must fit.
+// Leaves of a baseline object and keys of a document's window object, as
+// internal/catalog names them.
 const (
-	leafExpected = "expected"
-	leafLower    = "lower"
-	leafUpper    = "upper"
-	leafScore    = "score"
-	leafAnomaly  = "anomaly"
-	leafSamples  = "samples"
-)
+	leafExpected = catalog.BaselineExpected
+	leafLower    = catalog.BaselineLower
+	leafUpper    = catalog.BaselineUpper
+	leafScore    = catalog.BaselineScore
+	leafAnomaly  = catalog.BaselineAnomaly
+	leafSamples  = catalog.BaselineSamples
 
-// Keys of a document's window object (catalog.DocWindow).
-const (
-	windowStart = "start"
-	windowEnd   = "end"
-	windowSize  = "size"
+	windowStart = catalog.WindowStart
+	windowEnd   = catalog.WindowEnd
+	windowSize  = catalog.WindowSize
 )
 
 // bandWindow is one window of a baselined output, as its document holds it.

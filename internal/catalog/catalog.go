@@ -107,8 +107,24 @@ const MADScale = 1.4826
 
 // BaselineField is the document object holding the baselines: each baselined
 // output writes BaselineField.<output>.{expected, spread, lower, upper, score,
-// anomaly, samples}.
+// anomaly, samples} (the Baseline* leaves).
 const BaselineField = "baseline"
+
+// Leaves of a baseline object (BaselineField.<output>), in BaselineLeaves
+// order. The job spec carries the list (BaselineSpec.Leaves) and the driver
+// refuses a spec whose leaves are not the ones it writes.
+const (
+	BaselineExpected = "expected" // double or null: mean or median of the past values
+	BaselineSpread   = "spread"   // double or null: sample standard deviation, or MADScale × MAD
+	BaselineLower    = "lower"    // double or null: expected − z·spread (null below min_samples)
+	BaselineUpper    = "upper"    // double or null: expected + z·spread
+	BaselineScore    = "score"    // double or null: (value − expected) / spread
+	BaselineAnomaly  = "anomaly"  // boolean, always present
+	BaselineSamples  = "samples"  // long, always present: past windows found (0: no history)
+)
+
+// BaselineLeaves lists a baseline object's leaves in document order.
+var BaselineLeaves = []string{BaselineExpected, BaselineSpread, BaselineLower, BaselineUpper, BaselineScore, BaselineAnomaly, BaselineSamples}
 
 // Condition is one clause of a structured filter.
 type Condition struct {

@@ -21,9 +21,16 @@ import (
 // <outputs>, computed_at ([Metric.DocumentFields]).
 const (
 	DocMetric     = "metric"
-	DocWindow     = "window" // an object: start, end (RFC 3339, UTC, seconds), size (1m, 1h)
+	DocWindow     = "window" // an object: WindowStart, WindowEnd (RFC 3339, UTC, seconds), WindowSize (1m, 1h)
 	DocSamples    = "samples"
 	DocComputedAt = "computed_at" // RFC 3339, UTC, milliseconds
+)
+
+// Keys of a document's window object (DocWindow).
+const (
+	WindowStart = "start"
+	WindowEnd   = "end"
+	WindowSize  = "size"
 )
 
 // Fields of the late-index documents ([LateIndex]) besides metric, the
@@ -179,8 +186,8 @@ func metricDocument(s *JobSpec, m Metric) {
 	fields := [][2]string{{DocMetric, sqlString(m.Name)}}
 	fields = append(fields, groupFields(m.GroupBy)...)
 	fields = append(fields,
-		[2]string{DocWindow, "named_struct('start', date_format(window.start, " + sqlSeconds + "), " +
-			"'end', date_format(window.end, " + sqlSeconds + "), 'size', window_size)"},
+		[2]string{DocWindow, "named_struct(" + sqlString(WindowStart) + ", date_format(window.start, " + sqlSeconds + "), " +
+			sqlString(WindowEnd) + ", date_format(window.end, " + sqlSeconds + "), " + sqlString(WindowSize) + ", window_size)"},
 		[2]string{DocSamples, DocSamples})
 	for _, o := range m.Outputs() {
 		fields = append(fields, [2]string{o, quote(o)})
@@ -219,7 +226,8 @@ func lateDocuments(m Metric, windows []WindowRef, maxFutureSeconds int64) LateSp
 	lateFields := [][2]string{{DocMetric, sqlString(m.Name)}}
 	lateFields = append(lateFields, groupFields(m.GroupBy)...)
 	lateFields = append(lateFields,
-		[2]string{DocWindow, "named_struct('start', " + start + ", 'end', date_format(timestamp_micros(`window_end_us`), " + sqlSeconds + "), 'size', `window_size`)"},
+		[2]string{DocWindow, "named_struct(" + sqlString(WindowStart) + ", " + start + ", " + sqlString(WindowEnd) +
+			", date_format(timestamp_micros(`window_end_us`), " + sqlSeconds + "), " + sqlString(WindowSize) + ", `window_size`)"},
 		[2]string{DocReason, sqlString(ReasonLate)},
 		[2]string{DocLateRecords, quote(DocLateRecords)},
 		[2]string{DocWatermark, "date_format(timestamp_millis(CAST(" + wm + " AS BIGINT)), " + sqlSeconds + ")"},

@@ -100,6 +100,8 @@ type BaselineSpec struct {
 	Window        string `json:"window"`         // the window size whose documents carry it: 1h
 	WindowSeconds int64  `json:"window_seconds"` // its length
 	DocumentField string `json:"document_field"` // baseline.<output>: the object written
+	// Leaves are the object's fields (BaselineLeaves), in document order.
+	Leaves []string `json:"leaves"`
 	ReadAlias     string `json:"read_alias"`     // where the earlier windows are
 	// ReadFields are the _source fields read: the group-by fields, window.start, the output.
 	ReadFields    []string `json:"read_fields"`
@@ -138,8 +140,9 @@ func baselineSpec(m Metric, b Baseline) BaselineSpec {
 		Window:                b.Window.String(),
 		WindowSeconds:         int64(b.Window.Duration / time.Second),
 		DocumentField:         BaselineField + "." + b.Output,
+		Leaves:                slices.Clone(BaselineLeaves),
 		ReadAlias:             Alias(m.Name),
-		ReadFields:            append(append(slices.Clone(m.GroupBy), "window.start"), b.Output),
+		ReadFields:            append(append(slices.Clone(m.GroupBy), DocWindow+"."+WindowStart), b.Output),
 		Lookback:              string(b.Lookback.Kind),
 		LookbackCount:         b.Lookback.Count,
 		StepSeconds:           int64(b.Lookback.Step(b.Window.Duration) / time.Second),

@@ -103,13 +103,13 @@ func MetricMapping(m catalog.Metric) map[string]any {
 func BaselineMapping() map[string]any {
 	double := map[string]any{"type": "double"}
 	return map[string]any{"properties": map[string]any{
-		"expected": double, // mean or median of the past values
-		"spread":   double, // sample standard deviation, or 1.4826 × MAD
-		"lower":    double, // expected − z·spread
-		"upper":    double, // expected + z·spread
-		"score":    double, // (value − expected) / spread
-		"anomaly":  map[string]any{"type": "boolean"},
-		"samples":  map[string]any{"type": "long"}, // past windows used
+		catalog.BaselineExpected: double,
+		catalog.BaselineSpread:   double,
+		catalog.BaselineLower:    double,
+		catalog.BaselineUpper:    double,
+		catalog.BaselineScore:    double,
+		catalog.BaselineAnomaly:  map[string]any{"type": "boolean"},
+		catalog.BaselineSamples:  map[string]any{"type": "long"},
 	}}
 }
 
@@ -117,9 +117,9 @@ func keyword() map[string]any { return map[string]any{"type": "keyword"} }
 
 func windowMapping() map[string]any {
 	return map[string]any{"properties": map[string]any{
-		"start": map[string]any{"type": "date"},
-		"end":   map[string]any{"type": "date"},
-		"size":  keyword(),
+		catalog.WindowStart: map[string]any{"type": "date"},
+		catalog.WindowEnd:   map[string]any{"type": "date"},
+		catalog.WindowSize:  keyword(),
 	}}
 }
 

@@ -10,18 +10,17 @@ import (
 	"github.com/hourglass-io/hourglass/internal/catalog"
 )
 
-// The leaves of a baseline object (catalog.BaselineField.<output>) the band
-// panel reads, as metrics-jobs/hourglass_jobs/baseline.py writes them and
-// essetup.BaselineMapping maps them. internal/catalog names the object but
-// not its leaves; TestBaselineLeavesAreMapped keeps these in step with the
-// mapping, and Validate refuses a panel naming a leaf the mapping lacks.
+// The leaves of a baseline object the band panel reads: internal/catalog
+// owns them (the driver checks the spec's list against what it writes);
+// TestBaselineLeavesAreMapped keeps them in step with the mapping, and
+// Validate refuses a panel naming a leaf the mapping lacks.
 const (
-	baselineExpected = "expected"
-	baselineLower    = "lower"
-	baselineUpper    = "upper"
-	baselineScore    = "score"
-	baselineAnomaly  = "anomaly"
-	baselineSamples  = "samples" // always written (0 without history): the panel's exists filter
+	baselineExpected = catalog.BaselineExpected
+	baselineLower    = catalog.BaselineLower
+	baselineUpper    = catalog.BaselineUpper
+	baselineScore    = catalog.BaselineScore
+	baselineAnomaly  = catalog.BaselineAnomaly
+	baselineSamples  = catalog.BaselineSamples // always written (0 without history): the panel's exists filter
 )
 
 // maxHits is the most documents one search returns by default

@@ -123,7 +123,7 @@ func median(xs []float64) float64 {
 }
 
 // baselineFields are the keys of a baseline object, all always present.
-var baselineFields = []string{"expected", "spread", "lower", "upper", "score", "anomaly", "samples"}
+var baselineFields = catalog.BaselineLeaves
 
 // Compare checks a document's baseline object (decoded JSON: nil for null)
 // against b and returns every mismatch. samples and null-ness are exact.

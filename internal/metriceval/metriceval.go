@@ -306,7 +306,7 @@ func Close(a, b, rel float64) bool {
 // fields, window, samples and every output. It returns every mismatch.
 func (r *Result) Compare(w *Window, doc map[string]any) []string {
 	var bad []string
-	if doc["metric"] != r.Metric.Name {
+	if doc[catalog.DocMetric] != r.Metric.Name {
 		bad = append(bad, fmt.Sprintf("metric: got %v", doc["metric"]))
 	}
 	for i, g := range r.Metric.GroupBy {
@@ -314,15 +314,16 @@ func (r *Result) Compare(w *Window, doc map[string]any) []string {
 			bad = append(bad, fmt.Sprintf("%s: got %v, want %s", g, doc[g], w.GroupValues[i]))
 		}
 	}
-	win, _ := doc["window"].(map[string]any)
-	wantWin := map[string]any{"start": w.Start.Format(time.RFC3339), "end": w.Start.Add(w.Length).Format(time.RFC3339), "size": w.Size}
+	win, _ := doc[catalog.DocWindow].(map[string]any)
+	wantWin := map[string]any{catalog.WindowStart: w.Start.Format(time.RFC3339), catalog.WindowEnd: w.Start.Add(w.Length).Format(time.RFC3339),
+		catalog.WindowSize: w.Size}
 	for k, v := range wantWin {
 		if win[k] != v {
 			bad = append(bad, fmt.Sprintf("window.%s: got %v, want %v", k, win[k], v))
 		}
 	}
-	if doc["samples"] != float64(w.Samples) {
-		bad = append(bad, fmt.Sprintf("samples: got %v, want %d", doc["samples"], w.Samples))
+	if doc[catalog.DocSamples] != float64(w.Samples) {
+		bad = append(bad, fmt.Sprintf("samples: got %v, want %d", doc[catalog.DocSamples], w.Samples))
 	}
 	for _, wt := range w.Wants(r.Metric) {
 		v, present := doc[wt.Field]

@@ -44,7 +44,7 @@ SAME_WINDOW_OF_DAY = "same_window_of_day"
 LAST_WINDOWS = "last_windows"
 STATISTICS = ("mean_stddev", "median_mad")
 FIELDS = ("expected", "spread", "lower", "upper", "score", "anomaly", "samples")
-REQUIRED_KEYS = ("output", "window", "window_seconds", "document_field", "read_alias", "read_fields",
+REQUIRED_KEYS = ("output", "window", "window_seconds", "document_field", "leaves", "read_alias", "read_fields",
                  "lookback", "lookback_count", "step_seconds", "statistic", "spread", "z", "min_samples",
                  "max_docs_per_search", "max_searches_per_request", "cache_ttl_seconds", "cache_max_entries")
 
@@ -60,6 +60,9 @@ def check_spec(spec, where="spec"):
         missing = [k for k in REQUIRED_KEYS if k not in b]
         if missing:
             raise ValueError(f"{where}: baseline {b.get('output')!r}: missing keys {missing}")
+        if tuple(b["leaves"]) != FIELDS:
+            raise ValueError(f"{where}: baseline {b['output']!r}: leaves {b['leaves']} are not the ones this driver "
+                             f"writes {list(FIELDS)} (internal/catalog owns them: rebuild the driver or the spec)")
         if windows.get(b["window"]) != int(b["window_seconds"]):
             raise ValueError(f"{where}: baseline {b['output']!r}: window {b['window']!r} is not a window of the spec")
         if b["statistic"] not in STATISTICS or b["lookback"] not in (SAME_WINDOW_OF_DAY, LAST_WINDOWS):

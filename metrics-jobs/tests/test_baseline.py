@@ -92,19 +92,23 @@ def test_lookback_starts_match_go():
 
 # ---- specs ----
 
-@pytest.mark.parametrize("name", ["spark-example-request_rate.json", "spark-example-latency.json", "spark-slow_api.json"])
+@pytest.mark.parametrize("name", ["spark-request_rate.json", "spark-latency.json", "spark-slow_api.json"])
 def test_specs_with_baselines_are_accepted(name):
     specmod.check(golden(name), name)
 
 
 def test_check_rejects_a_bad_baseline():
-    s = golden("spark-example-latency.json")
+    s = golden("spark-latency.json")
     s["baselines"][0]["window"] = "5m"
     with pytest.raises(specmod.SpecError, match="not a window"):
         specmod.check(s)
-    s = golden("spark-example-latency.json")
+    s = golden("spark-latency.json")
     del s["baselines"][0]["step_seconds"]
     with pytest.raises(specmod.SpecError, match="step_seconds"):
+        specmod.check(s)
+    s = golden("spark-latency.json")
+    s["baselines"][0]["leaves"][0] = "mean"
+    with pytest.raises(specmod.SpecError, match="leaves"):
         specmod.check(s)
 
 
@@ -176,7 +180,7 @@ T0 = bl.parse_start("2026-03-08T00:00:00Z")
 
 
 def request_rate_spec():
-    return golden("spark-example-request_rate.json")
+    return golden("spark-request_rate.json")
 
 
 def history(metric, tenants, days, hours, value):
@@ -261,7 +265,7 @@ def test_cache_stays_bounded_in_a_driver_running_for_weeks():
 
 
 def last_windows_spec(max_docs=10000, max_searches=100):
-    s = copy.deepcopy(golden("spark-example-request_rate.json"))
+    s = copy.deepcopy(golden("spark-request_rate.json"))
     s["baselines"][0].update(lookback="last_windows", lookback_count=3, step_seconds=3600, statistic="mean_stddev",
                              spread="sample_stddev", min_samples=2, cache_ttl_seconds=0,
                              max_docs_per_search=max_docs, max_searches_per_request=max_searches)
@@ -348,7 +352,7 @@ def test_history_reads_retry_the_spec_s_retryable_statuses():
 
 def test_no_baseliner_for_other_windows():
     assert bl.Baseliner.for_window(None, request_rate_spec(), {"name": "1m", "seconds": 60}) is None
-    assert bl.Baseliner.for_window(None, golden("spark-request_rate.json"), {"name": "1h", "seconds": 3600}) is None
+    assert bl.Baseliner.for_window(None, golden("spark-avg_rtt.json"), {"name": "1h", "seconds": 3600}) is None
 
 
 # ---- the streaming path's write (Spark's DataFrame faked) ----
