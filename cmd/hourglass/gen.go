@@ -11,10 +11,16 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/esclient"
 	"github.com/hourglass-io/hourglass/internal/flagenv"
 	"github.com/hourglass-io/hourglass/internal/gen"
 	"github.com/hourglass-io/hourglass/internal/metriceval"
@@ -26,9 +32,24 @@ log-normal latencies and RTTs, a status mix with error bursts, Zipf paths,
 out-of-order (--disorder) and late (--late-share, --late-by) events, and an
 optional share of malformed records. Writes NDJSON (--out) or posts to the
 ingress API (--target), one API key per tenant (--key-template), paced at
---rate records/s. Prints a JSON summary on stdout.`
+--rate records/s. Prints a JSON summary on stdout.
+
+  hourglass gen history --es-url URL [flags]   writes past metric documents
+                                               (see hourglass gen history --help)`
+
+const genHistoryHelp = `Writes the history a baseline reads (docs/baselines.md): metric documents of
+the same hours (--hours from --start's hour) on each of the --days days before,
+computed exactly from generated traffic (--records-per-hour per tenant, gen's
+distributions), into the metric's index with the job's _id, as the metric job
+would have written them. Only the window sizes the metric's baselines read are
+written. Counts and sums follow --records-per-hour, not a real hour's volume:
+choose metrics whose outputs do not depend on volume (latency) or match it.
+Prints a JSON summary on stdout.`
 
 func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "history" {
+		return runGenHistory(ctx, args[1:], stdout, stderr)
+	}
 	var cfg gen.Config
 	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -43,6 +64,7 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.DurationVar(&cfg.LateBy, "late-by", 15*time.Minute, "how late the late records are")
 	fs.Float64Var(&cfg.Malformed, "malformed", 0, "share of malformed records, 0..1")
 	fs.IntVar(&cfg.RecordSize, "record-size", 0, "pad records to about this many bytes (0: natural size)")
+	slow := fs.String("slow", "", "tenants whose durations are multiplied, as TENANT=FACTOR[,TENANT=FACTOR...] (a slower backend)")
 	out := fs.String("out", "", "write NDJSON to this file ('-' for stdout) instead of posting")
 	target := fs.String("target", "", "ingress URL to post to, e.g. http://127.0.0.1:8080/v1/logs")
 	keyTemplate := fs.String("key-template", "key-{tenant}", "API key of each tenant; {tenant} is replaced by its name")
@@ -58,6 +80,11 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if (*out == "") == (*target == "") || *batch < 1 || *concurrency < 1 || (*count <= 0 && *duration <= 0) {
 		fmt.Fprintln(stderr, "hourglass gen: give exactly one of --out and --target, a positive --batch and --concurrency, and --count or --duration")
+		return errUsage
+	}
+	var err error
+	if cfg.Slow, err = parseSlow(*slow); err != nil {
+		fmt.Fprintln(stderr, "hourglass gen: --slow:", err)
 		return errUsage
 	}
 	cfg.Start = time.Now().UTC()
@@ -81,7 +108,6 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	began := time.Now()
 	var sum gen.Summary
-	var err error
 	if *out != "" {
 		w := stdout
 		if *out != "-" {
@@ -158,4 +184,126 @@ func genClient(caFile string) (*http.Client, error) {
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &http.Client{Timeout: 60 * time.Second, Transport: tr}, nil
+}
+
+// maxSlowFactor bounds --slow's factors.
+const maxSlowFactor = 1000
+
+// parseSlow parses --slow: TENANT=FACTOR pairs, comma-separated.
+func parseSlow(s string) (map[string]float64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	out := map[string]float64{}
+	for _, pair := range splitList(s) {
+		tenant, f, ok := strings.Cut(pair, "=")
+		if !ok || !record.ValidTenant(tenant) {
+			return nil, fmt.Errorf("%q: want TENANT=FACTOR with a valid tenant name", pair)
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || !(v > 0 && v <= maxSlowFactor) {
+			return nil, fmt.Errorf("%q: the factor must be a number in (0, %d]", pair, maxSlowFactor)
+		}
+		if _, dup := out[tenant]; dup {
+			return nil, fmt.Errorf("%q: tenant given twice", pair)
+		}
+		out[tenant] = v
+	}
+	return out, nil
+}
+
+// historySummary is what `hourglass gen history` prints.
+type historySummary struct {
+	Documents map[string]int `json:"documents"` // by metric
+	From      time.Time      `json:"from"`      // the first day's first hour
+	To        time.Time      `json:"to"`        // the last day's last hour's end
+	Days      int            `json:"days"`
+	Hours     int            `json:"hours"`
+}
+
+func runGenHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gen history", flag.ContinueOnError)
+	es := addESFlags(fs, "http://127.0.0.1:9200", "Elasticsearch basic auth user")
+	catalogPath := fs.String("catalog", defaultCatalog, "the metric catalog")
+	metrics := fs.String("metrics", "", "metrics to write, comma-separated (default: every metric with a baseline)")
+	var cfg metriceval.HistoryConfig
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "traffic seed (same seed, same documents)")
+	fs.IntVar(&cfg.Tenants, "tenants", 3, "number of tenants (tenant-01, tenant-02, ...)")
+	fs.IntVar(&cfg.Days, "days", 7, fmt.Sprintf("days of history before --start (1..%d)", metriceval.MaxHistoryDays))
+	fs.IntVar(&cfg.Hours, "hours", 2, fmt.Sprintf("hours of each day, from --start's hour (1..%d)", metriceval.MaxHistoryHours))
+	fs.IntVar(&cfg.RecordsPerHour, "records-per-hour", 2000, fmt.Sprintf("generated records per tenant and hour (1..%d)", metriceval.MaxHistoryRecordsPerHour))
+	start := fs.String("start", "now", "the hour whose earlier days are written: RFC 3339 or 'now'")
+	fs.Usage = flagenv.Usage(fs, "hourglass gen history [flags]", genHistoryHelp)
+	if err := parseFlags(ctx, fs, args, stderr); err != nil {
+		return err
+	}
+	cfg.From = time.Now().UTC()
+	if *start != "now" {
+		t, err := time.Parse(time.RFC3339, *start)
+		if err != nil {
+			return fmt.Errorf("--start: %w", err)
+		}
+		cfg.From = t
+	}
+	cfg.From = cfg.From.UTC().Truncate(time.Hour)
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "hourglass gen history:", err)
+		return errUsage
+	}
+	c, err := catalog.Load(*catalogPath)
+	if err != nil {
+		return err
+	}
+	var chosen []catalog.Metric
+	if *metrics == "" {
+		for _, m := range c.Metrics {
+			if len(m.Baselines) > 0 {
+				chosen = append(chosen, m)
+			}
+		}
+	} else {
+		for _, name := range splitList(*metrics) {
+			m, ok := c.Metric(name)
+			if !ok || len(m.Baselines) == 0 {
+				fmt.Fprintf(stderr, "hourglass gen history: --metrics: %q is not a metric of %s with a baseline\n", name, *catalogPath)
+				return errUsage
+			}
+			chosen = append(chosen, m)
+		}
+	}
+	if len(chosen) == 0 {
+		return fmt.Errorf("no metric of %s declares a baseline", *catalogPath)
+	}
+	client, err := es.client()
+	if err != nil {
+		return err
+	}
+	sum := historySummary{Documents: map[string]int{}, Days: cfg.Days, Hours: cfg.Hours,
+		From: cfg.From.Add(-time.Duration(cfg.Days) * 24 * time.Hour), To: cfg.From.Add(time.Duration(cfg.Hours)*time.Hour - 24*time.Hour)}
+	for _, m := range chosen {
+		var sizes []string
+		for _, b := range m.Baselines {
+			if !slices.Contains(sizes, b.Window.String()) {
+				sizes = append(sizes, b.Window.String())
+			}
+		}
+		docs, err := metriceval.History(m, sizes, cfg)
+		if err != nil {
+			return err
+		}
+		for chunk := range slices.Chunk(docs, 1000) {
+			items := make([]esclient.BulkItem, len(chunk))
+			for i, d := range chunk {
+				items[i] = esclient.BulkItem{Index: d.Index, ID: d.ID, Doc: d.Doc}
+			}
+			if _, err := client.Bulk(ctx, "", items); err != nil {
+				return fmt.Errorf("write the history of %s: %w", m.Name, err)
+			}
+		}
+		if err := client.Do(ctx, esapi.IndicesRefreshRequest{Index: []string{catalog.Alias(m.Name)}}, "refresh "+catalog.Alias(m.Name), nil); err != nil {
+			return err
+		}
+		sum.Documents[m.Name] = len(docs)
+	}
+	return json.NewEncoder(stdout).Encode(sum)
 }

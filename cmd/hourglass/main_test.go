@@ -194,3 +194,31 @@ func TestIngressAddressFlags(t *testing.T) {
 	require.Contains(t, errOut, "-api-addr")
 	require.Contains(t, errOut, "-listen-addr")
 }
+
+func TestGenSlowFlag(t *testing.T) {
+	got, err := parseSlow("tenant-03=4, tenant-01=0.5")
+	require.NoError(t, err)
+	require.Equal(t, map[string]float64{"tenant-03": 4, "tenant-01": 0.5}, got)
+	_, err = parseSlow("tenant-01=1000")
+	require.NoError(t, err, "at the bound")
+	for _, bad := range []string{"tenant-01", "tenant-01=0", "tenant-01=1000.5", "tenant-01=x", "Bad Tenant=2",
+		"tenant-01=2,tenant-01=3", "tenant-01=NaN", "tenant-01=-1"} {
+		_, err := parseSlow(bad)
+		require.Error(t, err, bad)
+	}
+	dir := t.TempDir()
+	code, _, errOut := runArgs("gen", "--out", dir+"/r.ndjson", "--count", "10", "--slow", "tenant-01=0")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "--slow")
+}
+
+func TestGenHistoryUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--days", "0"}, {"--days", "29"}, {"--hours", "25"}, {"--records-per-hour", "100001"}, {"--tenants", "0"},
+		{"--metrics", "bandwidth"}, {"--metrics", "nothing"},
+	} {
+		code, _, errOut := runArgs(append([]string{"gen", "history", "--catalog", "../../metrics-jobs/catalog.yaml",
+			"--es-url", "http://127.0.0.1:1"}, args...)...)
+		require.Equal(t, 2, code, "%v: %s", args, errOut)
+	}
+}

@@ -30,6 +30,10 @@ type Config struct {
 	LateBy     time.Duration // how far late records are moved back
 	Malformed  float64       // share of records that are invalid, 0..1
 	RecordSize int           // if > 0, pad user_agent so encoded records are about this many bytes
+	// Slow multiplies the durations (duration_ms, upstream_ms) of the named
+	// tenants' records: a tenant whose backend got slower. The other records,
+	// and every other field, stay what the seed gives.
+	Slow map[string]float64
 }
 
 // Generator yields records; it is not safe for concurrent use.
@@ -90,6 +94,9 @@ func (g *Generator) Next() record.Record {
 	dur := logNormal(g.rng, math.Log(40), 0.9)
 	if status >= 500 {
 		dur *= 3
+	}
+	if f, ok := g.cfg.Slow[tenant]; ok {
+		dur *= f
 	}
 	r := record.Record{
 		Timestamp:  ts.UTC().Truncate(time.Microsecond),

@@ -51,3 +51,25 @@ func TestRecordSize(t *testing.T) {
 	line, _ := g.NextLine()
 	require.InDelta(t, 1024, len(line), 8)
 }
+
+// A slow tenant's durations are multiplied; every other record, and every
+// other field of the slow tenant's, is what the seed gives without Slow.
+func TestSlowTenant(t *testing.T) {
+	plain := New(Config{Seed: 9, Tenants: 3})
+	slow := New(Config{Seed: 9, Tenants: 3, Slow: map[string]float64{"tenant-02": 4}})
+	seen := 0
+	for range 5000 {
+		a, b := plain.Next(), slow.Next()
+		require.NoError(t, b.Validate())
+		if a.Tenant != "tenant-02" {
+			require.Equal(t, a, b)
+			continue
+		}
+		seen++
+		require.InEpsilon(t, 4*a.DurationMS, b.DurationMS, 0.01)
+		require.InEpsilon(t, 4*(*a.UpstreamMS), *b.UpstreamMS, 0.01)
+		a.DurationMS, a.UpstreamMS = b.DurationMS, b.UpstreamMS
+		require.Equal(t, a, b)
+	}
+	require.Greater(t, seen, 1000)
+}

@@ -337,3 +337,30 @@ func (r *Result) Compare(w *Window, doc map[string]any) []string {
 	}
 	return bad
 }
+
+// Document is the metric document of w as a metric job writes it (metric,
+// the group-by fields, window, samples, every output, computed_at), with the
+// exact values: a percentile is the exact quantile by rank, a distinct count
+// the exact count. `hourglass gen history` writes such documents as the
+// history a baseline reads.
+func (r *Result) Document(w *Window, computedAt time.Time) map[string]any {
+	doc := map[string]any{catalog.DocMetric: r.Metric.Name}
+	for i, g := range r.Metric.GroupBy {
+		doc[g] = w.GroupValues[i]
+	}
+	doc[catalog.DocWindow] = map[string]any{
+		catalog.WindowStart: w.Start.UTC().Format(time.RFC3339),
+		catalog.WindowEnd:   w.Start.Add(w.Length).UTC().Format(time.RFC3339),
+		catalog.WindowSize:  w.Size,
+	}
+	doc[catalog.DocSamples] = w.Samples
+	for _, want := range w.Wants(r.Metric) {
+		if want.Null {
+			doc[want.Field] = nil
+		} else {
+			doc[want.Field] = want.Value
+		}
+	}
+	doc[catalog.DocComputedAt] = computedAt.UTC().Format("2006-01-02T15:04:05.000Z")
+	return doc
+}

@@ -1,12 +1,15 @@
 package metriceval
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/catalog/catalogtest"
+	"github.com/hourglass-io/hourglass/internal/gen"
 	"github.com/hourglass-io/hourglass/internal/record"
 )
 
@@ -79,4 +82,33 @@ func TestWindowEnd(t *testing.T) {
 	at := time.Date(2026, 1, 1, 2, 9, 59, 999_000_000, time.UTC)
 	require.Equal(t, time.Date(2026, 1, 1, 2, 10, 0, 0, time.UTC), WindowEnd(at, time.Minute))
 	require.Equal(t, time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC), WindowEnd(at, time.Hour))
+}
+
+// A document from Document has exactly the fields catalog says a metric
+// document has, and compares equal to its own window once through JSON.
+func TestDocument(t *testing.T) {
+	c := catalogtest.Shipped(t)
+	g := gen.New(gen.Config{Seed: 4, Tenants: 2, Start: time.Date(2026, 1, 1, 0, 58, 0, 0, time.UTC), Rate: 20})
+	recs := make([]record.Record, 3000)
+	for i := range recs {
+		recs[i] = g.Next()
+	}
+	for _, m := range c.Metrics {
+		res := Evaluate(m, Filter(m, recs), nil)
+		require.NotEmpty(t, res.Windows)
+		for _, w := range res.Windows {
+			doc := res.Document(w, time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC))
+			keys := make([]string, 0, len(doc))
+			for k := range doc {
+				keys = append(keys, k)
+			}
+			require.ElementsMatch(t, m.DocumentFields(), keys, m.Name)
+			b, err := json.Marshal(doc)
+			require.NoError(t, err)
+			var back map[string]any
+			require.NoError(t, json.Unmarshal(b, &back))
+			require.Empty(t, res.Compare(w, back), "%s %s", m.Name, w.Key)
+			require.Equal(t, "2026-01-01T01:00:00.000Z", back[catalog.DocComputedAt])
+		}
+	}
 }
