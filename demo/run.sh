@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-3m}
 TENANTS=${TENANTS:-3}
+[ "$TENANTS" -ge 2 ] || { echo "make demo: TENANTS must be at least 2 (one of them is the slow tenant)" >&2; exit 2; }
 RATE=${RATE:-200}
 
 HOURGLASS_HOME=${HOURGLASS_HOME:-$HOME/.cache/hourglass}
@@ -51,6 +52,15 @@ set -a; . "$(stack/stack.sh env)"; set +a
 
 step "setting up OpenSearch: index templates, aliases, retention (hourglass es setup)"
 "$BIN" es --es-url "$HOURGLASS_ES_URL" setup 2>&1 | sed 's/^/    /' || fail "hourglass es setup"
+
+# The baseline demo (docs/baselines.md): latency's p95 of each hour is compared
+# with the same hour of the last 7 days. That history is written before the
+# jobs start (they cache what they read for an hour); the last tenant's backend
+# is made 3× slower in this run's traffic, so its hour is an anomaly.
+SLOW_TENANT=$(printf 'tenant-%02d' "$TENANTS")
+step "writing 7 days of latency history for this hour and the next (hourglass gen history)"
+"$BIN" gen history --es-url "$HOURGLASS_ES_URL" --metrics latency --tenants "$TENANTS" --days 7 --hours 2 \
+  --records-per-hour 2000 | sed 's/^/    /' || fail "hourglass gen history"
 
 step "writing demo API keys and log-peek tokens into $DEMO"
 python3 - "$DEMO" "$TENANTS" <<'PY'
@@ -151,7 +161,7 @@ edge_answers() {
 }
 wait_for "the edge to answer through HAProxy → Nginx → ingress" 60 "$LOGS/haproxy.log" edge_answers
 
-step "sending traffic for $DURATION: $TENANTS tenants, $RATE records/s, through $EDGE (hourglass gen)"
+step "sending traffic for $DURATION: $TENANTS tenants, $RATE records/s, $SLOW_TENANT 3× slower than its history, through $EDGE (hourglass gen)"
 note "progress every 5 s: records accepted by ingress (all runs of this process), consumer lag summed over groups"
 # A seed of its own gives this run's request ids a suffix of their own, so the
 # report counts exactly this run's records in every sink.
@@ -172,7 +182,7 @@ print(f"{sum(known)} over {len(g)} groups" + (f" ({len(g) - len(known)} unknown)
 progress & PROGRESS_PID=$!
 "$BIN" gen --target "$EDGE/v1/logs" --ca-file "$EDGE_DIR/edge.crt" --tenants "$TENANTS" --rate "$RATE" \
   --duration "$DURATION" --count 0 --key-template 'demo-key-{tenant}' --disorder 20s --malformed 0.002 \
-  --seed "$RUN_SEED" > "$DEMO/gen-summary.json" || { kill "$PROGRESS_PID"; fail "traffic generator (hourglass gen)" "$LOGS/hourglass-all.log"; }
+  --seed "$RUN_SEED" --slow "$SLOW_TENANT=3" > "$DEMO/gen-summary.json" || { kill "$PROGRESS_PID"; fail "traffic generator (hourglass gen)" "$LOGS/hourglass-all.log"; }
 kill "$PROGRESS_PID" 2>/dev/null; wait "$PROGRESS_PID" 2>/dev/null || true  # it ends by our SIGTERM (143)
 sed 's/^/    /' "$DEMO/gen-summary.json"
 ACCEPTED=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["accepted"])' "$DEMO/gen-summary.json")
@@ -191,6 +201,7 @@ go run ./demo/report --es-url "$HOURGLASS_ES_URL" --lagmon-url http://127.0.0.1:
   --logpeek-url http://127.0.0.1:18090 --logpeek-token demo-dev-token --tenants "$TENANT_LIST" \
   --archive-root "$ARCHIVE" --run-seed "$RUN_SEED" --accepted "$ACCEPTED" --since "$RUN_SINCE" \
   --query-url http://127.0.0.1:18095 --query-customer-token demo-customer-token --query-developer-token demo-dev-token \
+  --baseline latency.duration_ms_p95 --band-tenant tenant-01 --anomaly-tenant "$SLOW_TENANT" --chart-dir "$DEMO" \
   || fail "the report found something missing (see above)"
 
 cat <<TXT

@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -173,11 +174,12 @@ func describeBaseline(b catalog.Baseline) string {
 	return fmt.Sprintf("%s of %s, at least %d found", stat, past, b.MinSamples)
 }
 
-// printBand prints the band of the newest settled window that has one and
-// every anomalous window.
+// printBand prints the band of the newest settled window that has one (or,
+// when no settled window has one, of the newest window with a band, marked
+// provisional) and every anomalous window.
 func printBand(w io.Writer, m catalog.Metric, b catalog.Baseline, tenant string, windows []bandWindow) bandSummary {
 	var s bandSummary
-	var newest *bandWindow
+	var newest, newestOpen *bandWindow
 	var anomalous []bandWindow
 	for i, win := range windows {
 		s.Windows++
@@ -185,6 +187,8 @@ func printBand(w io.Writer, m catalog.Metric, b catalog.Baseline, tenant string,
 			s.WithBand++
 			if win.Settled {
 				newest = &windows[i]
+			} else {
+				newestOpen = &windows[i]
 			}
 		}
 		if win.Anomaly {
@@ -200,10 +204,14 @@ func printBand(w io.Writer, m catalog.Metric, b catalog.Baseline, tenant string,
 		b.Output, m.Name, tenant, b.Window, describeBaseline(b))
 	fmt.Fprintf(w, "  %d windows, %d with a band; %d anomalous, %d provisional (window not settled: end + allowed lateness %s not passed)\n",
 		s.Windows, s.WithBand, s.Anomalies, s.Provisional, m.AllowedLateness)
-	if newest != nil {
+	switch {
+	case newest != nil:
 		fmt.Fprintf(w, "  expected band of the newest settled window: %s  %s=%s  expected %s  band [%s, %s]  from %d past windows\n",
 			span(*newest), b.Output, num(newest.Value), num(newest.Expected), num(newest.Lower), num(newest.Upper), newest.Samples)
-	} else {
+	case newestOpen != nil:
+		fmt.Fprintf(w, "  expected band of the newest window (provisional: window not settled): %s  %s=%s  expected %s  band [%s, %s]  from %d past windows\n",
+			span(*newestOpen), b.Output, num(newestOpen.Value), num(newestOpen.Expected), num(newestOpen.Lower), num(newestOpen.Upper), newestOpen.Samples)
+	default:
 		fmt.Fprintf(w, "  expected band: none yet (no settled window with %d past windows)\n", b.MinSamples)
 	}
 	if len(anomalous) == 0 {
@@ -264,6 +272,66 @@ func reportBaseline(w io.Writer, svgPath string, m catalog.Metric, b catalog.Bas
 	}
 	fmt.Fprintf(w, "  chart (value, expected band, anomalies): %s\n", svgPath)
 	return s, nil
+}
+
+// baselines is the report's baseline section: for baseline (METRIC.OUTPUT)
+// and each of the two tenants, the band, the anomalies and an SVG chart in
+// chartDir, over the windows from the baseline's look-back before this run
+// (since) to now. bandTenant's windows of this run must carry a band (the
+// history was found), anomalyTenant must have an anomalous window in this run
+// (settled or provisional).
+func baselines(ctx context.Context, esURL, catalogPath, baseline, bandTenant, anomalyTenant, chartDir string, since time.Time, w io.Writer) error {
+	metric, output, ok := strings.Cut(baseline, ".")
+	if !ok || bandTenant == "" || anomalyTenant == "" || since.IsZero() {
+		return fmt.Errorf("baseline: --baseline METRIC.OUTPUT, --band-tenant, --anomaly-tenant and --since are required together")
+	}
+	c, err := catalog.Load(catalogPath)
+	if err != nil {
+		return err
+	}
+	m, b, err := findBaseline(c, metric, output)
+	if err != nil {
+		return err
+	}
+	es, err := esclient.New(esclient.Config{URLs: []string{esURL}})
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	from := since.Add(-time.Duration(b.Lookback.Samples()) * b.Lookback.Step(b.Window.Duration)).Truncate(b.Window.Duration)
+	var problems []string
+	for _, tenant := range []string{bandTenant, anomalyTenant} {
+		docs, err := baselineDocuments(ctx, es, m, b, tenant, from, now.Add(b.Window.Duration))
+		if err != nil {
+			return err
+		}
+		svgPath := filepath.Join(chartDir, fmt.Sprintf("%s-%s-%s.svg", m.Name, b.Output, tenant))
+		if _, err := reportBaseline(w, svgPath, m, b, tenant, docs, now); err != nil {
+			return err
+		}
+		windows, _ := bandWindows(m, b, tenant, docs, now)
+		var banded, anomalous int
+		for _, win := range windows {
+			if win.End.After(since) {
+				if win.hasBand() {
+					banded++
+				}
+				if win.Anomaly {
+					anomalous++
+				}
+			}
+		}
+		switch {
+		case tenant == bandTenant && banded == 0:
+			problems = append(problems, fmt.Sprintf("%s: no window of this run carries a band (no history found?)", tenant))
+		case tenant == anomalyTenant && anomalous == 0:
+			problems = append(problems, fmt.Sprintf("%s: no anomalous window in this run", tenant))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("baseline %s: %s", baseline, strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // maxBandDocs bounds one read of baseline documents (the default

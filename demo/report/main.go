@@ -45,6 +45,10 @@ func main() {
 	queryURL := flag.String("query-url", "", "query service (empty: no query section)")
 	customerToken := flag.String("query-customer-token", "", "a customer's query-service token (the first tenant's)")
 	devToken := flag.String("query-developer-token", "", "a developer's query-service token (every tenant)")
+	baselineOf := flag.String("baseline", "", "METRIC.OUTPUT: report that baseline's band and anomalies (empty: no baseline section)")
+	bandTenant := flag.String("band-tenant", "", "--baseline: a tenant whose windows of this run must carry a band")
+	anomalyTenant := flag.String("anomaly-tenant", "", "--baseline: a tenant with at least one anomalous window in this run")
+	chartDir := flag.String("chart-dir", ".", "--baseline: where the SVG charts are written")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -67,6 +71,12 @@ func main() {
 	if err := developers(ctx, *logpeekURL, *token, strings.Split(*tenants, ",")[0], os.Stdout); err != nil {
 		fmt.Println("FAIL:", err)
 		ok = false
+	}
+	if *baselineOf != "" {
+		if err := baselines(ctx, *esURL, *catalogPath, *baselineOf, *bandTenant, *anomalyTenant, *chartDir, runStart, os.Stdout); err != nil {
+			fmt.Println("FAIL:", err)
+			ok = false
+		}
 	}
 	if *queryURL != "" {
 		if err := queries(ctx, *queryURL, *customerToken, *devToken, strings.Split(*tenants, ","), runStart, os.Stdout); err != nil {
