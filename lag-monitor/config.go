@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/hourglass-io/hourglass/internal/catalog"
 	"github.com/hourglass-io/hourglass/lag-monitor/status"
 )
 
@@ -148,7 +149,7 @@ func DefaultConfig() Config {
 		IsolationLevel:    ReadCommitted,
 		OpenTxnAfter:      time.Minute,
 		FreshnessInterval: time.Minute,
-		JobRunsIndex:      "hourglass-jobruns",
+		JobRunsIndex:      catalog.JobRunsIndex,
 		JobPeriod:         time.Hour,
 		JobLookback:       6 * time.Hour,
 		InputMargin:       5 * time.Minute,

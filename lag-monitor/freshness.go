@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -319,20 +318,13 @@ func evaluateFreshness(mt catalog.Metric, docs metricDocs, hour, small time.Dura
 func (m *Monitor) queryJobRuns(ctx context.Context, cfg Config, now time.Time) ([]JobRunStatus, error) {
 	body, _ := json.Marshal(map[string]any{
 		"size":  1000,
-		"query": map[string]any{"range": map[string]any{"start": map[string]any{"gte": now.Add(-cfg.JobLookback).UnixMilli(), "format": "epoch_millis"}}},
-		"sort":  []any{map[string]any{"start": map[string]any{"order": "desc"}}},
+		"query": map[string]any{"range": map[string]any{catalog.RunStart: map[string]any{"gte": now.Add(-cfg.JobLookback).UnixMilli(), "format": "epoch_millis"}}},
+		"sort":  []any{map[string]any{catalog.RunStart: map[string]any{"order": "desc"}}},
 	})
 	var out struct {
 		Hits struct {
 			Hits []struct {
-				Source struct {
-					Metric   string          `json:"metric"`
-					Hour     json.RawMessage `json:"hour"`
-					Start    time.Time       `json:"start"`
-					Duration json.RawMessage `json:"duration"`
-					Records  int64           `json:"records"`
-					Outcome  string          `json:"outcome"`
-				} `json:"_source"`
+				Source map[string]json.RawMessage `json:"_source"` // a job-run document (catalog.Run*)
 			} `json:"hits"`
 		} `json:"hits"`
 	}
@@ -348,14 +340,21 @@ func (m *Monitor) queryJobRuns(ctx context.Context, cfg Config, now time.Time) (
 	seen := map[string]bool{}
 	runs := []JobRunStatus{}
 	for _, h := range out.Hits.Hits {
-		s := h.Source
-		if s.Metric == "" || seen[s.Metric] {
+		var r JobRunStatus
+		var secs float64
+		_ = json.Unmarshal(h.Source[catalog.RunMetric], &r.Metric)
+		_ = json.Unmarshal(h.Source[catalog.RunHour], &r.Hour)
+		_ = json.Unmarshal(h.Source[catalog.RunStart], &r.Start)
+		_ = json.Unmarshal(h.Source[catalog.RunDurationSeconds], &secs) // absent while running
+		_ = json.Unmarshal(h.Source[catalog.RunRecords], &r.Records)
+		_ = json.Unmarshal(h.Source[catalog.RunOutcome], &r.Outcome)
+		if r.Metric == "" || seen[r.Metric] {
 			continue
 		}
-		seen[s.Metric] = true
-		d, _ := parseRunDuration(s.Duration)
-		r := JobRunStatus{Metric: s.Metric, Hour: strings.Trim(string(s.Hour), `"`), Start: s.Start, Duration: Seconds{d, true}, Records: s.Records, Outcome: s.Outcome}
-		running := s.Outcome == "running" && now.Sub(s.Start) > cfg.JobPeriod
+		seen[r.Metric] = true
+		d := time.Duration(secs * float64(time.Second))
+		r.Duration = Seconds{d, true}
+		running := r.Outcome == catalog.RunRunning && now.Sub(r.Start) > cfg.JobPeriod
 		if d > cfg.JobPeriod || running {
 			r.Overrun = true
 			r.Advice = fmt.Sprintf("the run took longer than its %s period: needs more resources", cfg.JobPeriod)
@@ -364,18 +363,4 @@ func (m *Monitor) queryJobRuns(ctx context.Context, cfg Config, now time.Time) (
 	}
 	slices.SortFunc(runs, func(a, b JobRunStatus) int { return strings.Compare(a.Metric, b.Metric) })
 	return runs, nil
-}
-
-// parseRunDuration reads a duration as seconds (number) or a Go duration
-// string ("1h2m").
-func parseRunDuration(raw json.RawMessage) (time.Duration, error) {
-	var secs float64
-	if err := json.Unmarshal(raw, &secs); err == nil {
-		return time.Duration(secs * float64(time.Second)), nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return 0, errors.New("duration: neither seconds nor a duration string")
-	}
-	return time.ParseDuration(s)
 }

@@ -68,7 +68,10 @@ func TestFreshnessAndJobRuns(t *testing.T) {
 	refresh := "true"
 	require.NoError(t, es.Do(ctx, esapi.BulkRequest{Index: index, Body: strings.NewReader(body), Refresh: refresh}, "bulk", nil))
 	run := func(m string, start time.Time, dur float64) string {
-		b, _ := json.Marshal(map[string]any{"metric": m, "hour": start.Format("2006-01-02T15"), "start": start, "duration": dur, "records": 10, "outcome": "ok"})
+		// The driver's document (metrics-jobs/hourglass_jobs/batch.py, from the spec's job_runs).
+		b, _ := json.Marshal(map[string]any{catalog.RunMetric: m, catalog.RunHour: start.Truncate(time.Hour).Format(time.RFC3339),
+			catalog.RunMode: "batch", catalog.RunStart: start.Format(time.RFC3339), catalog.RunDurationSeconds: dur,
+			catalog.RunRecords: 10, catalog.RunOutcome: catalog.RunOK})
 		return `{"index":{}}` + "\n" + string(b) + "\n"
 	}
 	runs := run(metric, now.Add(-2*time.Hour), 5400) + run(metric, now.Add(-3*time.Hour), 60) + run(absent, now.Add(-time.Hour), 120)

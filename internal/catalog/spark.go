@@ -88,6 +88,8 @@ type JobSpec struct {
 	// Alias) before the documents are written. Absent when the metric has none,
 	// so such specs are unchanged.
 	Baselines []BaselineSpec `json:"baselines,omitempty"`
+	// JobRuns: where batch mode records its runs (jobruns.go).
+	JobRuns JobRunsSpec `json:"job_runs"`
 }
 
 // BaselineSpec is one baseline compiled for the driver
@@ -251,6 +253,7 @@ func SparkSpec(m Metric) JobSpec {
 		OutOfRangeSQL:        outOfRangeSQL(record.DefaultMaxFuture),
 		MaxFutureSeconds:     int64(record.DefaultMaxFuture / time.Second),
 		OutOfRangeColumn:     OutOfRangeColumn,
+		JobRuns:              jobRunsSpec(),
 		AcceptedSQL:          "NOT " + quote(OutOfRangeColumn),
 		FilterSQL:            FilterSQL(m.Filter),
 		Watermark:            sparkInterval(m.AllowedLateness.Duration),

@@ -35,7 +35,7 @@ import (
 
 // Names of the side indices of the metric jobs.
 const (
-	JobRunsIndex  = "hourglass-jobruns"
+	JobRunsIndex  = catalog.JobRunsIndex
 	PolicyName    = "hourglass-metrics-retention"
 	templateOrder = 200
 )
@@ -184,13 +184,14 @@ func Templates(c *catalog.Catalog, cfg Config, flavor esclient.Flavor) []Templat
 		"template":       map[string]any{"settings": settings(), "mappings": late},
 		"_meta":          map[string]any{"managed_by": "hourglass es setup"},
 	}})
+	date := map[string]any{"type": "date"}
 	runs := map[string]any{"dynamic": "strict", "properties": map[string]any{
-		"metric": keyword(), "hour": map[string]any{"type": "date"}, "mode": keyword(), "source": keyword(),
-		"start": map[string]any{"type": "date"}, "end": map[string]any{"type": "date"},
-		"duration_seconds": map[string]any{"type": "double"}, "records": map[string]any{"type": "long"},
-		"documents": map[string]any{"type": "long"}, "outcome": keyword(),
-		"error": map[string]any{"type": "text"}, "kafka_from": map[string]any{"type": "date"},
-		"kafka_to": map[string]any{"type": "date"}, "offsets": map[string]any{"type": "object", "enabled": false},
+		catalog.RunMetric: keyword(), catalog.RunHour: date, catalog.RunMode: keyword(), catalog.RunSource: keyword(),
+		catalog.RunStart: date, catalog.RunEnd: date,
+		catalog.RunDurationSeconds: map[string]any{"type": "double"}, catalog.RunRecords: map[string]any{"type": "long"},
+		catalog.RunDocuments: map[string]any{"type": "long"}, catalog.RunOutcome: keyword(),
+		catalog.RunError: map[string]any{"type": "text"}, catalog.RunKafkaFrom: date,
+		catalog.RunKafkaTo: date, catalog.RunOffsets: map[string]any{"type": "object", "enabled": false},
 	}}
 	out = append(out, Template{Name: JobRunsIndex, Body: map[string]any{
 		"index_patterns": []string{JobRunsIndex},

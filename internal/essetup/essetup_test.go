@@ -127,3 +127,16 @@ func TestLateMappingNamesDocumentFields(t *testing.T) {
 	require.Equal(t, []string{catalog.LatePrefix + "*"}, late.Body["index_patterns"])
 	require.Equal(t, "hourglass-late-*", catalog.LateIndexPattern)
 }
+
+// The job-run index maps exactly the fields catalog says a run document has.
+func TestJobRunsMappingIsTheCatalogsDocument(t *testing.T) {
+	for _, tpl := range Templates(catalogtest.Shipped(t), DefaultConfig(), esclient.OpenSearch) {
+		if tpl.Name != catalog.JobRunsIndex {
+			continue
+		}
+		props := tpl.Body["template"].(map[string]any)["mappings"].(map[string]any)["properties"].(map[string]any)
+		require.ElementsMatch(t, catalog.JobRunFields, keys(props))
+		return
+	}
+	t.Fatal("no template for " + catalog.JobRunsIndex)
+}

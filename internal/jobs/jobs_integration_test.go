@@ -225,10 +225,10 @@ func TestStreamingAgainstGroundTruth(t *testing.T) {
 			require.Empty(t, res.Compare(w, doc), "batch document vs ground truth (%s)", m.Name)
 		}
 		run := e.lastRun(t, m.Name)
-		require.Equal(t, "ok", run["outcome"], jsonString(run))
-		require.Equal(t, hour.Format(time.RFC3339), run["hour"])
-		require.Equal(t, float64(countIn(metriceval.Filter(m, phase1), hour)), run["records"], jsonString(run))
-		require.Contains(t, run, "duration_seconds")
+		require.Equal(t, catalog.RunOK, run[catalog.RunOutcome], jsonString(run))
+		require.Equal(t, hour.Format(time.RFC3339), run[catalog.RunHour])
+		require.Equal(t, float64(countIn(metriceval.Filter(m, phase1), hour)), run[catalog.RunRecords], jsonString(run))
+		require.IsType(t, 0.0, run[catalog.RunDurationSeconds], "the lag monitor reads the duration as a number of seconds")
 	}
 	t.Logf("batch mode for hour %s: documents equal the streaming ones for all %d metrics; runs recorded in hourglass-jobruns", hour.Format(time.RFC3339), len(e.catalog.Metrics))
 }
@@ -413,14 +413,14 @@ func countIn(recs []record.Record, hour time.Time) int {
 	return n
 }
 
-// lastRun returns the latest run document of metric in hourglass-jobruns.
+// lastRun returns the latest run document of metric in catalog.JobRunsIndex.
 func (e *stackEnv) lastRun(t *testing.T, metric string) map[string]any {
 	var last map[string]any
-	for _, doc := range e.searchAll(t, "hourglass-jobruns") {
-		if doc["metric"] == metric && (last == nil || doc["start"].(string) > last["start"].(string)) {
+	for _, doc := range e.searchAll(t, catalog.JobRunsIndex) {
+		if doc[catalog.RunMetric] == metric && (last == nil || doc[catalog.RunStart].(string) > last[catalog.RunStart].(string)) {
 			last = doc
 		}
 	}
-	require.NotNil(t, last, "no run of %s in hourglass-jobruns", metric)
+	require.NotNil(t, last, "no run of %s in %s", metric, catalog.JobRunsIndex)
 	return last
 }

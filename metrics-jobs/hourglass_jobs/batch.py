@@ -1,7 +1,8 @@
 """Batch mode: the metric's aggregation for one closed event-time hour, reading that
 hour from Kafka, writing the same documents (same _ids) as the streaming job, and
-recording the run in the index hourglass-jobruns (metric, hour, start, duration,
-records, outcome) for the lag monitor.
+recording the run in the spec's job_runs index (hourglass-jobruns: metric, hour,
+start, duration_seconds, records, outcome; internal/catalog/jobruns.go owns the
+document) for the lag monitor.
 
 Which Kafka records: those whose Kafka timestamp is in [from, to) — by default
 [hour - lateness - skew, hour + 1h + lateness), found with offsets-for-times — and
@@ -18,7 +19,15 @@ from . import spec as specmod
 from .baseline import Baseliner
 from .stream import aggregate, parse_records, write_docs
 
-JOBRUNS_INDEX = "hourglass-jobruns"
+
+def record_run(es, spec, rid, doc):
+    """Writes the run's document into the spec's job_runs index; a field the
+    spec does not name is a driver/spec mismatch, never written."""
+    runs = spec["job_runs"]
+    unknown = sorted(set(doc) - set(runs["fields"]))
+    if unknown:
+        raise specmod.SpecError(f"job run document: fields {unknown} are not in the spec's job_runs.fields")
+    es.index(runs["index"], rid, doc)
 
 
 def parse_time(text):
@@ -70,12 +79,12 @@ def run(spark, spec, cfg, es, admin, log):
     doc = {"metric": spec["metric"], "hour": rfc3339(hour), "mode": "batch", "source": "kafka",
            "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
            "kafka_from": rfc3339(k_from), "kafka_to": rfc3339(k_to), "outcome": "running"}
-    es.index(JOBRUNS_INDEX, rid, doc)
+    record_run(es, spec, rid, doc)
 
     def finish(outcome, **fields):
         doc.update(fields, outcome=outcome, duration_seconds=round(time.time() - started, 3),
                    end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        es.index(JOBRUNS_INDEX, rid, doc)
+        record_run(es, spec, rid, doc)
         log(f"batch {spec['metric']} {rfc3339(hour)}: {outcome} {json.dumps(fields)}")
         return doc
 

@@ -17,7 +17,7 @@ REQUIRED_KEYS = (
     "watermark", "windows", "group_by", "aggregations", "outputs", "output_fields",
     "alias", "index_sql", "id_sql", "session_time_zone", "kafka_timestamp_column",
     "out_of_range_sql", "max_future_seconds", "late_index", "out_of_range_column",
-    "accepted_sql", "document_sql", "document_fields", "late_documents", "retryable_statuses",
+    "accepted_sql", "document_sql", "document_fields", "late_documents", "retryable_statuses", "job_runs",
 )
 LATE_KEYS = ("batch_id_column", "epoch_column", "watermark_column", "records_column", "late", "out_of_range")
 DROP_KEYS = ("reason", "rows_sql", "where_sql", "group_by", "aggregations", "document_sql", "document_fields")
@@ -49,6 +49,9 @@ def check(spec, where="spec"):
     for w in spec["windows"]:
         if not w.get("name") or int(w.get("seconds", 0)) <= 0 or not w.get("interval") or not w.get("row_sql"):
             raise SpecError(f"{where}: bad window {w}")
+    runs = spec["job_runs"]
+    if not runs.get("index") or not runs.get("fields"):
+        raise SpecError(f"{where}: job_runs needs an index and its fields: {runs}")
     late = spec["late_documents"]
     missing = [k for k in LATE_KEYS if k not in late]
     missing += [f"{kind}.{k}" for kind in ("late", "out_of_range") for k in DROP_KEYS if k not in late.get(kind, {})]

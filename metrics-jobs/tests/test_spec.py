@@ -101,3 +101,28 @@ def test_min_offsets_waits_for_every_query():
     assert specmod.min_offsets([{0: 5}, {}]) == {}
     assert specmod.min_offsets([{0: 5, 1: 2}, {0: 4}]) == {0: 4}
     assert specmod.min_offsets([]) == {}
+
+
+def test_job_runs_come_from_the_spec():
+    """Batch mode records its run where the spec says, with only the fields the
+    spec names (internal/catalog/jobruns.go owns the document)."""
+    from hourglass_jobs import batch
+
+    class FakeES:
+        def __init__(self):
+            self.writes = []
+
+        def index(self, index, doc_id, doc):
+            self.writes.append((index, doc_id, dict(doc)))
+
+    s = golden("latency")
+    assert s["job_runs"]["index"] == "hourglass-jobruns"
+    es = FakeES()
+    batch.record_run(es, s, "r1", {"metric": "latency", "outcome": "running", "duration_seconds": 1.5})
+    assert es.writes == [("hourglass-jobruns", "r1", {"metric": "latency", "outcome": "running", "duration_seconds": 1.5})]
+    with pytest.raises(specmod.SpecError, match="duration"):
+        batch.record_run(es, s, "r1", {"metric": "latency", "duration": "90s"})
+    assert len(es.writes) == 1
+    del s["job_runs"]
+    with pytest.raises(specmod.SpecError, match="job_runs"):
+        specmod.check(s)
