@@ -252,9 +252,9 @@ func (m *Monitor) queryFreshness(ctx context.Context, alias string, hour, small 
 // evaluateFreshness applies the freshness rule to one metric's documents:
 // a tenant is BREACH when it has a small window that is due (so it had
 // traffic in a due hour) at or after the end of its newest hourly window —
-// the hour holding that traffic is missing past its deadline. Without a
-// smaller window, a tenant is BREACH when the hour after its newest one is
-// due. No documents at all is NO_DATA; documents of which none is due yet
+// the hour holding that traffic is missing past its deadline. For a metric
+// without a smaller window, a tenant is BREACH when the hour after its newest
+// one is due. No documents at all is NO_DATA; documents of which none is due yet
 // (a pipeline younger than its first deadline) is OK.
 func evaluateFreshness(mt catalog.Metric, docs metricDocs, hour, small time.Duration, now time.Time) MetricFreshness {
 	sla := mt.FreshnessSLA.Duration
@@ -295,7 +295,10 @@ func evaluateFreshness(mt catalog.Metric, docs metricDocs, hour, small time.Dura
 			if !hasHourly || !s.Before(newest) {
 				missing = s.Truncate(hour)
 			}
-		} else if hasHourly && !newest.Add(hour).After(due) {
+		} else if small >= hour && hasHourly && !newest.Add(hour).After(due) {
+			// Only a metric without smaller windows: with them, a tenant
+			// without a due small window after its newest hour has shown no
+			// traffic in a due hour (idle for a day, say), which is no breach.
 			missing = newest
 		}
 		if !missing.IsZero() {

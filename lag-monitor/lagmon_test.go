@@ -205,7 +205,8 @@ func TestFreshnessRule(t *testing.T) {
 	require.Equal(t, time.Date(2026, 11, 21, 13, 0, 0, 0, time.UTC), dueBefore(now, hour, time.Hour))
 	at := func(h, m int) time.Time { return time.Date(2026, 11, 21, h, m, 0, 0, time.UTC) }
 	docs := metricDocs{
-		hourly: map[string]time.Time{"fresh": at(14, 0), "late": at(12, 0), "quiet": at(11, 0)},
+		hourly: map[string]time.Time{"fresh": at(14, 0), "late": at(12, 0), "quiet": at(11, 0),
+			"idle": at(11, 0).AddDate(0, 0, -1)}, // traffic yesterday, then again only in the open hour 14:00
 		small: map[string]time.Time{
 			"fresh": at(12, 59), // before its newest hour: fine
 			"late":  at(12, 30), // traffic in hour 12 (due at 14:00), no hourly document
@@ -219,7 +220,20 @@ func TestFreshnessRule(t *testing.T) {
 	for _, tf := range f.Tenants {
 		got[tf.Tenant] = tf.Status
 	}
-	require.Equal(t, map[string]status.Status{"fresh": status.OK, "late": status.Breach, "quiet": status.OK, "new": status.Breach}, got)
+	require.Equal(t, map[string]status.Status{"fresh": status.OK, "late": status.Breach, "quiet": status.OK, "new": status.Breach,
+		"idle": status.OK}, got, "idle: no due small window after its newest hour, so no due hour had traffic")
+
+	// A metric without smaller windows has only its hours to go by: the hour
+	// after the newest is owed once it is due.
+	hourly := catalog.Metric{Name: "daily", FreshnessSLA: catalog.Duration{Duration: time.Hour}, Windows: []catalog.Duration{{Duration: time.Hour}}}
+	h, sm := windowSizes(hourly)
+	require.Equal(t, h, sm)
+	onlyHours := evaluateFreshness(hourly, metricDocs{hourly: map[string]time.Time{"behind": at(12, 0), "ontime": at(13, 0)}}, h, sm, now)
+	got = map[string]status.Status{}
+	for _, tf := range onlyHours.Tenants {
+		got[tf.Tenant] = tf.Status
+	}
+	require.Equal(t, map[string]status.Status{"behind": status.Breach, "ontime": status.OK}, got)
 	require.Equal(t, at(14, 0), *f.Newest)
 	// "new" has no hourly window: its newest window end and freshness are
 	// null, with the reason beside them; no placeholder date.
