@@ -91,7 +91,7 @@ func TestLimitsMatchIngress(t *testing.T) {
 // TestSiteExamples: the example tenants map names valid tenants, and every
 // example upstream has passive health parameters.
 func TestSiteExamples(t *testing.T) {
-	tenantRE := regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
+	tenantRE := regexp.MustCompile(record.TenantPattern)
 	tenants, err := os.ReadFile("tenants.map.example")
 	require.NoError(t, err)
 	var n int

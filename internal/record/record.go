@@ -78,9 +78,13 @@ const (
 // memory a hostile record causes in proportion to the fields we keep.
 const MaxUnknownFields = 64
 
+// TenantPattern is ValidTenant as a regular expression, for the documents
+// that cannot call Go (the OpenAPI documents, the chart's values schema);
+// TestTenantPatternCopies holds their copies to it.
+const TenantPattern = "^[a-z0-9-]{1,63}$"
+
 // ValidTenant reports whether s is a tenant name: 1 to MaxTenantLen (63)
-// bytes, each a lower-case ASCII letter, a digit or '-' (the regular
-// expression ^[a-z0-9-]{1,63}$). This package owns the rule: the record's
+// bytes, each a lower-case ASCII letter, a digit or '-' (TenantPattern). This package owns the rule: the record's
 // tenant field, API keys and tokens, archive tenant=<t> directories, and the
 // Elasticsearch aliases, roles and Kibana spaces named after a tenant all
 // check names with it.
