@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -334,4 +336,37 @@ func maxY(t *testing.T, d string) float64 {
 		best = max(best, f)
 	}
 	return best
+}
+
+// A same-window-of-day history (one hour on each earlier day) is drawn with
+// its gaps collapsed: every window gets a readable width, each gap a mark, and
+// the axis labels the hours shown.
+func TestBandSVGCollapsesGaps(t *testing.T) {
+	today := time.Date(2026, 12, 4, 14, 0, 0, 0, time.UTC)
+	var windows []bandWindow
+	for d := 7; d >= 0; d-- {
+		v := 200.0 + float64(d)
+		w := bandWindow{Start: today.AddDate(0, 0, -d), End: today.AddDate(0, 0, -d).Add(time.Hour), Value: &v, Settled: d > 0}
+		if d == 0 {
+			v = 600
+			exp, lo, hi, score := 200.0, 170.0, 230.0, 40.0
+			w.HasBaseline, w.Expected, w.Lower, w.Upper, w.Score, w.Anomaly, w.Samples = true, &exp, &lo, &hi, &score, true, 7
+		}
+		windows = append(windows, w)
+	}
+	svg := parseSVG(t, bandSVG("t", "s", "duration_ms_p95", windows))
+	require.Len(t, svg.elems["gap"], 7)
+	require.Len(t, svg.elems["band"], 1)
+	xs := regexp.MustCompile(`[ML]([0-9.]+) `).FindAllStringSubmatch(svg.elems["band"][0].attrs["d"], -1)
+	left, right := math.Inf(1), math.Inf(-1)
+	for _, m := range xs {
+		v, err := strconv.ParseFloat(m[1], 64)
+		require.NoError(t, err)
+		left, right = math.Min(left, v), math.Max(right, v)
+	}
+	require.InDelta(t, plotW/15, right-left, 1, "8 windows and 7 collapsed gaps share the width")
+	require.Len(t, svg.elems["point"], 8)
+	require.Len(t, svg.elems["anomaly provisional"], 1)
+	require.Equal(t, []string{"11-27 14:00", "11-28 14:00", "11-29 14:00", "11-30 14:00", "12-01 14:00", "12-02 14:00",
+		"12-03 14:00", "12-04 14:00"}, svg.texts["tick x"])
 }

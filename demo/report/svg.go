@@ -29,7 +29,6 @@ const (
 // bandSVG draws windows (oldest first, as bandWindows returns them).
 func bandSVG(title, subtitle, yLabel string, windows []bandWindow) []byte {
 	var b bytes.Buffer
-	x0, x1 := windows[0].Start, windows[len(windows)-1].End
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, w := range windows {
 		for _, v := range []*float64{w.Value, w.Lower, w.Upper, w.Expected} {
@@ -45,10 +44,8 @@ func bandSVG(title, subtitle, yLabel string, windows []bandWindow) []byte {
 	lo, hi = lo-pad, hi+pad
 	yTicks, yStep := niceTicks(lo, hi, 6)
 	ylo, yhi := yTicks[0], yTicks[len(yTicks)-1]
-	x := func(t time.Time) float64 {
-		span := x1.Sub(x0).Seconds()
-		return padLeft + plotW*t.Sub(x0).Seconds()/span
-	}
+	axis := newTimeAxis(windows)
+	x := func(t time.Time) float64 { return padLeft + plotW*axis.at(t) }
 	y := func(v float64) float64 { return padTop + plotH*(1-(v-ylo)/(yhi-ylo)) }
 	mid := func(w bandWindow) time.Time { return w.Start.Add(w.End.Sub(w.Start) / 2) }
 
@@ -69,11 +66,18 @@ func bandSVG(title, subtitle, yLabel string, windows []bandWindow) []byte {
 	b.WriteString("</g>\n")
 	b.WriteString(`<g class="axis x">` + "\n")
 	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>`+"\n", padLeft, padTop+plotH, padLeft+plotW, padTop+plotH, colorAxisText)
-	for _, t := range timeTicks(x0, x1) {
+	for _, t := range axis.ticks() {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>`+"\n", x(t.at), padTop+plotH, x(t.at), padTop+plotH+5, colorAxisText)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s">%s</text>`+"\n", x(t.at), padTop+plotH+18, colorAxisText, esc(t.label))
+		fmt.Fprintf(&b, `<text class="tick x" x="%.1f" y="%.1f" text-anchor="middle" fill="%s">%s</text>`+"\n", x(t.at), padTop+plotH+18, colorAxisText, esc(t.label))
 	}
 	b.WriteString("</g>\n")
+	// Each collapsed gap: a dotted line and a break mark on the axis.
+	for _, g := range axis.gaps() {
+		gx := padLeft + plotW*g
+		fmt.Fprintf(&b, `<g class="gap"><line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="2 3"/>`+
+			`<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s">//</text></g>`+"\n",
+			gx, padTop, gx, padTop+plotH, colorGrid, gx, padTop+plotH+4, colorAxisText)
+	}
 	fmt.Fprintf(&b, `<text class="axis-label x" x="%.1f" y="%.1f" text-anchor="middle" fill="%s">window (UTC)</text>`+"\n",
 		padLeft+plotW/2, svgHeight-10, colorAxisText)
 	fmt.Fprintf(&b, `<text class="axis-label y" x="%.1f" y="%.1f" text-anchor="middle" fill="%s" transform="rotate(-90 %.1f %.1f)">%s</text>`+"\n",
@@ -161,6 +165,80 @@ func bandSVG(title, subtitle, yLabel string, windows []bandWindow) []byte {
 	}
 	b.WriteString("</g>\n</svg>\n")
 	return b.Bytes()
+}
+
+// timeAxis maps time to [0, 1] across the plot. Contiguous windows keep a
+// time scale; a gap longer than one window (a same-window-of-day history
+// holds one hour of each earlier day) is collapsed to one window's width and
+// marked, or a one-hour window among days would be a hairline.
+type timeAxis struct {
+	runs  [][2]time.Time // contiguous spans, oldest first
+	unit  time.Duration  // one window
+	total time.Duration  // the drawn span: the runs plus one unit per collapsed gap
+}
+
+func newTimeAxis(windows []bandWindow) timeAxis {
+	a := timeAxis{unit: windows[0].End.Sub(windows[0].Start)}
+	for _, w := range windows {
+		if n := len(a.runs); n > 0 && !w.Start.After(a.runs[n-1][1].Add(a.unit)) {
+			a.runs[n-1][1] = maxTime(a.runs[n-1][1], w.End) // adjacent, or a gap of at most one window: kept to scale
+			continue
+		}
+		a.runs = append(a.runs, [2]time.Time{w.Start, w.End})
+	}
+	for _, r := range a.runs {
+		a.total += r[1].Sub(r[0])
+	}
+	a.total += time.Duration(len(a.runs)-1) * a.unit
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// at is t's position; a time inside a collapsed gap sits at the gap's middle.
+func (a timeAxis) at(t time.Time) float64 {
+	var off time.Duration
+	for i, r := range a.runs {
+		if !t.After(r[1]) {
+			if t.Before(r[0]) { // in the gap before run i
+				return max(0, (off-a.unit/2).Seconds()/a.total.Seconds())
+			}
+			return (off + t.Sub(r[0])).Seconds() / a.total.Seconds()
+		}
+		off += r[1].Sub(r[0])
+		if i < len(a.runs)-1 {
+			off += a.unit
+		}
+	}
+	return 1
+}
+
+// gaps are the collapsed gaps' positions.
+func (a timeAxis) gaps() []float64 {
+	var out []float64
+	for i := 1; i < len(a.runs); i++ {
+		out = append(out, a.at(a.runs[i][0])-a.unit.Seconds()/2/a.total.Seconds())
+	}
+	return out
+}
+
+// ticks labels the axis: round UTC times when nothing is collapsed, else the
+// start of each run (at most 8, evenly picked).
+func (a timeAxis) ticks() []timeTick {
+	if len(a.runs) == 1 {
+		return timeTicks(a.runs[0][0], a.runs[0][1])
+	}
+	step := (len(a.runs) + 7) / 8
+	var out []timeTick
+	for i := 0; i < len(a.runs); i += step {
+		out = append(out, timeTick{a.runs[i][0], a.runs[i][0].UTC().Format("01-02 15:04")})
+	}
+	return out
 }
 
 // runs splits windows into runs of adjacent windows (each starting where the
