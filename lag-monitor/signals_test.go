@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/catalog"
+	"github.com/hourglass-io/hourglass/internal/telemetry/telemetrytest"
 	"github.com/hourglass-io/hourglass/internal/topology"
 	"github.com/hourglass-io/hourglass/lag-monitor/kafkawire"
 	"github.com/hourglass-io/hourglass/lag-monitor/status"
@@ -354,10 +355,10 @@ func TestSignalsExportedAndShown(t *testing.T) {
 		Dropped: []MetricDropped{boundTenants(dropCounts{late: map[string]int64{"frozen": 300}, windows: map[string]int64{"frozen": 0}, lateTotal: 300, windowTotal: 700}, 20)},
 	})
 	m.snap.Load().Dropped[0].Metric = "lat"
-	v, ok := gaugeValue(t, reg, "hourglass_metric_dropped_records", map[string]string{"metric": "lat", "tenant": "frozen", "reason": DropLate})
+	v, ok := telemetrytest.Series(t, reg, "hourglass_metric_dropped_records", map[string]string{"metric": "lat", "tenant": "frozen", "reason": DropLate})
 	require.True(t, ok)
 	require.Equal(t, 300.0, v)
-	v, ok = gaugeValue(t, reg, "hourglass_metric_input_ahead_seconds", map[string]string{"metric": "lat"})
+	v, ok = telemetrytest.Series(t, reg, "hourglass_metric_input_ahead_seconds", map[string]string{"metric": "lat"})
 	require.True(t, ok)
 	require.Equal(t, 1200.0, v)
 	n, err := testutil.GatherAndCount(reg, "hourglass_metric_dropped_records", "hourglass_metric_window_records", "hourglass_metric_input_ahead_seconds", "hourglass_metric_input_behind_tenants")
@@ -373,28 +374,3 @@ func TestSignalsExportedAndShown(t *testing.T) {
 	require.Contains(t, body, "hourglass_router_records_filtered_total")
 }
 
-// gaugeValue returns the value of the series name{labels} in reg.
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) (float64, bool) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, mt := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, l := range mt.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue series
-				}
-			}
-			return mt.GetGauge().GetValue(), true
-		}
-	}
-	return 0, false
-}

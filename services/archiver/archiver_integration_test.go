@@ -36,6 +36,7 @@ import (
 	"github.com/hourglass-io/hourglass/internal/gen"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
+	"github.com/hourglass-io/hourglass/internal/telemetry/telemetrytest"
 	"github.com/hourglass-io/hourglass/internal/topology"
 	"github.com/hourglass-io/hourglass/services/archiver"
 	"github.com/hourglass-io/hourglass/services/logpeek"
@@ -186,10 +187,10 @@ func TestArchiveRoundTripHDFS(t *testing.T) {
 	stacktest.WaitCaughtUp(t, e.brokers, e.group, e.topic, 3*time.Minute)
 	took := time.Since(began)
 	require.Equal(t, counts(valid), archived(t, e.fs), "the archive holds every valid record exactly once")
-	require.Equal(t, float64(n), metricValue(t, reg, "hourglass_archiver_records_in_total"))
-	require.Equal(t, float64(len(valid)), metricValue(t, reg, "hourglass_archiver_records_archived_total"))
-	require.Equal(t, float64(n-len(valid)), metricValue(t, reg, "hourglass_archiver_records_skipped_total"))
-	files := metricValue(t, reg, "hourglass_archiver_files_written_total")
+	require.Equal(t, float64(n), telemetrytest.Sum(t, reg, "hourglass_archiver_records_in_total"))
+	require.Equal(t, float64(len(valid)), telemetrytest.Sum(t, reg, "hourglass_archiver_records_archived_total"))
+	require.Equal(t, float64(n-len(valid)), telemetrytest.Sum(t, reg, "hourglass_archiver_records_skipped_total"))
+	files := telemetrytest.Sum(t, reg, "hourglass_archiver_files_written_total")
 	t.Logf("%d records (%d valid) archived on HDFS in %s, %v part files", n, len(valid), took.Round(time.Millisecond), files)
 
 	// logpeek over the same HDFS archive: one tenant, one hour, paged.
@@ -233,28 +234,6 @@ func TestArchiveRoundTripHDFS(t *testing.T) {
 		require.Contains(t, string(body), logpeek.CodeTenantForbidden)
 		require.NotContains(t, string(body), "tenant-03-")
 	}
-}
-
-// metricValue sums every series of a metric family.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			}
-		}
-	}
-	return sum
 }
 
 // peek runs logpeek in process over fsys and returns the request ids of
@@ -421,8 +400,8 @@ func TestArchiverDataNodeDown(t *testing.T) {
 
 	valid2 := e.produce(t, 4, 5000, 0)
 	require.Eventually(t, func() bool {
-		return metricValue(t, reg, "hourglass_archiver_archive_retries_total") >= 3 &&
-			metricValue(t, reg, "hourglass_archiver_paused_partitions") >= 1
+		return telemetrytest.Sum(t, reg, "hourglass_archiver_archive_retries_total") >= 3 &&
+			telemetrytest.Sum(t, reg, "hourglass_archiver_paused_partitions") >= 1
 	}, time.Minute, 50*time.Millisecond, "the archiver retries and pauses while the DataNode is down")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	end, err := stacktest.EndOffsets(ctx, e.brokers, e.topic)
@@ -441,7 +420,7 @@ func TestArchiverDataNodeDown(t *testing.T) {
 	stacktest.WaitCaughtUp(t, e.brokers, e.group, e.topic, 3*time.Minute)
 	t.Logf("DataNode down %s; archive caught up %s after its restart; %v retries",
 		upAt.Sub(downAt).Round(time.Millisecond), time.Since(upAt).Round(time.Millisecond),
-		metricValue(t, reg, "hourglass_archiver_archive_retries_total"))
+		telemetrytest.Sum(t, reg, "hourglass_archiver_archive_retries_total"))
 	require.Equal(t, counts(append(valid, valid2...)), archived(t, e.fs), "no loss, no duplicate")
-	require.Zero(t, metricValue(t, reg, "hourglass_archiver_paused_partitions"))
+	require.Zero(t, telemetrytest.Sum(t, reg, "hourglass_archiver_paused_partitions"))
 }
