@@ -22,6 +22,7 @@ type Archiver struct {
 	fs      archive.FS
 	log     *slog.Logger
 	metrics *metrics
+	z       *compressor // shared by the partitions: CompressWorkers bounds the process, not each partition
 }
 
 // New prepares an archiver writing to fsys; Run starts the work.
@@ -37,6 +38,7 @@ func New(cfg Config, fsys archive.FS, log *slog.Logger, reg prometheus.Registere
 		fs:      fsys,
 		log:     log.With("component", "archiver"),
 		metrics: newMetrics(reg),
+		z:       newCompressor(cfg.CompressWorkers),
 	}, nil
 }
 
@@ -81,7 +83,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 		return fmt.Errorf("archiver: consumer group: %w", err)
 	}
 	a.log.Info("archiving", "topic", a.cfg.Topic, "group", a.cfg.Group, "archive", a.fs.String(),
-		"max_file_bytes", a.cfg.MaxFileBytes, "max_file_age", a.cfg.MaxFileAge)
+		"max_file_bytes", a.cfg.MaxFileBytes, "max_file_age", a.cfg.MaxFileAge, "compress_workers", a.cfg.CompressWorkers)
 	var wg sync.WaitGroup
 	for {
 		gen, err := cg.Next(ctx)
@@ -146,7 +148,7 @@ func (a *Archiver) runPartition(ctx, genCtx context.Context, gen *kafka.Generati
 		}
 	}()
 
-	w := newPartWriter(a.fs, partition, a.cfg, a.log, a.metrics)
+	w := newPartWriter(a.fs, partition, a.cfg, a.log, a.metrics, a.z)
 	committed := offset
 	commit := func() {
 		off := w.commitOffset()

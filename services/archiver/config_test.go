@@ -1,6 +1,7 @@
 package archiver
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -24,6 +25,10 @@ func TestConfigMemoryBounds(t *testing.T) {
 		{"buffered small with small files", func(c *Config) { c.MaxFileBytes, c.MaxBufferedBytes = 1<<10, 1<<10 }, ""},
 		{"buffered at limit", func(c *Config) { c.MaxBufferedBytes = maxBufferedBytesLimit }, ""},
 		{"buffered past limit", func(c *Config) { c.MaxBufferedBytes = maxBufferedBytesLimit + 1 }, "max-buffered-bytes 17179869185"},
+		{"compress workers 1", func(c *Config) { c.CompressWorkers = 1 }, ""},
+		{"compress workers 0", func(c *Config) { c.CompressWorkers = 0 }, "compress-workers 0"},
+		{"compress workers at limit", func(c *Config) { c.CompressWorkers = maxCompressWorkersLimit }, ""},
+		{"compress workers past limit", func(c *Config) { c.CompressWorkers = maxCompressWorkersLimit + 1 }, "compress-workers 33"},
 		{"zero", func(c *Config) { c.MaxOpenBuckets, c.MaxBufferedBytes = 0, 0 }, "max-open-buckets 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -37,6 +42,8 @@ func TestConfigMemoryBounds(t *testing.T) {
 			require.ErrorContains(t, err, tc.wantErr)
 		})
 	}
+	// The default is one worker per core, within the limit.
+	require.Equal(t, min(runtime.GOMAXPROCS(0), maxCompressWorkersLimit), DefaultConfig().CompressWorkers)
 	// Every problem is reported, not the first.
 	cfg := DefaultConfig()
 	cfg.MaxOpenBuckets, cfg.MaxBufferedBytes = 0, 0

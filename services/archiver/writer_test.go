@@ -2,6 +2,7 @@ package archiver
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -17,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	kgzip "github.com/klauspost/compress/gzip"
 
 	"github.com/hourglass-io/hourglass/internal/archive"
 	"github.com/hourglass-io/hourglass/internal/gen"
@@ -58,7 +61,7 @@ func TestWriterCrashReconcile(t *testing.T) {
 	now := time.Now()
 	commitAt := int64(0)
 	for crash := range 3 {
-		w := newPartWriter(fsys, 0, cfg, log, m)
+		w := newPartWriter(fsys, 0, cfg, log, m, newCompressor(cfg.CompressWorkers))
 		stopAt := int64(len(lines)) * int64(crash+1) / 4
 		for off := commitAt; off < stopAt; off++ {
 			require.NoError(t, w.add(ctx, off, lines[off], false, now))
@@ -74,7 +77,7 @@ func TestWriterCrashReconcile(t *testing.T) {
 			require.NoError(t, archive.WriteFile(ctx, fsys, h.Dir()+"/"+archive.Part{Partition: 0, First: c, Last: c + 5}.TempName("crashed"), []byte("garbage")))
 		}
 	}
-	w := newPartWriter(fsys, 0, cfg, log, m)
+	w := newPartWriter(fsys, 0, cfg, log, m, newCompressor(cfg.CompressWorkers))
 	for off := commitAt; off < int64(len(lines)); off++ {
 		require.NoError(t, w.add(ctx, off, lines[off], false, now))
 	}
@@ -133,7 +136,7 @@ func testWriter(t *testing.T, cfg Config) (*partWriter, archive.FS, *metrics) {
 	fsys, err := archive.NewLocal(t.TempDir())
 	require.NoError(t, err)
 	m := newMetrics(prometheus.NewRegistry())
-	return newPartWriter(fsys, 0, cfg, slog.New(slog.DiscardHandler), m), fsys, m
+	return newPartWriter(fsys, 0, cfg, slog.New(slog.DiscardHandler), m, newCompressor(cfg.CompressWorkers)), fsys, m
 }
 
 // lineFor returns the line of a valid record of tenant at ts, with a
@@ -373,7 +376,7 @@ func TestWriterForcedFlushCrashReconcile(t *testing.T) {
 
 			commitAt := int64(0)
 			for crash := range 3 {
-				w := newPartWriter(fsys, 0, cfg, log, m)
+				w := newPartWriter(fsys, 0, cfg, log, m, newCompressor(cfg.CompressWorkers))
 				stopAt := int64(len(lines)) * int64(crash+1) / 4
 				for off := commitAt; off < stopAt; off++ {
 					require.NoError(t, w.add(ctx, off, lines[off], false, time.Now()))
@@ -384,7 +387,7 @@ func TestWriterForcedFlushCrashReconcile(t *testing.T) {
 				commitAt = c
 				w.abort() // the crash: buffers lost, metrics as a restarted process sees them
 			}
-			w := newPartWriter(fsys, 0, cfg, log, m)
+			w := newPartWriter(fsys, 0, cfg, log, m, newCompressor(cfg.CompressWorkers))
 			for off := commitAt; off < int64(len(lines)); off++ {
 				require.NoError(t, w.add(ctx, off, lines[off], false, time.Now()))
 			}
@@ -423,7 +426,7 @@ func TestWriterCacheDroppedKeepsOlderFiles(t *testing.T) {
 	}
 	require.NoError(t, w1.flushAll(ctx))
 
-	w := newPartWriter(fsys, 0, DefaultConfig(), slog.New(slog.DiscardHandler), m)
+	w := newPartWriter(fsys, 0, DefaultConfig(), slog.New(slog.DiscardHandler), m, newCompressor(DefaultConfig().CompressWorkers))
 	require.NoError(t, w.add(ctx, 0, lines[0], false, time.Now())) // lists the hour: 10-12 known
 	clear(w.known)                                                 // the cache is dropped (too many hours or parts)
 	w.knownParts = 0
@@ -479,7 +482,7 @@ func TestWriterCanonicalMark(t *testing.T) {
 	fsys, err := archive.NewLocal(t.TempDir())
 	require.NoError(t, err)
 	m := newMetrics(prometheus.NewRegistry())
-	w := newPartWriter(fsys, 0, DefaultConfig(), slog.New(slog.DiscardHandler), m)
+	w := newPartWriter(fsys, 0, DefaultConfig(), slog.New(slog.DiscardHandler), m, newCompressor(DefaultConfig().CompressWorkers))
 
 	g := gen.New(gen.Config{Seed: 9, Tenants: 1, Start: time.Date(2026, 1, 1, 0, 10, 0, 0, time.UTC), Rate: 1})
 	r1, r2, r3 := g.Next(), g.Next(), g.Next()
@@ -518,4 +521,126 @@ func TestWriterCanonicalMark(t *testing.T) {
 		require.Equal(t, string(rec.AppendJSON(nil)), s, "line %d re-encoded canonically", i+2)
 	}
 	require.Equal(t, 1.0, testutil.ToFloat64(m.skipped.WithLabelValues("invalid")))
+}
+
+// TestWriterBlocksMakeOneGzipStream: a part file compressed in blocks on
+// several workers is one gzip member (what a single gzip writer writes, for
+// readers that stop after the first member) holding the records in offset
+// order — with blocks of the smallest size, records larger than a block,
+// and a size within 1% of what one gzip writer (the writer's before blocks)
+// writes.
+func TestWriterBlocksMakeOneGzipStream(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name       string
+		fileBytes  int64
+		recordSize int // 0: gen's own
+		records    int
+	}{
+		{"min blocks", 1 << 10, 0, 1000},
+		{"records larger than a block", 1 << 10, 3000, 500},
+		{"max blocks", 64 << 20, 0, 5000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.MaxFileBytes, cfg.CompressWorkers = tc.fileBytes, 2
+			w, fsys, _ := testWriter(t, cfg)
+			g := gen.New(gen.Config{Seed: 5, Tenants: 1, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Rate: 10, RecordSize: tc.recordSize})
+			var want []byte
+			for off := range tc.records {
+				l, _ := g.NextLine()
+				require.NoError(t, w.add(ctx, int64(off), l, true, time.Now()))
+				want = append(append(want, l...), '\n')
+			}
+			require.NoError(t, w.flushAll(ctx))
+
+			h := archive.HourOf("tenant-01", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			parts, _, err := archive.ListHour(ctx, fsys, h)
+			require.NoError(t, err)
+			var got []byte
+			var size int64
+			for _, p := range parts {
+				r, err := fsys.Open(ctx, p.Path())
+				require.NoError(t, err)
+				zr, err := gzip.NewReader(r)
+				require.NoError(t, err)
+				zr.Multistream(false)
+				body, err := io.ReadAll(zr) // checks the trailer's CRC and length
+				require.NoError(t, err)
+				require.ErrorIs(t, zr.Reset(r), io.EOF, "%s: one gzip member, nothing after it", p.Path())
+				require.NoError(t, r.Close())
+				got = append(got, body...)
+				size += p.Size
+			}
+			require.Equal(t, string(want), string(got), "every record once, in offset order")
+			t.Logf("%d part files, %d blocks of %d bytes each", len(parts), len(want)/w.blockSize, w.blockSize)
+
+			if len(parts) == 1 { // the same bytes through one gzip writer
+				var one bytes.Buffer
+				zw, err := kgzip.NewWriterLevel(&one, kgzip.DefaultCompression)
+				require.NoError(t, err)
+				_, _ = zw.Write(want)
+				require.NoError(t, zw.Close())
+				t.Logf("%d bytes in blocks, %d through one writer", size, one.Len())
+				require.InEpsilon(t, one.Len(), size, 0.01)
+			}
+		})
+	}
+}
+
+// TestWriterCompressWorkersBound runs partitions sharing one compressor, as
+// an archiver's do, at 1 worker and at the limit: the blocks compressed at
+// once never pass the bound, and every record is archived once.
+func TestWriterCompressWorkersBound(t *testing.T) {
+	ctx := context.Background()
+	const partitions = 3
+	for _, workers := range []int{1, maxCompressWorkersLimit} {
+		t.Run(fmt.Sprint(workers), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.CompressWorkers = workers
+			cfg.MaxFileBytes = 16 << 10 // blocks of 4 KiB: many blocks in flight
+			require.NoError(t, cfg.Validate())
+			fsys, err := archive.NewLocal(t.TempDir())
+			require.NoError(t, err)
+			m := newMetrics(prometheus.NewRegistry())
+			z := newCompressor(cfg.CompressWorkers)
+			want := map[string]int{}
+			lines := make([][][]byte, partitions)
+			for p := range partitions {
+				g := gen.New(gen.Config{Seed: uint64(p + 1), Tenants: 4, Start: time.Date(2026, 1, 1, 0, 30, 0, 0, time.UTC), Rate: 5})
+				for range 6000 {
+					l, _ := g.NextLine()
+					rec, _, err := record.Decode(l)
+					require.NoError(t, err)
+					want[rec.RequestID]++
+					lines[p] = append(lines[p], l)
+				}
+			}
+			errs := make(chan error, partitions)
+			for p := range partitions {
+				w := newPartWriter(fsys, p, cfg, slog.New(slog.DiscardHandler), m, z)
+				require.Equal(t, 2*workers, w.maxQueued)
+				go func() {
+					for off, l := range lines[p] {
+						if err := w.add(ctx, int64(off), l, true, time.Now()); err != nil {
+							errs <- err
+							return
+						}
+						if len(w.queue) > w.maxQueued {
+							errs <- fmt.Errorf("partition %d: %d blocks in flight", p, len(w.queue))
+							return
+						}
+					}
+					errs <- w.flushAll(ctx)
+				}()
+			}
+			for range partitions {
+				require.NoError(t, <-errs)
+			}
+			t.Logf("at most %d blocks compressed at once", z.peak.Load())
+			require.LessOrEqual(t, z.peak.Load(), int64(workers))
+			require.Positive(t, z.peak.Load())
+			require.Equal(t, want, readArchive(t, fsys), "every record exactly once")
+		})
+	}
 }
