@@ -49,25 +49,29 @@
 // written early are smaller; the exactly-once argument below does not
 // depend on file sizes.
 //
-// Cost of an open buffer: the gzip writer's compressor state, about 0.8 MiB
-// (compress/flate allocates its hash chains and window whole, at every
-// level: BestSpeed takes more, not less, so the level stays the default),
-// plus its compressed bytes in chunks of at most 64 KiB that are never
-// copied or regrown (a bytes.Buffer would hold up to twice its length). A
-// buffer takes a gzip writer from a process-wide sync.Pool when it opens and
-// returns it when its stream is closed, so a written buffer costs nothing.
-// One partition therefore holds at most about
+// Cost of an open buffer: the block of records it fills before handing it to
+// a compression worker (at most 32 KiB of dictionary + 256 KiB + one record;
+// 4 KiB until it needs more) plus its compressed bytes, in chunks of at most
+// 64 KiB that are never copied or regrown (a bytes.Buffer would hold up to
+// twice its length). Compression runs in blocks on CompressWorkers
+// goroutines shared by the process (--compress-workers, default GOMAXPROCS,
+// 1-32; writer.go, "Blocks"): the compressor states (about 0.8 MiB each:
+// compress/flate allocates its hash tables and window whole) are one per
+// worker, no longer one per open buffer, and a partition has at most
+// 2 × CompressWorkers + 1 blocks in flight. One partition therefore holds
+// at most about
 //
-//	MaxBufferedBytes + MaxOpenBuckets × (0.8 MiB + 64 KiB)
+//	MaxBufferedBytes + MaxOpenBuckets × (288 KiB + 64 KiB) + (2 × CompressWorkers + 1) × 2 × 288 KiB
 //
-// = 64 MiB + 27 MiB ≈ 91 MiB with the defaults (tested: 32 open buffers
-// take under 32 MiB; 1 000 records a day apart, each its own hour, peak
-// under 64 MiB of heap; after the final flush nothing stays). The
-// defaults: 32 buffers cover a partition's tenants around an hour
+// = 64 MiB + 11 MiB + 3 MiB ≈ 78 MiB with the defaults on 2 cores, plus
+// CompressWorkers × 0.8 MiB per process (tested: 32 open buffers take
+// 0.2 MiB of heap beside their compressed bytes; 1 000 records a day apart,
+// each its own hour, peak 0.4 MiB; after the final flush nothing stays).
+// The defaults: 32 buffers cover a partition's tenants around an hour
 // boundary plus some late records without forced flushes; 64 MiB is
 // MaxFileBytes, so one busy hour still rolls by size. A process holds
 // this per assigned partition, plus up to 16 MiB per partition of Kafka
-// fetch buffer: size the memory limit as partitions × about 110 MiB at
+// fetch buffer: size the memory limit as partitions × about 95 MiB at
 // the defaults, or lower the two bounds (and MaxFileBytes) to fit.
 //
 // # Exactly once
