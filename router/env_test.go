@@ -161,26 +161,3 @@ func committedTotal(t *testing.T, e *testEnv) int64 {
 	}
 	return n
 }
-
-// value reads a counter or gauge from reg: the series whose single label
-// has the given value ("" for a metric without labels); 0 when absent.
-func value(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label != "" && (len(m.GetLabel()) != 1 || m.GetLabel()[0].GetValue() != label) {
-				continue
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
-}

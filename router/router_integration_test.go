@@ -24,6 +24,7 @@ import (
 	"github.com/hourglass-io/hourglass/internal/dlq"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
+	"github.com/hourglass-io/hourglass/internal/telemetry/telemetrytest"
 	"github.com/hourglass-io/hourglass/internal/topology"
 	"github.com/hourglass-io/hourglass/router"
 )
@@ -77,14 +78,14 @@ func TestRouterFanOutExact(t *testing.T) {
 	slices.Sort(wantInvalid)
 	require.Equal(t, wantInvalid, gotInvalid, "the DLQ holds exactly the invalid records, unchanged")
 	for reason, n := range reasons {
-		require.Equal(t, float64(n), value(t, reg, "hourglass_router_dlq_records_total", reason))
+		require.Equal(t, float64(n), telemetrytest.Value(t, reg, "hourglass_router_dlq_records_total", "reason", reason))
 	}
-	require.Equal(t, 50_000.0, value(t, reg, "hourglass_router_records_in_total", ""))
+	require.Equal(t, 50_000.0, telemetrytest.Sum(t, reg, "hourglass_router_records_in_total"))
 	// Every valid record is routed to a metric or counted as left out by its filter.
 	filteredAny := false
 	for _, mt := range c.Metrics {
-		out := value(t, reg, "hourglass_router_records_out_total", mt.Name)
-		filtered := value(t, reg, "hourglass_router_records_filtered_total", mt.Name)
+		out := telemetrytest.Value(t, reg, "hourglass_router_records_out_total", "metric", mt.Name)
+		filtered := telemetrytest.Value(t, reg, "hourglass_router_records_filtered_total", "metric", mt.Name)
 		require.Equal(t, float64(len(want[topology.MetricTopic(mt.Name)])), out, "routed to %s", mt.Name)
 		require.Equal(t, float64(len(valid)), out+filtered, "routed to %s or filtered out", mt.Name)
 		filteredAny = filteredAny || (len(mt.Filter) > 0 && filtered > 0)
@@ -114,7 +115,9 @@ func TestRouterCatalogReload(t *testing.T) {
 	e.writeCatalog(t, string(shipped)+extra)
 	newTopic := "hourglass.metric.server_errors_" + e.suffix
 	stacktest.DeleteTopicsOnCleanup(t, e.brokers, newTopic)
-	require.Eventually(t, func() bool { return value(t, reg, "hourglass_router_catalog_reloads_total", "ok") == 1 }, 30*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return telemetrytest.Value(t, reg, "hourglass_router_catalog_reloads_total", "result", "ok") == 1
+	}, 30*time.Second, 50*time.Millisecond)
 	ends, err := stacktest.EndOffsets(context.Background(), e.brokers, newTopic)
 	require.NoError(t, err, "the new metric's topic exists after one reload")
 	require.Len(t, ends, 2, "with the catalog's partition count")
@@ -128,7 +131,9 @@ func TestRouterCatalogReload(t *testing.T) {
 
 	// A broken edit is refused; routing goes on with the catalog in force.
 	require.NoError(t, os.WriteFile(e.catalogPath, []byte(string(shipped)+extra+"    bogus_key: 1\n"), 0o644))
-	require.Eventually(t, func() bool { return value(t, reg, "hourglass_router_catalog_reloads_total", "error") >= 1 }, 30*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return telemetrytest.Value(t, reg, "hourglass_router_catalog_reloads_total", "result", "error") >= 1
+	}, 30*time.Second, 50*time.Millisecond)
 	valid3, _ := e.generate(t, 3, 2000, 0)
 	stacktest.WaitCaughtUp(t, e.brokers, e.group, e.raw, time.Minute)
 	all := append(append(slices.Clone(valid1), valid2...), valid3...)
@@ -138,7 +143,7 @@ func TestRouterCatalogReload(t *testing.T) {
 		}
 		require.Equal(t, lines, topicLines(t, e.brokers, topic), "routing continues unchanged in %s", topic)
 	}
-	require.Equal(t, 7.0, value(t, reg, "hourglass_router_metrics", ""))
+	require.Equal(t, 7.0, telemetrytest.Sum(t, reg, "hourglass_router_metrics"))
 }
 
 // TestRouterSIGKILL kills the router process mid-stream, restarts it, and

@@ -20,6 +20,7 @@ import (
 	"github.com/hourglass-io/hourglass/internal/gen"
 	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/hourglass-io/hourglass/internal/stacktest"
+	"github.com/hourglass-io/hourglass/internal/telemetry/telemetrytest"
 	"github.com/hourglass-io/hourglass/services/indexer"
 )
 
@@ -101,12 +102,12 @@ func TestIndexerRoundTripAndReplay(t *testing.T) {
 	for _, c := range want {
 		valid += float64(c)
 	}
-	require.Equal(t, valid, counter(t, reg, "hourglass_indexer_documents_total", "created"))
+	require.Equal(t, valid, telemetrytest.Value(t, reg, "hourglass_indexer_documents_total", "result", "created"))
 
 	// A replay of the whole topic (a new group starts at the first offset).
 	reg = run(name + "-b")
 	require.Equal(t, want, countPerTenant(), "a replay adds no document")
-	require.Equal(t, valid, counter(t, reg, "hourglass_indexer_documents_total", "duplicate"))
+	require.Equal(t, valid, telemetrytest.Value(t, reg, "hourglass_indexer_documents_total", "result", "duplicate"))
 
 	// ECS fields are searchable with their types.
 	var out struct{ Count int64 }
@@ -114,23 +115,4 @@ func TestIndexerRoundTripAndReplay(t *testing.T) {
 		Body: strings.NewReader(`{"query":{"bool":{"filter":[{"range":{"http.response.status_code":{"gte":500}}},{"range":{"event.duration":{"gte":1000000}}},{"term":{"client.ip":"10.0.0.0/8"}}]}}}`)},
 		"count 5xx", &out))
 	require.Positive(t, out.Count)
-}
-
-func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetValue() == label {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }

@@ -43,6 +43,27 @@ series:
 	return 0, false
 }
 
+// Value is the value of the series of name whose label has value, 0 when
+// none has (a counter not incremented yet).
+func Value(t testing.TB, g prometheus.Gatherer, name, label, value string) float64 {
+	t.Helper()
+	v, _ := Series(t, g, name, map[string]string{label: value})
+	return v
+}
+
+// Histogram returns the sample count and sum of the histogram family name,
+// over all its series (0, 0 when it has none).
+func Histogram(t testing.TB, g prometheus.Gatherer, name string) (count uint64, sum float64) {
+	t.Helper()
+	for _, m := range family(t, g, name) {
+		if h := m.GetHistogram(); h != nil {
+			count += h.GetSampleCount()
+			sum += h.GetSampleSum()
+		}
+	}
+	return count, sum
+}
+
 func family(t testing.TB, g prometheus.Gatherer, name string) []*dto.Metric {
 	t.Helper()
 	mfs, err := g.Gather()
