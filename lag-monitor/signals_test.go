@@ -373,4 +373,3 @@ func TestSignalsExportedAndShown(t *testing.T) {
 	require.Contains(t, body, "100.00%", "the late share of the frozen tenant")
 	require.Contains(t, body, "hourglass_router_records_filtered_total")
 }
-

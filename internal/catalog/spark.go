@@ -103,8 +103,8 @@ type BaselineSpec struct {
 	WindowSeconds int64  `json:"window_seconds"` // its length
 	DocumentField string `json:"document_field"` // baseline.<output>: the object written
 	// Leaves are the object's fields (BaselineLeaves), in document order.
-	Leaves []string `json:"leaves"`
-	ReadAlias     string `json:"read_alias"`     // where the earlier windows are
+	Leaves    []string `json:"leaves"`
+	ReadAlias string   `json:"read_alias"` // where the earlier windows are
 	// ReadFields are the _source fields read: the group-by fields, window.start, the output.
 	ReadFields    []string `json:"read_fields"`
 	Lookback      string   `json:"lookback"`       // same_window_of_day | last_windows
