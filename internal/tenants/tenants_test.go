@@ -219,7 +219,11 @@ func TestProvisionRequestShapes(t *testing.T) {
 	require.Equal(t, "true", imp[0].xsrf)
 	require.True(t, strings.HasPrefix(imp[0].auth, "Basic "))
 	require.Contains(t, string(imp[0].body), `"title":"hourglass-metrics-latency-tenant-acme"`)
-	require.Equal(t, 2*len(c.Metrics)+2, rep.Imported, "data views, charts, freshness, dashboard")
+	bands := 0
+	for _, m := range c.Metrics {
+		bands += len(m.Baselines)
+	}
+	require.Equal(t, 2*len(c.Metrics)+bands+2, rep.Imported, "data views, charts, band panels, freshness, dashboard")
 
 	// Idempotent: the second run updates the space (PUT after the 409).
 	rep, err = p.Provision(ctx, "acme")
