@@ -19,26 +19,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8/esapi"
-
 	"github.com/hourglass-io/hourglass/internal/catalog"
 	"github.com/hourglass-io/hourglass/internal/esclient"
 	"github.com/hourglass-io/hourglass/internal/record"
-)
-
-// Leaves of a baseline object and keys of a document's window object, as
-// internal/catalog names them.
-const (
-	leafExpected = catalog.BaselineExpected
-	leafLower    = catalog.BaselineLower
-	leafUpper    = catalog.BaselineUpper
-	leafScore    = catalog.BaselineScore
-	leafAnomaly  = catalog.BaselineAnomaly
-	leafSamples  = catalog.BaselineSamples
-
-	windowStart = catalog.WindowStart
-	windowEnd   = catalog.WindowEnd
-	windowSize  = catalog.WindowSize
 )
 
 // bandWindow is one window of a baselined output, as its document holds it.
@@ -85,7 +68,7 @@ func bandWindows(m catalog.Metric, b catalog.Baseline, tenant string, docs []map
 		if win == nil {
 			return nil, fmt.Errorf("baseline %s.%s: document %d: no %s object", m.Name, b.Output, i, catalog.DocWindow)
 		}
-		if win[windowSize] != size {
+		if win[catalog.WindowSize] != size {
 			continue
 		}
 		if doc[record.FieldTenant] != tenant {
@@ -103,11 +86,11 @@ func bandWindows(m catalog.Metric, b catalog.Baseline, tenant string, docs []map
 		}
 		var w bandWindow
 		var err error
-		if w.Start, err = docTime(win[windowStart]); err != nil {
-			return nil, fmt.Errorf("baseline %s.%s: document %d: %s.%s: %w", m.Name, b.Output, i, catalog.DocWindow, windowStart, err)
+		if w.Start, err = docTime(win[catalog.WindowStart]); err != nil {
+			return nil, fmt.Errorf("baseline %s.%s: document %d: %s.%s: %w", m.Name, b.Output, i, catalog.DocWindow, catalog.WindowStart, err)
 		}
-		if w.End, err = docTime(win[windowEnd]); err != nil {
-			return nil, fmt.Errorf("baseline %s.%s: document %d: %s.%s: %w", m.Name, b.Output, i, catalog.DocWindow, windowEnd, err)
+		if w.End, err = docTime(win[catalog.WindowEnd]); err != nil {
+			return nil, fmt.Errorf("baseline %s.%s: document %d: %s.%s: %w", m.Name, b.Output, i, catalog.DocWindow, catalog.WindowEnd, err)
 		}
 		if seen[w.Start] {
 			return nil, fmt.Errorf("baseline %s.%s: two documents of the window starting %s", m.Name, b.Output, w.Start.Format(time.RFC3339))
@@ -122,13 +105,13 @@ func bandWindows(m catalog.Metric, b catalog.Baseline, tenant string, docs []map
 			for _, f := range []struct {
 				leaf string
 				dst  **float64
-			}{{leafExpected, &w.Expected}, {leafLower, &w.Lower}, {leafUpper, &w.Upper}, {leafScore, &w.Score}} {
+			}{{catalog.BaselineExpected, &w.Expected}, {catalog.BaselineLower, &w.Lower}, {catalog.BaselineUpper, &w.Upper}, {catalog.BaselineScore, &w.Score}} {
 				if *f.dst, err = docNumber(obj[f.leaf]); err != nil {
 					return nil, fmt.Errorf("baseline %s.%s: document %d: %s.%s.%s: %w", m.Name, b.Output, i, catalog.BaselineField, b.Output, f.leaf, err)
 				}
 			}
-			w.Anomaly, _ = obj[leafAnomaly].(bool)
-			if n, err := docNumber(obj[leafSamples]); err == nil && n != nil {
+			w.Anomaly, _ = obj[catalog.BaselineAnomaly].(bool)
+			if n, err := docNumber(obj[catalog.BaselineSamples]); err == nil && n != nil {
 				w.Samples = int(*n)
 			}
 		}
@@ -264,6 +247,11 @@ func reportBaseline(w io.Writer, svgPath string, m catalog.Metric, b catalog.Bas
 	if err != nil {
 		return bandSummary{}, err
 	}
+	return reportWindows(w, svgPath, m, b, tenant, windows)
+}
+
+// reportWindows prints and draws windows (bandWindows' result).
+func reportWindows(w io.Writer, svgPath string, m catalog.Metric, b catalog.Baseline, tenant string, windows []bandWindow) (bandSummary, error) {
 	s := printBand(w, m, b, tenant, windows)
 	title := fmt.Sprintf("%s of %s, tenant %s: %s windows against the baseline", b.Output, m.Name, tenant, b.Window)
 	svg := bandSVG(title, "band: "+describeBaseline(b)+"; an anomaly is not an SLA breach", b.Output, windows)
@@ -306,10 +294,13 @@ func baselines(ctx context.Context, esURL, catalogPath, baseline, bandTenant, an
 			return err
 		}
 		svgPath := filepath.Join(chartDir, fmt.Sprintf("%s-%s-%s.svg", m.Name, b.Output, tenant))
-		if _, err := reportBaseline(w, svgPath, m, b, tenant, docs, now); err != nil {
+		windows, err := bandWindows(m, b, tenant, docs, now)
+		if err != nil {
 			return err
 		}
-		windows, _ := bandWindows(m, b, tenant, docs, now)
+		if _, err := reportWindows(w, svgPath, m, b, tenant, windows); err != nil {
+			return err
+		}
 		var banded, anomalous int
 		for _, win := range windows {
 			if win.End.After(since) {
@@ -350,27 +341,12 @@ func baselineDocuments(ctx context.Context, es *esclient.Client, m catalog.Metri
 		return nil, fmt.Errorf("baseline %s.%s: %s to %s holds %d %s windows, over %d: shorten the range",
 			m.Name, b.Output, from.Format(time.RFC3339), to.Format(time.RFC3339), n, b.Window, maxBandDocs)
 	}
-	start := catalog.DocWindow + "." + windowStart
+	start := catalog.DocWindow + "." + catalog.WindowStart
 	body := fmt.Sprintf(`{"size":%d,"sort":[{%q:"asc"}],"query":{"bool":{"filter":[`+
 		`{"term":{%q:%q}},{"term":{%q:%q}},{"range":{%q:{"gte":%q,"lt":%q}}}]}}}`,
-		n, start, record.FieldTenant, tenant, catalog.DocWindow+"."+windowSize, b.Window.String(),
+		n, start, record.FieldTenant, tenant, catalog.DocWindow+"."+catalog.WindowSize, b.Window.String(),
 		start, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
-	var res struct {
-		Hits struct {
-			Hits []struct {
-				Source map[string]any `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	alias := catalog.Alias(m.Name)
-	if err := es.Do(ctx, esapi.SearchRequest{Index: []string{alias}, Body: strings.NewReader(body)}, "search "+alias, &res); err != nil {
-		return nil, err
-	}
-	docs := make([]map[string]any, len(res.Hits.Hits))
-	for i, h := range res.Hits.Hits {
-		docs[i] = h.Source
-	}
-	return docs, nil
+	return searchSources(ctx, es, catalog.Alias(m.Name), body)
 }
 
 // findBaseline finds the baseline of output in the catalog's metric.

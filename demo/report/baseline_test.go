@@ -54,12 +54,12 @@ func requestRate(t *testing.T) (catalog.Metric, catalog.Baseline) {
 
 func TestBaselineLeavesAreMapped(t *testing.T) {
 	props := essetup.BaselineMapping()["properties"].(map[string]any)
-	for _, leaf := range []string{leafExpected, leafLower, leafUpper, leafScore, leafAnomaly, leafSamples} {
+	for _, leaf := range []string{catalog.BaselineExpected, catalog.BaselineLower, catalog.BaselineUpper, catalog.BaselineScore, catalog.BaselineAnomaly, catalog.BaselineSamples} {
 		require.Contains(t, props, leaf)
 	}
 	m, _ := requestRate(t)
 	window := essetup.MetricMapping(m)["properties"].(map[string]any)[catalog.DocWindow].(map[string]any)["properties"].(map[string]any)
-	for _, k := range []string{windowStart, windowEnd, windowSize} {
+	for _, k := range []string{catalog.WindowStart, catalog.WindowEnd, catalog.WindowSize} {
 		require.Contains(t, window, k)
 	}
 }

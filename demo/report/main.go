@@ -191,6 +191,15 @@ func newestWindow(ctx context.Context, es *esclient.Client, metric, tenant strin
 	body := fmt.Sprintf(`{"size":1,"sort":[{"window.start":"desc"}],"query":{"bool":{"filter":[
 		{"term":{"tenant":%q}},{"term":{"window.size":"1m"}},{"range":{"window.end":{"lte":%q}}}]}}}`,
 		tenant, now.Format(time.RFC3339))
+	docs, err := searchSources(ctx, es, catalog.Alias(metric), body)
+	if err != nil || len(docs) == 0 {
+		return nil, err
+	}
+	return docs[0], nil
+}
+
+// searchSources runs one search on index and returns the hits' _source.
+func searchSources(ctx context.Context, es *esclient.Client, index, body string) ([]map[string]any, error) {
 	var res struct {
 		Hits struct {
 			Hits []struct {
@@ -198,15 +207,14 @@ func newestWindow(ctx context.Context, es *esclient.Client, metric, tenant strin
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	err := es.Do(ctx, esapi.SearchRequest{Index: []string{catalog.Alias(metric)}, Body: strings.NewReader(body)},
-		"search "+catalog.Alias(metric), &res)
-	if err != nil {
+	if err := es.Do(ctx, esapi.SearchRequest{Index: []string{index}, Body: strings.NewReader(body)}, "search "+index, &res); err != nil {
 		return nil, err
 	}
-	if len(res.Hits.Hits) == 0 {
-		return nil, nil
+	docs := make([]map[string]any, len(res.Hits.Hits))
+	for i, h := range res.Hits.Hits {
+		docs[i] = h.Source
 	}
-	return res.Hits.Hits[0].Source, nil
+	return docs, nil
 }
 
 // sre prints the lag monitor's status of every watched group and metric.

@@ -10,19 +10,6 @@ import (
 	"github.com/hourglass-io/hourglass/internal/catalog"
 )
 
-// The leaves of a baseline object the band panel reads: internal/catalog
-// owns them (the driver checks the spec's list against what it writes);
-// TestBaselineLeavesAreMapped keeps them in step with the mapping, and
-// Validate refuses a panel naming a leaf the mapping lacks.
-const (
-	baselineExpected = catalog.BaselineExpected
-	baselineLower    = catalog.BaselineLower
-	baselineUpper    = catalog.BaselineUpper
-	baselineScore    = catalog.BaselineScore
-	baselineAnomaly  = catalog.BaselineAnomaly
-	baselineSamples  = catalog.BaselineSamples // always written (0 without history): the panel's exists filter
-)
-
 // maxHits is the most documents one search returns by default
 // (index.max_result_window); Validate refuses a larger size.
 const maxHits = 10000
@@ -55,7 +42,7 @@ func baselineSourceFields(m catalog.Metric, b catalog.Baseline) []string {
 	out := []string{TimeField, windowEndField}
 	out = append(out, m.GroupBy...)
 	out = append(out, b.Output)
-	for _, leaf := range []string{baselineExpected, baselineLower, baselineUpper, baselineScore, baselineAnomaly, baselineSamples} {
+	for _, leaf := range []string{catalog.BaselineExpected, catalog.BaselineLower, catalog.BaselineUpper, catalog.BaselineScore, catalog.BaselineAnomaly, catalog.BaselineSamples} {
 		out = append(out, baselinePath(b, leaf))
 	}
 	return out
@@ -157,7 +144,7 @@ func baselinePanel(m catalog.Metric, b catalog.Baseline, opts Options) (Object, 
 							"%dashboard_context-filter_clause%",
 							map[string]any{"range": map[string]any{TimeField: map[string]any{"%timefilter%": true}}},
 							map[string]any{"term": map[string]any{windowSizeField: window}},
-							map[string]any{"exists": map[string]any{"field": baselinePath(b, baselineSamples)}},
+							map[string]any{"exists": map[string]any{"field": baselinePath(b, catalog.BaselineSamples)}},
 						},
 					}},
 				},

@@ -32,10 +32,10 @@ func shippedBaselines(t *testing.T) *catalog.Catalog {
 // metric mappings are strict).
 func TestBaselineLeavesAreMapped(t *testing.T) {
 	props := essetup.BaselineMapping()["properties"].(map[string]any)
-	for _, leaf := range []string{baselineExpected, baselineLower, baselineUpper, baselineScore, baselineAnomaly, baselineSamples} {
+	for _, leaf := range []string{catalog.BaselineExpected, catalog.BaselineLower, catalog.BaselineUpper, catalog.BaselineScore, catalog.BaselineAnomaly, catalog.BaselineSamples} {
 		require.Contains(t, props, leaf)
 	}
-	require.Equal(t, "boolean", props[baselineAnomaly].(map[string]any)["type"])
+	require.Equal(t, "boolean", props[catalog.BaselineAnomaly].(map[string]any)["type"])
 }
 
 // vegaSpec decodes the Vega spec of a visualization.
