@@ -216,7 +216,10 @@ func lateDocuments(m Metric, windows []WindowRef, maxFutureSeconds int64) LateSp
 			sqlString(w.Name), start, start, us)
 	}
 	late := DropSpec{
-		Reason:       ReasonLate,
+		Reason: ReasonLate,
+		// A window ends after every row in it: a row at or after the
+		// watermark cannot be in a late window.
+		CandidateSQL: "NOT " + quote(OutOfRangeColumn) + " AND unix_micros(event_time) < CAST(" + wm + " AS BIGINT) * 1000",
 		RowsSQL:      append(quotes(m.GroupBy), batch, epoch, wm, quote(OutOfRangeColumn), "inline(array("+strings.Join(sizes, ", ")+"))"),
 		WhereSQL:     "NOT " + quote(OutOfRangeColumn) + " AND `window_end_us` <= CAST(" + wm + " AS BIGINT) * 1000",
 		GroupBy:      concat([]string{"window_size", "window_start_us", "window_end_us"}, m.GroupBy, params, []string{WatermarkColumn}),
@@ -244,10 +247,11 @@ func lateDocuments(m Metric, windows []WindowRef, maxFutureSeconds int64) LateSp
 	// Out of range: the rows flagged by out_of_range_sql, per group.
 	kts := quote(KafkaTimestampColumn)
 	oor := DropSpec{
-		Reason:   ReasonOutOfRange,
-		RowsSQL:  append(quotes(m.GroupBy), "event_time", kts, quote(OutOfRangeColumn), batch, epoch),
-		WhereSQL: quote(OutOfRangeColumn),
-		GroupBy:  concat(m.GroupBy, params),
+		Reason:       ReasonOutOfRange,
+		CandidateSQL: quote(OutOfRangeColumn),
+		RowsSQL:      append(quotes(m.GroupBy), "event_time", kts, quote(OutOfRangeColumn), batch, epoch),
+		WhereSQL:     quote(OutOfRangeColumn),
+		GroupBy:      concat(m.GroupBy, params),
 		Aggregations: []string{
 			"count(1) AS " + quote(DocRejectedRecords),
 			"date_format(min(event_time), " + sqlMillis + ") AS " + quote(DocMinEventTime),

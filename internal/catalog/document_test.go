@@ -114,6 +114,11 @@ func TestLateDocumentSQL(t *testing.T) {
 	require.Contains(t, l.OutOfRange.DocumentSQL[2], "'max_future_seconds', 300,")
 	require.Contains(t, l.Late.RowsSQL[len(l.Late.RowsSQL)-1], "'window_size', '1h'")
 	require.Equal(t, "NOT `_out_of_range` AND `window_end_us` <= CAST(`_watermark_ms` AS BIGINT) * 1000", l.Late.WhereSQL)
+	// The candidate tests keep every row a document counts (a window ends
+	// after each of its rows); metrics-jobs/tests test_late_pass_reads_the_batch_once
+	// compares the documents with and without them in Spark.
+	require.Equal(t, "NOT `_out_of_range` AND unix_micros(event_time) < CAST(`_watermark_ms` AS BIGINT) * 1000", l.Late.CandidateSQL)
+	require.Equal(t, l.OutOfRange.WhereSQL, l.OutOfRange.CandidateSQL)
 }
 
 func TestSpecCarriesTheRetryableStatuses(t *testing.T) {

@@ -199,12 +199,17 @@ type LateSpec struct {
 //
 //	batch.selectExpr(RowsSQL...).where(WhereSQL).groupBy(GroupBy...).agg(Aggregations...).selectExpr(DocumentSQL...)
 //
+// CandidateSQL is a cheap test on a row of the batch (before RowsSQL) that
+// every row the documents count passes: the driver reads the batch once,
+// keeps only the rows that pass some kind's CandidateSQL (usually none),
+// and computes a kind's documents only when a row passed its test.
 // and writes each row's _source at _index with _id; DocumentSQL also selects
 // LateSpec.RecordsColumn. The _id hashes the metric,
 // the window or the reason, the group values, the epoch and the batch id: a
 // replayed batch overwrites its documents.
 type DropSpec struct {
 	Reason         string   `json:"reason"`
+	CandidateSQL   string   `json:"candidate_sql"`
 	RowsSQL        []string `json:"rows_sql"`
 	WhereSQL       string   `json:"where_sql"`
 	GroupBy        []string `json:"group_by"`

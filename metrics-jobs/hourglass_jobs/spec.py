@@ -20,7 +20,7 @@ REQUIRED_KEYS = (
     "accepted_sql", "document_sql", "document_fields", "late_documents", "retryable_statuses", "job_runs",
 )
 LATE_KEYS = ("batch_id_column", "epoch_column", "watermark_column", "records_column", "late", "out_of_range")
-DROP_KEYS = ("reason", "rows_sql", "where_sql", "group_by", "aggregations", "document_sql", "document_fields")
+DROP_KEYS = ("reason", "candidate_sql", "rows_sql", "where_sql", "group_by", "aggregations", "document_sql", "document_fields")
 
 
 class SpecError(ValueError):

@@ -15,6 +15,7 @@ import time
 import traceback
 import uuid
 
+from pyspark.sql import Observation
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
 
@@ -74,6 +75,30 @@ def write_dropped(es, df, spec, kind):
         return 0
     es.bulk([(r["_index"], r["_id"], r["_source"]) for r in rows])
     return sum(r[late["records_column"]] for r in rows)
+
+
+def late_pass(es, bdf, spec, name, kinds=("out_of_range", "late")):
+    """The late query's work on one micro-batch (from with_late_columns), reading it
+    once: one Spark job keeps the rows some kind of late-index document may count
+    (each kind's candidate_sql: usually none) and observes, on the way, the batch's
+    max accepted event time and how many rows each kind's test kept; the documents
+    of a kind are computed (a job over the few rows kept) only when it kept any.
+    Returns (max accepted event time in µs or None, {kind: records counted}); a
+    kind not in kinds counts 0."""
+    late = spec["late_documents"]
+    obs = Observation(name)
+    metrics = [F.max(F.when(F.expr(spec["accepted_sql"]), F.unix_micros("event_time"))).alias("max_us")]
+    metrics += [F.count(F.when(F.expr(late[k]["candidate_sql"]), 1)).alias(k) for k in kinds]
+    kept = (bdf.observe(obs, *metrics)
+            .where(" OR ".join(f"({late[k]['candidate_sql']})" for k in kinds))
+            .persist())
+    try:
+        kept.count()  # the one read of the batch; fills the observation
+        seen = obs.get
+        counted = {k: write_dropped(es, kept, spec, k) if seen.get(k) else 0 for k in ("out_of_range", "late")}
+    finally:
+        kept.unpersist()
+    return seen["max_us"], counted
 
 
 def write_docs(es, df, baseliner=None):
@@ -230,18 +255,10 @@ class MetricJob:
         epoch = json.loads(text).get("epoch") if text else None
         epoch = epoch or uuid.uuid4().hex
         wm_ms = tracker.watermark_for(batch_id)
-        bdf = with_late_columns(bdf, self.spec, batch_id, epoch, wm_ms).persist()
-        try:
-            # Out of range: counted per group (the aggregation queries drop these
-            # rows before their watermark).
-            n_out = write_dropped(self.es, bdf, self.spec, "out_of_range")
-            ok = bdf.where(self.spec["accepted_sql"])
-            mx = ok.agg(F.max(F.unix_micros("event_time")).alias("mx")).first()["mx"]
-            n_late = 0
-            if mx is not None and wm_ms > 0:  # nothing is late before the first watermark
-                n_late = write_dropped(self.es, bdf, self.spec, "late")
-        finally:
-            bdf.unpersist()
+        kinds = ("out_of_range", "late") if wm_ms > 0 else ("out_of_range",)  # nothing is late before the first watermark
+        mx, counted = late_pass(self.es, with_late_columns(bdf, self.spec, batch_id, epoch, wm_ms), self.spec,
+                                f"{self.query_name('late')}-{epoch}-{batch_id}", kinds)
+        n_out, n_late = counted["out_of_range"], counted["late"]
         tracker.record(batch_id, mx // 1000 if mx is not None else None)
         state = json.loads(tracker.dumps())
         state["epoch"] = epoch

@@ -30,7 +30,7 @@ pytest.importorskip("pyspark")
 from pyspark.sql import functions as F  # noqa: E402
 
 from hourglass_jobs import es  # noqa: E402
-from hourglass_jobs.stream import MetricJob, aggregate, parse_records, with_late_columns, write_dropped  # noqa: E402
+from hourglass_jobs.stream import MetricJob, aggregate, late_pass, parse_records, with_late_columns, write_dropped  # noqa: E402
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "internal", "catalog", "testdata", "golden")
 
@@ -358,3 +358,56 @@ def test_late_batch_writes_the_former_documents(spark):
     # and the first 1h window (two records); the second 1h window ends after it
     assert len(old) == 8 and n == 10
     assert wire(job.es.items) == wire(old)
+
+
+def counted(spark, df):
+    """df, with an accumulator counting the rows read from it (each time it is
+    computed)."""
+    acc = spark.sparkContext.accumulator(0)
+
+    def read(row):
+        acc.add(1)
+        return row
+
+    return spark.createDataFrame(df.rdd.map(read), df.schema), acc
+
+
+@pytest.mark.parametrize("name", ["slow_api", "latency"])
+def test_late_pass_reads_the_batch_once(spark, name):
+    """The late query's pass over a micro-batch: the same documents and max event
+    time as computing each kind over the whole batch, reading the batch once (a kind's
+    documents are computed from the few rows its candidate test kept)."""
+    spec = golden(name)
+    cols = ["event_time", spec["out_of_range_column"], spec["kafka_timestamp_column"], *spec["group_by"]]
+    bdf = kafka_df(spark, spec, records(spec, ["h1", None, 'h"2\\x|'])).select(*cols)
+    rows = bdf.count()
+    epoch, batch_id = "e", 7
+    base = K - timedelta(hours=3)
+    want_max = bdf.where(ACCEPTED_SQL).agg(F.max(F.unix_micros("event_time"))).first()[0]
+    late = 0
+    for i, wm in enumerate((base + timedelta(seconds=120), base + timedelta(hours=1))):
+        wm_ms = int(wm.timestamp() * 1000)
+        with_cols = with_late_columns(bdf, spec, batch_id, epoch, wm_ms)
+        src, reads = counted(spark, with_cols)
+        sink = FakeBulk()
+        mx, n = late_pass(sink, src, spec, f"t-{name}-{i}")
+        assert reads.value == rows, "the batch is read once"
+        assert mx == want_max
+        want = dropped_items(with_cols, spec, "out_of_range")[0] + dropped_items(with_cols, spec, "late")[0]
+        assert len(want) > 3 and wire(sink.items) == wire(want)
+        assert n["out_of_range"] == 4
+        late += n["late"]
+    assert late > 0, "the case has late records"
+
+    # Nothing late or out of range: no documents.
+    clean = bdf.where(ACCEPTED_SQL)
+    sink = FakeBulk()
+    mx, n = late_pass(sink, with_late_columns(clean, spec, batch_id, epoch, int(base.timestamp() * 1000)), spec,
+                      f"t-{name}-clean")
+    assert (mx, n, sink.items) == (want_max, {"out_of_range": 0, "late": 0}, [])
+
+    # Before the first watermark only out-of-range documents are computed.
+    sink = FakeBulk()
+    _, n = late_pass(sink, with_late_columns(bdf, spec, batch_id, epoch, 0), spec, f"t-{name}-first",
+                     kinds=("out_of_range",))
+    assert n == {"out_of_range": 4, "late": 0}
