@@ -56,8 +56,13 @@ tokens:
 // the archiver lays them out (two Kafka partitions, files of ~200 records)
 // and returns them.
 func writeArchive(t testing.TB, fsys archive.FS, n int) []record.Record {
+	return writeArchiveOf(t, fsys, 3, n)
+}
+
+// writeArchiveOf is writeArchive over the given number of tenants.
+func writeArchiveOf(t testing.TB, fsys archive.FS, tenants, n int) []record.Record {
 	ctx := context.Background()
-	g := gen.New(gen.Config{Seed: 11, Tenants: 3, Start: t0, Rate: float64(n) / (3 * 3600), Disorder: 10 * time.Minute})
+	g := gen.New(gen.Config{Seed: 11, Tenants: tenants, Start: t0, Rate: float64(n) / (3 * 3600), Disorder: 10 * time.Minute})
 	type bucket struct {
 		first, last int64
 		buf         bytes.Buffer
