@@ -491,7 +491,9 @@ func (s *selection) offer(k key, line []byte) {
 	s.push(match{k: k, line: bytes.Clone(line)})
 	for {
 		overCount := len(s.heap) > s.need
-		overBytes := s.bytes > s.budget && !(s.first && len(s.heap) == 1)
+		// An empty heap is within any budget: the budget left to a page
+		// is negative after a first record over it.
+		overBytes := s.bytes > s.budget && len(s.heap) > 0 && !(s.first && len(s.heap) == 1)
 		if !overCount && !overBytes {
 			return
 		}
