@@ -32,11 +32,17 @@ def parse_records(df, spec):
     Kafka timestamp). Rows whose value does not parse or has no event time are
     dropped (the router only writes valid records). Callers keep out-of-range rows
     away from withWatermark (where(spec["accepted_sql"])): one of them would move the
-    watermark of every tenant (issue 12, finding 4)."""
+    watermark of every tenant (issue 12, finding 4).
+
+    The value is parsed once, inside inline(array(...)): Spark's optimizer pushes a
+    filter on a parsed field (event_time IS NOT NULL, accepted_sql, window()'s own
+    null check) below a plain projection by copying from_json into it, so every row
+    was parsed twice — and a filter cannot move below a generator. Measured on 200 000
+    records in local Spark (tests' golden request_rate): parse + filter 1.03 → 0.61 s,
+    the 1m aggregation 1.12 → 0.91 s; test_documents checks the documents are the same."""
     kts = spec["kafka_timestamp_column"]
-    parsed = (df.select(F.from_json(F.col("value").cast("string"), spec["schema_ddl"]).alias("r"),
-                        F.col("timestamp").alias(kts))
-              .select("r.*", kts))
+    row = F.struct(F.from_json(F.col("value").cast("string"), spec["schema_ddl"]).alias("r"), F.col("timestamp").alias(kts))
+    parsed = df.select(F.inline(F.array(row))).select("r.*", kts)
     return (parsed.withColumn("event_time", F.expr(spec["event_time_sql"])).where("event_time IS NOT NULL")
             .withColumn(spec["out_of_range_column"], F.coalesce(F.expr(spec["out_of_range_sql"]), F.lit(False))))
 

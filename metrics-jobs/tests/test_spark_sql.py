@@ -121,6 +121,15 @@ def test_out_of_range_flags_only_rows_beyond_max_future(spark):
     assert got == {"at-bound": False, "past-bound": True, "old": False, "far": True}  # "bad": no event time, dropped
 
 
+def test_each_row_is_parsed_once(spark):
+    """The record JSON is parsed by one from_json in the plan of an aggregation query,
+    whatever filters follow (a filter pushed below a projection would copy it)."""
+    spec = golden("latency")
+    df = spark.createDataFrame([], "value STRING, timestamp TIMESTAMP")
+    q = aggregate(parse_records(df, spec).where(spec["accepted_sql"]), spec, spec["windows"][0])
+    assert str(q._jdf.queryExecution().optimizedPlan()).count("from_json(") == 1
+
+
 def test_approx_distinct_is_clamped_to_the_number_of_values(spark):
     spec = golden("unique_clients")
     agg = [a for a in spec["aggregations"] if "approx_count_distinct" in a][0]
