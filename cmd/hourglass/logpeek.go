@@ -40,6 +40,7 @@ func runLogpeek(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.Int64Var(&cfg.MaxResponseBytes, "max-response-bytes", cfg.MaxResponseBytes, "most record bytes in one /v1/logs answer (a cursor continues it)")
 	fs.IntVar(&cfg.MaxConcurrent, "max-concurrent", cfg.MaxConcurrent, "most requests reading the archive at once (more get 503 overloaded)")
 	fs.DurationVar(&cfg.CursorTTL, "cursor-ttl", cfg.CursorTTL, "how long a cursor is accepted after it was issued")
+	fs.Int64Var(&cfg.PageCacheBytes, "page-cache-bytes", cfg.PageCacheBytes, "bytes kept of the hours /v1/logs pages stopped in, so that the next page reads them from memory (LRU; entries unused for 10m dropped; a tenant at most half); 0 disables the cache")
 	adm := addAdminFlags(fs, "listen-addr", "127.0.0.1:9106", "admin HTTP address (/metrics, /healthz, /readyz)")
 	fs.Usage = flagenv.Usage(fs, "hourglass logpeek [flags]", logpeekHelp)
 	if err := parseFlags(ctx, fs, args, stderr); err != nil {

@@ -28,6 +28,10 @@ type Config struct {
 	MaxConcurrent int
 	// CursorTTL is how long a cursor is accepted after it was issued.
 	CursorTTL time.Duration
+	// PageCacheBytes bounds the page cache: what pages stopped inside an
+	// hour left of it, kept for the next page of the same query (doc.go,
+	// "Page cache"). 0 disables it.
+	PageCacheBytes int64
 }
 
 // DefaultConfig returns the production defaults.
@@ -43,6 +47,7 @@ func DefaultConfig() Config {
 		MaxResponseBytes:  16 << 20,
 		MaxConcurrent:     8,
 		CursorTTL:         24 * time.Hour,
+		PageCacheBytes:    256 << 20,
 	}
 }
 
@@ -75,6 +80,9 @@ func (c Config) Validate() error {
 	}
 	if c.CursorTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("cursor-ttl %s: must be >= 1m", c.CursorTTL))
+	}
+	if c.PageCacheBytes < 0 {
+		errs = append(errs, fmt.Errorf("page-cache-bytes %d: must be >= 0 (0 disables the cache)", c.PageCacheBytes))
 	}
 	return errors.Join(errs...)
 }

@@ -17,8 +17,10 @@
 //
 //	{"_meta":{"records":100,"bytes":48211,"scanned_bytes":52311,"complete":false,"next_cursor":"eyJ2Ijox...","stopped":"limit"}}
 //
-// bytes counts the record lines sent, newlines included. complete is true
-// when every matching record was returned. Otherwise stopped says why
+// bytes counts the record lines sent, newlines included. scanned_bytes is
+// the compressed size of the part files of the hours the answer covered,
+// whether read for it or served from the page cache (below) by an earlier
+// page's read. complete is true when every matching record was returned. Otherwise stopped says why
 // (limit, size_limit, scan_limit, deadline, error) and next_cursor, passed
 // back as cursor with the same tenant, from, to and filters, resumes right
 // after the last record returned.
@@ -71,17 +73,24 @@
 // # Limits
 //
 // MaxSpan bounds to-from; MaxScanBytes bounds the compressed bytes one
-// request reads (checked per hour before reading it); Deadline bounds its
-// time. MaxResponseBytes (16 MiB) bounds the record bytes of one answer:
-// the scan keeps at most that much (a max-heap by position, never more than
-// limit records or MaxResponseBytes bytes, plus the one line being read, at
-// most 1 MiB), so a request's memory is bounded whatever the archive holds;
-// an answer that reaches it ends with stopped "size_limit" and a cursor. An
+// request scans (its scanned_bytes: checked per hour before reading it, an
+// hour served from the page cache counted as read); Deadline bounds its
+// time. MaxResponseBytes (16 MiB) bounds the record bytes of one answer; an
+// answer that reaches it ends with stopped "size_limit" and a cursor. An
 // answer of exactly MaxResponseBytes is complete; its first record is sent
-// even if it alone is larger. MaxConcurrent (8) requests read the archive at
-// once; one more gets 503 overloaded with Retry-After: 2 (parameters and
-// tenant are checked first, so a bad request is never "overloaded").
-// Worst-case memory is about MaxConcurrent x (MaxResponseBytes + 1 MiB).
+// even if it alone is larger. The scan of an hour keeps the first records
+// after the position in a max-heap by position, never more than
+// MaxResponseBytes bytes (and limit records) without the page cache, and
+// than the larger of MaxResponseBytes and the entry cap (below) with it,
+// plus the line being read and its copy, at most 1 MiB each; so a
+// request's memory is bounded whatever the archive holds. MaxConcurrent (8)
+// requests read the archive at once; one more gets 503 overloaded with
+// Retry-After: 2 (parameters and tenant are checked first, so a bad request
+// is never "overloaded").
+// Worst-case memory is about MaxConcurrent x (max(MaxResponseBytes, entry
+// cap) + 2 MiB) + PageCacheBytes, plus ~64 bytes per record held: 8 x
+// (32 + 2) MiB + 256 MiB, ~530 MiB, by default (8 x 18 MiB without the
+// cache).
 //
 // A request stopped by a limit after some progress ends normally with a
 // cursor; one that could make no progress at all gets 422
@@ -94,4 +103,41 @@
 // too_many_parameters, parameter_too_long, span_too_large, invalid_cursor
 // (400), not_found (404), method_not_allowed (405), scan_limit_exceeded
 // (422), archive_unavailable, overloaded (503), deadline_exceeded (504).
+//
+// # Page cache
+//
+// A page that stops inside an hour (by limit or size_limit) has read all of
+// that hour's part files. The page cache keeps the hour's matching records
+// after the page, in order, so that the next page of the query resumes from
+// memory: an hour of P pages is read about once instead of P times. An
+// entry belongs to one query (tenant, from, to and filters: a SHA-256 of
+// them) and one hour, and to the hour's part files as listed when it was
+// filled (names and sizes). The hour is listed on every page: a new or
+// changed part file makes the entry miss. An entry serves a cursor inside
+// the span of records it holds every record of; a cursor outside it, or a
+// page that would go past its end, reads the hour again as it would without
+// the cache (and fills a new entry). Answers are the same, byte for byte,
+// with the cache or without: records, order, cursors and meta; a page
+// served from the cache counts the hour's compressed bytes in
+// scanned_bytes, and against MaxScanBytes, as the page that read them did.
+// hourglass_logpeek_scanned_bytes_total counts the bytes actually read.
+//
+// The token is checked against the tenant before the cache is looked at,
+// and an entry is only ever served to its own query of its own tenant. One
+// tenant's entries can evict another's (a cost in speed, never in what is
+// returned), and one tenant holds at most half of the cache.
+//
+// Bounds: PageCacheBytes (256 MiB; 0 disables the cache) over all entries,
+// each charged its record bytes plus ~64 bytes a record; an entry holds at
+// most min(PageCacheBytes/8, 4 x MaxResponseBytes) (32 MiB by default; the
+// scan of an hour keeps that much, and an hour with more is read again
+// whenever the pages reach the end of its entry); the least recently used
+// entry is evicted to make room, a tenant's own first when it is over half;
+// an entry unused for 10 minutes is dropped at the next use of the cache.
+// A page served from an entry leaves an entry of what is left after it.
+// The cache is the process's: a page answered by another replica reads the
+// hour. Metrics: hourglass_logpeek_page_cache_hits_total and _misses_total
+// (hours served from the cache, hours read with it on),
+// _evictions_total{reason} (budget, tenant_share, ttl, stale), _bytes and
+// _entries.
 package logpeek

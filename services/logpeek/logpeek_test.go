@@ -61,8 +61,15 @@ func writeArchive(t testing.TB, fsys archive.FS, n int) []record.Record {
 
 // writeArchiveOf is writeArchive over the given number of tenants.
 func writeArchiveOf(t testing.TB, fsys archive.FS, tenants, n int) []record.Record {
+	return writeArchiveGen(t, fsys, gen.Config{Seed: 11, Tenants: tenants}, n)
+}
+
+// writeArchiveGen is writeArchive of the records cfg generates (its Start,
+// Rate and Disorder set as writeArchive's).
+func writeArchiveGen(t testing.TB, fsys archive.FS, cfg gen.Config, n int) []record.Record {
 	ctx := context.Background()
-	g := gen.New(gen.Config{Seed: 11, Tenants: tenants, Start: t0, Rate: float64(n) / (3 * 3600), Disorder: 10 * time.Minute})
+	cfg.Start, cfg.Rate, cfg.Disorder = t0, float64(n)/(3*3600), 10*time.Minute
+	g := gen.New(cfg)
 	type bucket struct {
 		first, last int64
 		buf         bytes.Buffer

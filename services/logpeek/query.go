@@ -281,13 +281,44 @@ func (q *logsQuery) fingerprint() uint64 {
 	return binary.BigEndian.Uint64(h.Sum(nil))
 }
 
-// match applies the filters to a record whose raw line is line.
+// cacheID identifies the query's tenant, range and filters like
+// fingerprint, but whole (SHA-256) and over an unambiguous encoding (every
+// value length-prefixed): the page cache is keyed by it, and two queries
+// with the same cacheID are the same query.
+func (q *logsQuery) cacheID() [32]byte {
+	var b []byte
+	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
+	num := func(n int64) { b = binary.AppendVarint(b, n) }
+	str(q.tenant)
+	num(q.from.UnixNano())
+	num(q.to.UnixNano())
+	num(int64(len(q.statuses)))
+	for _, st := range q.statuses {
+		num(int64(st.code))
+		if st.class {
+			num(1)
+		} else {
+			num(0)
+		}
+	}
+	num(int64(len(q.methods)))
+	for _, m := range q.methods {
+		str(m)
+	}
+	str(q.pathPrefix)
+	b = binary.BigEndian.AppendUint64(b, math.Float64bits(q.minDuration))
+	str(q.requestID)
+	str(string(q.q))
+	return sha256.Sum256(b)
+}
+
 // fieldFilters reports whether the query filters on fields other than the
 // time range and tenant (the q text is matched on the raw line).
 func (q *logsQuery) fieldFilters() bool {
 	return len(q.statuses) > 0 || len(q.methods) > 0 || q.pathPrefix != "" || q.minDuration >= 0 || q.requestID != ""
 }
 
+// match applies the filters to a record whose raw line is line.
 func (q *logsQuery) match(r *record.Record, line []byte) bool {
 	if r.Timestamp.Before(q.from) || !r.Timestamp.Before(q.to) || r.Tenant != q.tenant {
 		return false

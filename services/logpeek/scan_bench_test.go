@@ -30,9 +30,14 @@ func BenchmarkLogsScan(b *testing.B) {
 		b.Fatal(err)
 	}
 	recs := writeArchiveOf(b, fsys, 1, 150_000) // tenant-01, 3 hours (and a few minutes before)
-	b.Run("cache=off", func(b *testing.B) {
-		benchLogsScan(b, fsys, DefaultConfig(), len(recs))
-	})
+	for _, c := range []struct {
+		name  string
+		bytes int64
+	}{{"cache=off", 0}, {"cache=on", DefaultConfig().PageCacheBytes}} {
+		cfg := DefaultConfig()
+		cfg.PageCacheBytes = c.bytes
+		b.Run(c.name, func(b *testing.B) { benchLogsScan(b, fsys, cfg, len(recs)) })
+	}
 }
 
 func benchLogsScan(b *testing.B, fsys archive.FS, cfg Config, records int) {

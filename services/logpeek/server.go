@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -35,6 +36,8 @@ type Server struct {
 	mux    *http.ServeMux
 	// scans holds one token per request reading the archive (MaxConcurrent).
 	scans chan struct{}
+	// cache keeps the rest of an hour a page stopped in (nil: no cache).
+	cache *pageCache
 	now   func() time.Time
 }
 
@@ -48,6 +51,7 @@ func New(cfg Config, fsys archive.FS, tokens *auth.Tokens, log *slog.Logger, reg
 	}
 	s := &Server{cfg: cfg, fs: fsys, log: log.With("component", "logpeek"), m: newMetrics(reg), mux: http.NewServeMux(),
 		scans: make(chan struct{}, cfg.MaxConcurrent), now: time.Now}
+	s.cache = newPageCache(cfg.PageCacheBytes, cfg.MaxResponseBytes, s.m.cache)
 	s.tokens.Store(tokens)
 	s.mux.HandleFunc("/v1/partitions", s.endpoint("/v1/partitions", partitionsParams, s.partitions))
 	s.mux.HandleFunc("/v1/logs", s.endpoint("/v1/logs", logsParams, s.logs))
@@ -120,7 +124,8 @@ type outcome struct {
 	status    int
 	code      string
 	records   int
-	scanned   int64
+	scanned   int64 // compressed archive bytes read
+	cacheHits int   // hours served from the page cache
 	stopped   string
 }
 
@@ -143,7 +148,7 @@ func (s *Server) endpoint(name string, allowed []string, fn func(http.ResponseWr
 			}
 			s.log.Log(r.Context(), level, "query", "who", o.who, "role", o.role, "endpoint", name,
 				"params", o.params, "remote", r.RemoteAddr, "status", o.status, "code", o.code,
-				"records", o.records, "scanned_bytes", o.scanned, "stopped", o.stopped,
+				"records", o.records, "scanned_bytes", o.scanned, "page_cache_hits", o.cacheHits, "stopped", o.stopped,
 				"duration_ms", time.Since(start).Milliseconds())
 		}()
 		fail := func(e *apiError) {
@@ -373,7 +378,8 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, v url.Values, p au
 		_, _ = bw.Write(append(b, '\n'))
 		flush()
 	}
-	defer func() { o.records, o.scanned = m.Records, m.ScannedBytes }()
+	defer func() { o.records = m.Records }()
+	qid := q.cacheID()
 
 	hours, err := archive.ListHours(ctx, s.fs, q.tenant, q.from, q.to)
 	if err != nil {
@@ -415,9 +421,14 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, v url.Values, p au
 				Message: fmt.Sprintf("hour %s alone holds %d compressed bytes, over this server's scan limit of %d per request", h.Start.Format(time.RFC3339), size, s.cfg.MaxScanBytes)})
 			return
 		}
-		sel := newSelection(q.limit-m.Records, s.cfg.MaxResponseBytes-m.Bytes, m.Records == 0)
-		scanned, err := s.scanHour(ctx, q, parts, after, sel)
-		m.ScannedBytes += scanned
+		matches, cut, read, hit, err := s.pageOf(ctx, q, qid, h, parts, after, q.limit-m.Records, s.cfg.MaxResponseBytes-m.Bytes, m.Records == 0)
+		o.scanned += read
+		if hit {
+			m.ScannedBytes += size // what the page that read the hour for the cache scanned
+			o.cacheHits++
+		} else {
+			m.ScannedBytes += read
+		}
 		if err != nil {
 			if r.Context().Err() != nil {
 				s.log.Debug("client went away; scan cancelled", "tenant", q.tenant)
@@ -427,7 +438,6 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, v url.Values, p au
 			finish(stopReason(ctx), resume, archiveError(ctx, err))
 			return
 		}
-		matches := sel.sorted()
 		for _, mt := range matches {
 			start()
 			_, _ = bw.Write(mt.line)
@@ -439,7 +449,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, v url.Values, p au
 		case m.Records >= q.limit:
 			finish("limit", matches[len(matches)-1].k, nil)
 			return
-		case sel.truncated():
+		case cut:
 			last := resume
 			if len(matches) > 0 {
 				last = matches[len(matches)-1].k
@@ -548,6 +558,107 @@ func (s *selection) sorted() []match {
 	out := slices.Clone(s.heap)
 	slices.SortFunc(out, func(a, b match) int { return a.k.compare(b.k) })
 	return out
+}
+
+// takePage applies a page's bounds to recs, the records after its position
+// in key order: the page is recs[:n], the longest prefix of at most need
+// records and budget bytes (its first record whatever its size when first),
+// and cut reports that a record was left out for the budget (rather than
+// for need, which stops the answer by limit). complete says recs holds
+// every record after the position; if it does not and the page would take
+// all of recs, the page cannot be decided from recs (decided is false).
+func takePage(recs []match, need int, budget int64, first, complete bool) (n int, cut, decided bool) {
+	var used int64
+	for ; n < len(recs) && n < need; n++ {
+		size := recs[n].size()
+		if used+size > budget && !(first && n == 0) {
+			return n, true, true
+		}
+		used += size
+	}
+	if n == need || complete {
+		return n, false, true
+	}
+	return n, false, false
+}
+
+// pageOf returns the records of hour h (listed as parts) after `after`
+// that the page takes (at most need records of budget bytes, one over it
+// if first: see selection) and whether records were left out for the
+// budget (cut). It reads the hour's part files (read bytes), or, with the
+// page cache, serves the records from an entry a previous page of the
+// query left (hit: nothing read). The answer is the same either way.
+func (s *Server) pageOf(ctx context.Context, q *logsQuery, qid [32]byte, h archive.Hour, parts []archive.PartFile,
+	after key, need int, budget int64, first bool) (page []match, cut bool, read int64, hit bool, err error) {
+	if s.cache == nil {
+		sel := newSelection(need, budget, first)
+		read, err = s.scanHour(ctx, q, parts, after, sel)
+		return sel.sorted(), sel.truncated(), read, false, err
+	}
+	ck := cacheKey{query: qid, hour: h.Start.Unix()}
+	files := partIDs(parts)
+	e, ok := s.cache.get(ck, q.tenant, files, after, s.now())
+	if ok {
+		recs := e.from(after)
+		if n, cut, decided := takePage(recs, need, budget, first, e.hi == nil); decided {
+			s.cache.m.hits.Inc()
+			s.keepRest(e, ck, q.tenant, files, after, recs, n, n == need || cut, e.hi)
+			return recs[:n], cut, 0, true, nil
+		}
+		// The page would go past the entry's end: read the hour again
+		// (and fill a new entry from the position).
+	}
+	s.cache.m.misses.Inc()
+	// Keep the records after the page too, up to the entry cap (and at
+	// least the page's own: budget). The selection holds every record
+	// before its bound, so the page is the prefix takePage finds. If the
+	// page would take all of them (undecided), the record at the bound did
+	// not fit the selection's cap, which is at least budget: the page is
+	// cut there.
+	sel := newSelection(math.MaxInt, max(s.cache.entryCap, budget), first)
+	read, err = s.scanHour(ctx, q, parts, after, sel)
+	if err != nil {
+		return nil, false, read, false, err
+	}
+	recs := sel.sorted()
+	n, cut, decided := takePage(recs, need, budget, first, sel.bound == nil)
+	cut = cut || !decided
+	s.keepRest(e, ck, q.tenant, files, after, recs, n, n == need || cut, sel.bound)
+	return recs[:n], cut, read, false, nil
+}
+
+// keepRest puts in the page cache what a page leaves of an hour it stops
+// in (by limit or size_limit). recs holds every record of the hour after
+// `after` up to hi (nil: the hour's end) and the page took its first n;
+// the entry keeps the others, cut to the entry cap (its end then the first
+// record left out). old, the entry of the hour the page looked up (nil:
+// none), is dropped when nothing is kept.
+func (s *Server) keepRest(old *cacheEntry, ck cacheKey, tenant string, files []partID, after key, recs []match, n int, stops bool, hi *key) {
+	rest := recs[n:]
+	cost, j := entryCost(files), 0
+	for ; j < len(rest); j++ {
+		c := rest[j].cost()
+		if cost+c > s.cache.entryCap {
+			k := rest[j].k
+			hi = &k
+			break
+		}
+		cost += c
+	}
+	// An entry that ends where it starts serves no page: it is kept only
+	// if complete (the hour holds nothing more: the next page skips it).
+	if !stops || (j == 0 && hi != nil) {
+		if old != nil {
+			s.cache.drop(old)
+		}
+		return
+	}
+	lo := after
+	if n > 0 {
+		lo = recs[n-1].k
+	}
+	s.cache.put(&cacheEntry{key: ck, tenant: tenant, files: files, lo: lo, hi: hi,
+		recs: slices.Clone(rest[:j]), size: cost}, s.now())
 }
 
 // scanHour reads the part files of one hour into sel: the records after
