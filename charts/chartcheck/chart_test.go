@@ -141,6 +141,9 @@ func TestDefaultValues(t *testing.T) {
 		require.Equal(t, 1, secretVolumes, c)
 	}
 
+	logpeek := objs.Deployments[deployment(t, objs, "logpeek")].Spec.Template.Spec.Containers[0].Args
+	require.Equal(t, "268435456", flagValue(t, logpeek, "--page-cache-bytes"), "256 MiB, an integer (not 2.68e+08)")
+
 	checkWiring(t, objs)
 	checkSparkApps(t, objs)
 }
