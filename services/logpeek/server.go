@@ -476,9 +476,12 @@ func stopReason(ctx context.Context) string {
 // most need records of at most budget bytes in all (one record over the
 // budget when first: an answer always makes progress). It never holds more,
 // whatever the order of the offers: a max-heap by key, and a bound below
-// which every later offer must fall.
+// which every later offer must fall. The records are kept as they come
+// until the first one must be dropped, and made a heap then (an hour that
+// fits costs no heap work).
 type selection struct {
-	heap   []match // max-heap by key
+	heap   []match // max-heap by key once heaped
+	heaped bool
 	bytes  int64
 	need   int
 	budget int64
@@ -507,6 +510,12 @@ func (s *selection) offer(k key, line []byte) {
 		if !overCount && !overBytes {
 			return
 		}
+		if !s.heaped {
+			for i := len(s.heap)/2 - 1; i >= 0; i-- {
+				s.down(i)
+			}
+			s.heaped = true
+		}
 		dropped := s.pop()
 		s.bound = &dropped.k
 	}
@@ -515,6 +524,9 @@ func (s *selection) offer(k key, line []byte) {
 func (s *selection) push(m match) {
 	s.heap = append(s.heap, m)
 	s.bytes += m.size()
+	if !s.heaped {
+		return
+	}
 	for i := len(s.heap) - 1; i > 0; {
 		parent := (i - 1) / 2
 		if s.heap[parent].k.compare(s.heap[i].k) >= 0 {
@@ -532,7 +544,14 @@ func (s *selection) pop() match {
 	s.heap[n] = match{}
 	s.heap = s.heap[:n]
 	s.bytes -= top.size()
-	for i := 0; ; {
+	s.down(0)
+	return top
+}
+
+// down moves the record at i down the heap to its place.
+func (s *selection) down(i int) {
+	n := len(s.heap)
+	for {
 		l, largest := 2*i+1, i
 		if l < n && s.heap[l].k.compare(s.heap[largest].k) > 0 {
 			largest = l
@@ -541,23 +560,23 @@ func (s *selection) pop() match {
 			largest = r
 		}
 		if largest == i {
-			break
+			return
 		}
 		s.heap[i], s.heap[largest] = s.heap[largest], s.heap[i]
 		i = largest
 	}
-	return top
 }
 
 // truncated reports whether records were left out for the byte budget
 // (rather than for need, which stops the answer by limit).
 func (s *selection) truncated() bool { return s.bound != nil && len(s.heap) < s.need }
 
-// sorted returns the records kept, in key order.
+// sorted returns the records kept, in key order (sorted in place: no
+// longer a heap, until the next drop makes it one again).
 func (s *selection) sorted() []match {
-	out := slices.Clone(s.heap)
-	slices.SortFunc(out, func(a, b match) int { return a.k.compare(b.k) })
-	return out
+	slices.SortFunc(s.heap, func(a, b match) int { return a.k.compare(b.k) })
+	s.heaped = false
+	return s.heap
 }
 
 // takePage applies a page's bounds to recs, the records after its position
