@@ -81,16 +81,20 @@
 // even if it alone is larger. The scan of an hour keeps the first records
 // after the position in a max-heap by position, never more than
 // MaxResponseBytes bytes (and limit records) without the page cache, and
-// than the larger of MaxResponseBytes and the entry cap (below) with it,
-// plus the line being read and its copy, at most 1 MiB each; so a
+// than the larger of MaxResponseBytes and the entry cap (below) with it.
+// It reads up to W = min(GOMAXPROCS, 4) of the hour's part files at once,
+// each reader holding a gzip reader, the line being read and its copy (at
+// most 1 MiB each) and a 64 KiB batch of records for the heap; the answer
+// is the same as reading them one after the other (the same records, and
+// on a failure the first bad file's error and the bytes up to it). So a
 // request's memory is bounded whatever the archive holds. MaxConcurrent (8)
 // requests read the archive at once; one more gets 503 overloaded with
 // Retry-After: 2 (parameters and tenant are checked first, so a bad request
 // is never "overloaded").
 // Worst-case memory is about MaxConcurrent x (max(MaxResponseBytes, entry
-// cap) + 2 MiB) + PageCacheBytes, plus ~64 bytes per record held: 8 x
-// (32 + 2) MiB + 256 MiB, ~530 MiB, by default (8 x 18 MiB without the
-// cache).
+// cap) + W x 2 MiB) + PageCacheBytes, plus ~64 bytes per record held: 8 x
+// (32 + 8) MiB + 256 MiB, ~580 MiB, by default (8 x (16 + 8) MiB without
+// the cache).
 //
 // A request stopped by a limit after some progress ends normally with a
 // cursor; one that could make no progress at all gets 422

@@ -17,6 +17,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -753,4 +755,40 @@ func with(p url.Values, k, v string) url.Values {
 	q := maps.Clone(p)
 	q.Set(k, v)
 	return q
+}
+
+// TestScanErrorInOrder: with part files read at once, a failed hour is
+// answered as reading them in order answers it: the first bad file's
+// error, the bytes up to it.
+func TestScanErrorInOrder(t *testing.T) {
+	dir := t.TempDir()
+	fsys, err := archive.NewLocal(dir)
+	require.NoError(t, err)
+	writeArchive(t, fsys, 15000) // ~12 files a tenant-hour
+	h := archive.HourOf("tenant-01", t0.Add(time.Hour))
+	parts, _, err := archive.ListHour(context.Background(), fsys, h)
+	require.NoError(t, err)
+	require.Greater(t, len(parts), 6)
+	// Two files of the second hour are not gzip; the first of them in the
+	// hour's order is the answer's error.
+	for _, f := range []archive.PartFile{parts[5], parts[2]} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, filepath.FromSlash(f.Path())), bytes.Repeat([]byte("not gzip "), 2000), 0o644))
+	}
+	p := with(params("tenant-01", t0, t0.Add(2*time.Hour)), "limit", "10000")
+	var want []byte
+	for _, workers := range []int{1, 4, 4, 4, 4, 4, 2, 3} {
+		ts, s := serveOn(t, DefaultConfig(), fsys)
+		s.scanWorkers = workers
+		now := time.Now()
+		s.now = func() time.Time { return now.Truncate(time.Hour) }
+		res, body := ts.get(t, "tok-one", "/v1/logs", p)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+		_, m := readLogs(t, body)
+		require.Equal(t, "error", m.Stopped)
+		require.Contains(t, m.Error.Message, parts[2].Path())
+		if want == nil {
+			want = body
+		}
+		require.Equal(t, string(want), string(body), "%d workers", workers)
+	}
 }

@@ -129,9 +129,10 @@ func (cs *cacheServer) fetchPages(token string, p url.Values) ([][]byte, error) 
 }
 
 // TestPageCacheSameAnswers pages through queries whose hours hold many
-// pages, with the cache and without, on the same archive and clock: every
-// answer is the same, byte for byte (records, order, meta, cursors), and
-// the cached server served pages from the cache.
+// pages, with the cache and without, reading one part file at a time or
+// four, on the same archive and clock: every answer is the same, byte for
+// byte (records, order, meta, cursors), and the cached server served pages
+// from the cache.
 func TestPageCacheSameAnswers(t *testing.T) {
 	fsys, err := archive.NewLocal(t.TempDir())
 	require.NoError(t, err)
@@ -175,9 +176,16 @@ func TestPageCacheSameAnswers(t *testing.T) {
 				cfg.PageCacheBytes = c.cacheBytes
 			}
 			plain := serveCounted(t, off, c.fsys, now)
+			plain.s.scanWorkers = 1 // the reference: no cache, files read in order
 			cached := serveCounted(t, cfg, c.fsys, now)
+			cached.s.scanWorkers = 4
 			wantPages := plain.pages(t, "tok-one", c.p)
 			got := cached.pages(t, "tok-one", c.p)
+			parallel := serveCounted(t, off, c.fsys, now)
+			parallel.s.scanWorkers = 4
+			for i, body := range parallel.pages(t, "tok-one", c.p) {
+				require.Equal(t, string(wantPages[i]), string(body), "no cache, 4 files at once: page %d", i+1)
+			}
 			require.Greater(t, len(wantPages), 8, "several pages an hour")
 			for i := range min(len(wantPages), len(got)) {
 				require.Equal(t, string(wantPages[i]), string(got[i]), "page %d", i+1)

@@ -13,8 +13,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,7 +40,9 @@ type Server struct {
 	scans chan struct{}
 	// cache keeps the rest of an hour a page stopped in (nil: no cache).
 	cache *pageCache
-	now   func() time.Time
+	// scanWorkers is how many part files of an hour a request reads at once.
+	scanWorkers int
+	now         func() time.Time
 }
 
 // New builds the API over the archive fsys.
@@ -52,6 +56,7 @@ func New(cfg Config, fsys archive.FS, tokens *auth.Tokens, log *slog.Logger, reg
 	s := &Server{cfg: cfg, fs: fsys, log: log.With("component", "logpeek"), m: newMetrics(reg), mux: http.NewServeMux(),
 		scans: make(chan struct{}, cfg.MaxConcurrent), now: time.Now}
 	s.cache = newPageCache(cfg.PageCacheBytes, cfg.MaxResponseBytes, s.m.cache)
+	s.scanWorkers = min(runtime.GOMAXPROCS(0), maxScanWorkers)
 	s.tokens.Store(tokens)
 	s.mux.HandleFunc("/v1/partitions", s.endpoint("/v1/partitions", partitionsParams, s.partitions))
 	s.mux.HandleFunc("/v1/logs", s.endpoint("/v1/logs", logsParams, s.logs))
@@ -498,10 +503,17 @@ func (s *selection) wants(k key) bool { return s.bound == nil || k.compare(*s.bo
 
 // offer adds a record at k whose line is line (copied if it enters).
 func (s *selection) offer(k key, line []byte) {
-	if !s.wants(k) {
+	if s.wants(k) {
+		s.add(match{k: k, line: bytes.Clone(line)})
+	}
+}
+
+// add adds m, whose line the selection may keep.
+func (s *selection) add(m match) {
+	if !s.wants(m.k) {
 		return
 	}
-	s.push(match{k: k, line: bytes.Clone(line)})
+	s.push(m)
 	for {
 		overCount := len(s.heap) > s.need
 		// An empty heap is within any budget: the budget left to a page
@@ -680,22 +692,109 @@ func (s *Server) keepRest(old *cacheEntry, ck cacheKey, tenant string, files []p
 		recs: slices.Clone(rest[:j]), size: cost}, s.now())
 }
 
+// offerer takes the records a scan finds: a selection, or a batch for one.
+type offerer interface {
+	// wants reports whether a record at k could enter (before it is copied).
+	wants(k key) bool
+	// offer adds a record at k whose line is line (copied if kept).
+	offer(k key, line []byte)
+}
+
 // scanHour reads the part files of one hour into sel: the records after
-// `after` that match q. It returns the bytes it read.
+// `after` that match q. It returns the bytes it read: the sizes of the
+// files up to the first that failed (in parts' order), and that one's
+// error. Up to s.scanWorkers files are read at once, each feeding sel in
+// batches; sel keeps the same records whatever the order of its offers,
+// and the bytes and the error are those of reading the files in order.
 func (s *Server) scanHour(ctx context.Context, q *logsQuery, parts []archive.PartFile, after key, sel *selection) (int64, error) {
+	workers := min(s.scanWorkers, len(parts))
+	if workers <= 1 {
+		var scanned int64
+		for _, f := range parts {
+			n, err := s.scanFile(ctx, q, f, after, sel)
+			scanned += n
+			if err != nil {
+				return scanned, err
+			}
+		}
+		return scanned, nil
+	}
+	var (
+		mu     sync.Mutex // guards sel
+		next   atomic.Int64
+		failed atomic.Int64 // the first file (index) that failed; len(parts): none
+		wg     sync.WaitGroup
+		read   = make([]int64, len(parts))
+		errs   = make([]error, len(parts))
+	)
+	failed.Store(int64(len(parts)))
+	for range workers {
+		wg.Go(func() {
+			b := &batch{sel: sel, mu: &mu}
+			defer b.flush()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(parts)) || i > failed.Load() {
+					return
+				}
+				read[i], errs[i] = s.scanFile(ctx, q, parts[i], after, b)
+				if errs[i] != nil {
+					for f := failed.Load(); i < f && !failed.CompareAndSwap(f, i); f = failed.Load() {
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 	var scanned int64
-	for _, f := range parts {
-		n, err := s.scanFile(ctx, q, f, after, sel)
-		scanned += n
-		if err != nil {
-			return scanned, err
+	for i := range parts {
+		scanned += read[i]
+		if errs[i] != nil {
+			return scanned, errs[i]
 		}
 	}
 	return scanned, nil
 }
 
+// batch gathers one scan worker's records for a shared selection and
+// offers them under its lock, batchBytes at a time.
+type batch struct {
+	sel   *selection
+	mu    *sync.Mutex
+	bound *key // the selection's bound at the last flush: a later one is lower
+	recs  []match
+	bytes int
+}
+
+const (
+	batchBytes   = 64 << 10
+	batchRecords = 512
+)
+
+// wants lets through every record the selection wanted at the last flush
+// (a superset of what it wants now; offer checks again).
+func (b *batch) wants(k key) bool { return b.bound == nil || k.compare(*b.bound) < 0 }
+
+func (b *batch) offer(k key, line []byte) {
+	b.recs = append(b.recs, match{k: k, line: bytes.Clone(line)})
+	if b.bytes += len(line); b.bytes >= batchBytes || len(b.recs) >= batchRecords {
+		b.flush()
+	}
+}
+
+func (b *batch) flush() {
+	b.mu.Lock()
+	for _, m := range b.recs {
+		b.sel.add(m)
+	}
+	b.bound = b.sel.bound
+	b.mu.Unlock()
+	clear(b.recs)
+	b.recs, b.bytes = b.recs[:0], 0
+}
+
 // scanFile streams one part file through the filters.
-func (s *Server) scanFile(ctx context.Context, q *logsQuery, f archive.PartFile, after key, sel *selection) (int64, error) {
+func (s *Server) scanFile(ctx context.Context, q *logsQuery, f archive.PartFile, after key, sel offerer) (int64, error) {
 	rc, err := s.fs.Open(ctx, f.Path())
 	if err != nil {
 		return 0, err
@@ -756,6 +855,10 @@ func (s *Server) scanFile(ctx context.Context, q *logsQuery, f archive.PartFile,
 	}
 	return f.Size, nil
 }
+
+// maxScanWorkers bounds the part files one request reads at once (each
+// holds a gzip reader, a line buffer and a batch: about 2 MiB at worst).
+const maxScanWorkers = 4
 
 // maxLine is the longest archived line logpeek reads (a record is far
 // smaller: internal/record bounds every field).
