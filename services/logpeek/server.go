@@ -738,8 +738,9 @@ func (s *Server) scanHour(ctx context.Context, q *logsQuery, parts []archive.Par
 					return
 				}
 				read[i], errs[i] = s.scanFile(ctx, q, parts[i], after, b)
-				if errs[i] != nil {
-					for f := failed.Load(); i < f && !failed.CompareAndSwap(f, i); f = failed.Load() {
+				for f := failed.Load(); errs[i] != nil && i < f; f = failed.Load() {
+					if failed.CompareAndSwap(f, i) {
+						break
 					}
 				}
 			}
