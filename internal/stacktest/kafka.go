@@ -62,8 +62,27 @@ func Produce(tb testing.TB, brokers, topic string, msgs ...kafka.Message) {
 	}
 }
 
-// EndOffsets returns the log end offset of every partition of topic.
+// EndOffsets returns the log end offset of every partition of topic. A
+// retriable Kafka error (a topic created a moment ago: its leader is in the
+// metadata before the broker serves it, NotLeaderForPartition) is retried
+// for up to 30 s.
 func EndOffsets(ctx context.Context, brokers, topic string) (map[int]int64, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := endOffsets(ctx, brokers, topic)
+		var kerr kafka.Error
+		if err == nil || !errors.As(err, &kerr) || !kerr.Temporary() || time.Now().After(deadline) {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func endOffsets(ctx context.Context, brokers, topic string) (map[int]int64, error) {
 	client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 10 * time.Second}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
