@@ -19,6 +19,7 @@ REQUIRED_KEYS = (
     "out_of_range_sql", "max_future_seconds", "late_index", "out_of_range_column",
     "accepted_sql", "document_sql", "document_fields", "late_documents", "retryable_statuses", "job_runs",
 )
+DROP_KINDS = ("out_of_range", "late")  # the kinds of late-index document (late_documents)
 LATE_KEYS = ("batch_id_column", "epoch_column", "watermark_column", "records_column", "late", "out_of_range")
 DROP_KEYS = ("reason", "candidate_sql", "rows_sql", "where_sql", "group_by", "aggregations", "document_sql", "document_fields")
 
@@ -54,7 +55,7 @@ def check(spec, where="spec"):
         raise SpecError(f"{where}: job_runs needs an index and its fields: {runs}")
     late = spec["late_documents"]
     missing = [k for k in LATE_KEYS if k not in late]
-    missing += [f"{kind}.{k}" for kind in ("late", "out_of_range") for k in DROP_KEYS if k not in late.get(kind, {})]
+    missing += [f"{kind}.{k}" for kind in DROP_KINDS for k in DROP_KEYS if k not in late.get(kind, {})]
     if missing:
         raise SpecError(f"{where}: late_documents: missing keys {missing}")
     columns = [spec["kafka_timestamp_column"], spec["out_of_range_column"],

@@ -83,7 +83,7 @@ def write_dropped(es, df, spec, kind):
     return sum(r[late["records_column"]] for r in rows)
 
 
-def late_pass(es, bdf, spec, name, kinds=("out_of_range", "late")):
+def late_pass(es, bdf, spec, name, kinds=specmod.DROP_KINDS):
     """The late query's work on one micro-batch (from with_late_columns), reading it
     once: one Spark job keeps the rows some kind of late-index document may count
     (each kind's candidate_sql: usually none) and observes, on the way, the batch's
@@ -101,7 +101,7 @@ def late_pass(es, bdf, spec, name, kinds=("out_of_range", "late")):
     try:
         kept.count()  # the one read of the batch; fills the observation
         seen = obs.get
-        counted = {k: write_dropped(es, kept, spec, k) if seen.get(k) else 0 for k in ("out_of_range", "late")}
+        counted = {k: write_dropped(es, kept, spec, k) if seen.get(k) else 0 for k in specmod.DROP_KINDS}
     finally:
         kept.unpersist()
     return seen["max_us"], counted
@@ -261,7 +261,7 @@ class MetricJob:
         epoch = json.loads(text).get("epoch") if text else None
         epoch = epoch or uuid.uuid4().hex
         wm_ms = tracker.watermark_for(batch_id)
-        kinds = ("out_of_range", "late") if wm_ms > 0 else ("out_of_range",)  # nothing is late before the first watermark
+        kinds = specmod.DROP_KINDS if wm_ms > 0 else ("out_of_range",)  # nothing is late before the first watermark
         mx, counted = late_pass(self.es, with_late_columns(bdf, self.spec, batch_id, epoch, wm_ms), self.spec,
                                 f"{self.query_name('late')}-{epoch}-{batch_id}", kinds)
         n_out, n_late = counted["out_of_range"], counted["late"]

@@ -707,18 +707,6 @@ type offerer interface {
 // batches; sel keeps the same records whatever the order of its offers,
 // and the bytes and the error are those of reading the files in order.
 func (s *Server) scanHour(ctx context.Context, q *logsQuery, parts []archive.PartFile, after key, sel *selection) (int64, error) {
-	workers := min(s.scanWorkers, len(parts))
-	if workers <= 1 {
-		var scanned int64
-		for _, f := range parts {
-			n, err := s.scanFile(ctx, q, f, after, sel)
-			scanned += n
-			if err != nil {
-				return scanned, err
-			}
-		}
-		return scanned, nil
-	}
 	var (
 		mu     sync.Mutex // guards sel
 		next   atomic.Int64
@@ -728,7 +716,7 @@ func (s *Server) scanHour(ctx context.Context, q *logsQuery, parts []archive.Par
 		errs   = make([]error, len(parts))
 	)
 	failed.Store(int64(len(parts)))
-	for range workers {
+	for range min(s.scanWorkers, len(parts)) {
 		wg.Go(func() {
 			b := &batch{sel: sel, mu: &mu}
 			defer b.flush()
