@@ -106,14 +106,12 @@ def stream_main(args, specs, es):
     stopping = []
 
     def stop(signum, _frame):
+        # Only noted here: the main thread is inside a py4j call (awaitAnyTermination),
+        # and a second call on its connection from a signal handler fails ("reentrant
+        # call") and fails the query being stopped. The loop below sees it within a
+        # second and stops the queries on the main thread.
         log(f"signal {signum}: stopping the queries")
         stopping.append(signum)
-        for j in jobs:
-            for q in j.queries:
-                try:
-                    q.stop()
-                except Exception as e:  # keep stopping the others
-                    log(f"stop {q.name}: {e!r}")
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -141,8 +139,11 @@ def stream_main(args, specs, es):
         code = code or 1  # a query ended without being asked to: let the supervisor restart us
     for j in jobs:
         for q in j.queries:
-            if q.isActive:
-                q.stop()
+            try:
+                if q.isActive:
+                    q.stop()
+            except Exception as e:  # keep stopping the others
+                log(f"stop {q.name}: {e!r}")
     admin.close()
     spark.stop()
     return code
