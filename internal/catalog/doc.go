@@ -34,8 +34,8 @@
 // per group and micro-batch for the records that reached no window: reason
 // late (per window, [Metric.LateDocumentFields]) or out_of_range
 // ([Metric.OutOfRangeDocumentFields]). The job spec carries the Spark SQL
-// that builds every one of them (_id, _index and _source): per window
-// [WindowRef].RowSQL and [JobSpec].DocumentSQL, and [LateSpec]. The driver
+// that builds every one of them (_id, _index and _source): [JobSpec].WindowsSQL,
+// RowSQL and DocumentSQL, and [LateSpec]. The driver
 // evaluates it and assembles nothing itself, except the baseline objects
 // below, which need a history read. internal/essetup maps the same fields.
 //

@@ -171,18 +171,30 @@ func groupFields(groupBy []string) [][2]string {
 	return out
 }
 
-// metricDocument fills the document SQL of the spec: per window the row
-// select, and the _id, _index and _source of each row.
+// windowStartUS is the start (µs since the Unix epoch) of the tumbling window
+// of the given length holding event_time, aligned to the epoch as Spark's
+// window() aligns it (pmod: the window of an instant before 1970 starts
+// before it too).
+func windowStartUS(seconds int64) string {
+	return fmt.Sprintf("(unix_micros(event_time) - pmod(unix_micros(event_time), %d))", seconds*1_000_000)
+}
+
+// metricDocument fills the document SQL of the spec: the windows of a row,
+// the row select, and the _id, _index and _source of each row.
 func metricDocument(s *JobSpec, m Metric) {
 	s.IndexSQL = fmt.Sprintf("concat('%s-', date_format(window.start, 'yyyy.MM'))", Alias(m.Name))
 	s.IDSQL = idSQL([]string{sqlString(m.Name), "window_size", "date_format(window.start, " + sqlSeconds + ")"}, m.GroupBy)
-	for i := range s.Windows {
-		w := &s.Windows[i]
-		w.RowSQL = append([]string{"window"}, quotes(m.GroupBy)...)
-		w.RowSQL = append(w.RowSQL, DocSamples)
-		w.RowSQL = append(w.RowSQL, s.Outputs...)
-		w.RowSQL = append(w.RowSQL, sqlString(w.Name)+" AS window_size")
+	sizes := make([]string, len(s.Windows))
+	for i, w := range s.Windows {
+		start := windowStartUS(w.Seconds)
+		sizes[i] = fmt.Sprintf("named_struct('window_size', %s, 'window', named_struct('start', timestamp_micros(%s), 'end', timestamp_micros(%s + %d)))",
+			sqlString(w.Name), start, start, w.Seconds*1_000_000)
 	}
+	s.WindowsSQL = "inline(array(" + strings.Join(sizes, ", ") + "))"
+	s.RowSQL = append([]string{"window"}, quotes(m.GroupBy)...)
+	s.RowSQL = append(s.RowSQL, DocSamples)
+	s.RowSQL = append(s.RowSQL, s.Outputs...)
+	s.RowSQL = append(s.RowSQL, "window_size")
 	fields := [][2]string{{DocMetric, sqlString(m.Name)}}
 	fields = append(fields, groupFields(m.GroupBy)...)
 	fields = append(fields,
@@ -210,10 +222,9 @@ func lateDocuments(m Metric, windows []WindowRef, maxFutureSeconds int64) LateSp
 	// window is late when it ends at or before the watermark.
 	sizes := make([]string, len(windows))
 	for i, w := range windows {
-		us := w.Seconds * 1_000_000
-		start := fmt.Sprintf("(unix_micros(event_time) - pmod(unix_micros(event_time), %d))", us)
+		start := windowStartUS(w.Seconds)
 		sizes[i] = fmt.Sprintf("named_struct('window_size', %s, 'window_start_us', %s, 'window_end_us', (%s + %d))",
-			sqlString(w.Name), start, start, us)
+			sqlString(w.Name), start, start, w.Seconds*1_000_000)
 	}
 	late := DropSpec{
 		Reason: ReasonLate,

@@ -54,10 +54,20 @@ type JobSpec struct {
 	FilterSQL string      `json:"filter_sql"`
 	Watermark string      `json:"watermark"` // Spark interval: the allowed lateness
 	Windows   []WindowRef `json:"windows"`
-	GroupBy   []string    `json:"group_by"`
-	// Aggregations run in groupBy(window, group_by...).agg(...), each
-	// "<expr> AS <alias>"; Outputs then select the document's value fields
-	// (in each window's RowSQL).
+	// WindowsSQL is a generator over a parsed row: one row per window size,
+	// with the columns window_size (a Windows name) and window (struct start,
+	// end: the tumbling window of that size holding event_time, aligned to
+	// the epoch as Spark's window() aligns it). The driver aggregates every
+	// size in one streaming aggregation, grouped by (window_size, window,
+	// group_by...), with window marked as the watermarked column: Spark then
+	// drops a row and evicts a group when that row's own window ends at or
+	// before the watermark — each size closes at its own end, as it did with
+	// one query per size — while the topic is read and parsed once.
+	WindowsSQL string   `json:"windows_sql"`
+	GroupBy    []string `json:"group_by"`
+	// Aggregations run in groupBy(window_size, window, group_by...).agg(...),
+	// each "<expr> AS <alias>"; Outputs then select the document's value
+	// fields (in RowSQL).
 	Aggregations []string `json:"aggregations"`
 	Outputs      []string `json:"outputs"`
 	OutputFields []string `json:"output_fields"`
@@ -70,7 +80,10 @@ type JobSpec struct {
 	LateDocuments LateSpec `json:"late_documents"`
 	IndexSQL      string   `json:"index_sql"`
 	IDSQL         string   `json:"id_sql"`
-	// DocumentSQL turns a row of a window's RowSQL into the document:
+	// RowSQL selects, from one row of the aggregation, what DocumentSQL
+	// reads: window, the group-by fields, samples, the outputs, window_size.
+	RowSQL []string `json:"row_sql"`
+	// DocumentSQL turns a row of RowSQL into the document:
 	// "<IDSQL> AS _id", "<IndexSQL> AS _index" and "<JSON> AS _source", whose
 	// top-level fields are DocumentFields, in order.
 	DocumentSQL     []string `json:"document_sql"`
@@ -170,10 +183,6 @@ type WindowRef struct {
 	Name     string `json:"name"`     // as in the catalog and in documents: 1m, 1h
 	Seconds  int64  `json:"seconds"`  // length
 	Interval string `json:"interval"` // Spark interval string: "60 seconds"
-	// RowSQL selects, from one row of groupBy(window, group_by...).agg(Aggregations),
-	// what DocumentSQL reads: window, the group-by fields, samples, the
-	// outputs and the size as window_size.
-	RowSQL []string `json:"row_sql"`
 }
 
 // LateSpec compiles the documents of the late index (LateIndex): per group,

@@ -38,7 +38,7 @@ import (
 // it saw when it planned the batch, end the offsets the batch read up to. The
 // lag monitor reports lag = Σp (E_p − C_p): E the end offsets at its poll, C
 // the group's committed offsets (the job commits, per partition, the smallest
-// end offset of its three queries after each progress). So
+// end offset of its two queries after each progress). So
 //
 //	lag − X − Σp (E_p − L_p) = Σp (end_p − C_p)
 //
@@ -81,7 +81,7 @@ func TestSparkJobLagParity(t *testing.T) {
 	cfg.MaxOffsetsPerTrigger = batch
 	const job = "parity"
 	jobstest.Start(t, cfg, job, []catalog.JobSpec{catalog.SparkSpec(metric)}, e.log)
-	queries := []string{"hourglass-" + metric.Name + "-1m", "hourglass-" + metric.Name + "-1h", "hourglass-" + metric.Name + "-late"}
+	queries := []string{"hourglass-" + metric.Name + "-windows", "hourglass-" + metric.Name + "-late"}
 	progressPath := filepath.Join(cfg.StateDir, job, "progress.json")
 	require.Eventually(t, func() bool {
 		p, err := readJobProgress(progressPath)

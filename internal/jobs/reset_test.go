@@ -13,10 +13,10 @@ func TestResetCheckpoint(t *testing.T) {
 	now := time.Date(2026, 12, 4, 3, 4, 5, 0, time.UTC)
 	root := t.TempDir()
 	ck := filepath.Join(root, "request_rate")
-	for _, part := range []string{"1m/offsets", "1m/commits", "1h/offsets", "late/offsets"} {
+	for _, part := range []string{"windows/offsets", "windows/commits", "late/offsets"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(ck, part), 0o755))
 	}
-	require.NoError(t, os.WriteFile(filepath.Join(ck, "1m", "offsets", "0"), []byte("v1\n{}\n{}"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(ck, "windows", "offsets", "0"), []byte("v1\n{}\n{}"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(ck, "late-state.json"), []byte("{}"), 0o644))
 	store, dir, err := OpenCheckpointStore(root)
 	require.NoError(t, err)
@@ -31,7 +31,7 @@ func TestResetCheckpoint(t *testing.T) {
 	want := ck + ".reset-20261204T030405Z"
 	require.Equal(t, ResetResult{Metric: "request_rate", From: ck, To: want}, res)
 	require.NoDirExists(t, ck)
-	require.FileExists(t, filepath.Join(want, "1m", "offsets", "0"), "moved aside, not deleted")
+	require.FileExists(t, filepath.Join(want, "windows", "offsets", "0"), "moved aside, not deleted")
 	require.FileExists(t, filepath.Join(want, "late-state.json"))
 
 	// A lost checkpoint: nothing to move, not an error.

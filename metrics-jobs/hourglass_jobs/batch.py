@@ -16,8 +16,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from . import spec as specmod
-from .baseline import Baseliner
-from .stream import aggregate, parse_records, write_docs
+from .stream import aggregate, baseliners, parse_records, write_docs
 
 
 def record_run(es, spec, rid, doc):
@@ -110,9 +109,7 @@ def run(spark, spec, cfg, es, admin, log):
               .persist())
         try:
             records = df.count()
-            docs = 0
-            for w in spec["windows"]:
-                docs += write_docs(es, aggregate(df, spec, w), Baseliner.for_window(es, spec, w, log=log))
+            docs = write_docs(es, aggregate(df, spec), baseliners(es, spec, log))
         finally:
             df.unpersist()
         return finish("ok", records=records, documents=docs,

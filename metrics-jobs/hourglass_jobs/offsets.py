@@ -1,7 +1,7 @@
 """Which offsets a metric's consumer group may be committed to. Pure: no Spark import,
 so the unit tests run without a JVM.
 
-Every query of a metric (1m, 1h, late) reads the same topic with its own checkpoint.
+Every query of a metric (windows, late) reads the same topic with its own checkpoint.
 The group gets, per partition, the smallest offset all of them have processed. A
 query's processed offsets come from its progress events; but after a restart a query
 with no new input never emits one (Spark 4 emits QueryIdleEvent, which carries no

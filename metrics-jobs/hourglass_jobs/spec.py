@@ -3,7 +3,7 @@ helpers over offsets and progress JSON. No Spark import here, so the unit tests 
 without a JVM.
 
 The spec carries every Spark SQL expression the driver evaluates, down to the documents
-it writes (internal/catalog, document.go): the metric documents (each window's row_sql,
+it writes (internal/catalog, document.go): the metric documents (windows_sql, row_sql,
 then document_sql), the late-record documents (late_documents) and which HTTP statuses
 are worth another attempt (retryable_statuses, from Go's internal/retry). The driver
 assembles no SQL and no document field itself."""
@@ -14,7 +14,7 @@ from . import baseline
 
 REQUIRED_KEYS = (
     "metric", "topic", "consumer_group", "schema_ddl", "event_time_sql", "filter_sql",
-    "watermark", "windows", "group_by", "aggregations", "outputs", "output_fields",
+    "watermark", "windows", "windows_sql", "row_sql", "group_by", "aggregations", "outputs", "output_fields",
     "alias", "index_sql", "id_sql", "session_time_zone", "kafka_timestamp_column",
     "out_of_range_sql", "max_future_seconds", "late_index", "out_of_range_column",
     "accepted_sql", "document_sql", "document_fields", "late_documents", "retryable_statuses", "job_runs",
@@ -48,7 +48,7 @@ def check(spec, where="spec"):
     if not spec["windows"]:
         raise SpecError(f"{where}: no windows")
     for w in spec["windows"]:
-        if not w.get("name") or int(w.get("seconds", 0)) <= 0 or not w.get("interval") or not w.get("row_sql"):
+        if not w.get("name") or int(w.get("seconds", 0)) <= 0 or not w.get("interval"):
             raise SpecError(f"{where}: bad window {w}")
     runs = spec["job_runs"]
     if not runs.get("index") or not runs.get("fields"):

@@ -1,12 +1,17 @@
-"""The streaming job: for each metric spec, one stateful aggregation query per window
-size (1m, 1h) in update mode, plus a stateless companion query that counts the records
-arriving later than the watermark. All upsert into Elasticsearch with deterministic
-_ids; a listener commits the offsets every query of the metric has processed to the
-metric's consumer group and writes the job's progress for `hourglass jobs status`.
+"""The streaming job: for each metric spec, one stateful aggregation query for every
+window size (1m, 1h) in update mode, plus a stateless companion query that counts the
+records arriving later than the watermark. Both upsert into Elasticsearch with
+deterministic _ids; a listener commits the offsets every query of the metric has
+processed to the metric's consumer group and writes the job's progress for
+`hourglass jobs status`.
 
-Why a query per window size: Spark allows one streaming aggregation per query in
-update mode, and update mode is what keeps a 1h window searchable while it is still
-open (append mode would publish hour H only after H+1h+lateness, past the SLA)."""
+Why one aggregation for every size: Spark allows one streaming aggregation per query
+in update mode (what keeps a 1h window searchable while it is still open: append mode
+would publish hour H only after H+1h+lateness, past the SLA), and each query reads and
+parses the topic. The spec's windows_sql gives each row one (window_size, window) per
+size and the window column carries the watermark's metadata, so Spark drops a row and
+evicts a group when that row's own window ends at or before the watermark: a 1m window
+closes at its end, as it did in a query of its own."""
 
 import json
 import os
@@ -47,13 +52,25 @@ def parse_records(df, spec):
             .withColumn(spec["out_of_range_column"], F.coalesce(F.expr(spec["out_of_range_sql"]), F.lit(False))))
 
 
-def aggregate(df, spec, window):
-    """Parsed rows -> one metric document per window and group: (_id, _index, _source),
-    evaluating the spec's aggregations, the window's row_sql and the spec's
-    document_sql."""
-    agg = df.groupBy(F.window("event_time", window["interval"]).alias("window"),
-                     *[F.col(g) for g in spec["group_by"]]).agg(*[F.expr(a) for a in spec["aggregations"]])
-    return agg.selectExpr(*window["row_sql"]).selectExpr(*spec["document_sql"])
+# Spark's metadata key on a column with an event-time watermark (EventTimeWatermark.delayKey):
+# its stateful operators drop rows and evict state by the grouping column that carries it
+# (a struct column by its end field).
+WATERMARK_DELAY_KEY = "spark.watermarkDelayMs"
+
+
+def aggregate(df, spec, watermarked=False):
+    """Parsed rows -> one metric document per window size, window and group: (_id,
+    _index, _source, window_size), evaluating the spec's windows_sql, aggregations,
+    row_sql and document_sql. Every size in one aggregation, grouped by (window_size,
+    window, group_by...). watermarked: df is a stream after withWatermark; the window
+    column is then the one Spark drops late rows and evicts state by, so each row
+    counts until its own window ends at or before the watermark."""
+    rows = df.selectExpr("*", spec["windows_sql"])
+    if watermarked:
+        rows = rows.withMetadata("window", {WATERMARK_DELAY_KEY: specmod.watermark_seconds(spec) * 1000})
+    agg = rows.groupBy("window_size", "window", *[F.col(g) for g in spec["group_by"]]).agg(
+        *[F.expr(a) for a in spec["aggregations"]])
+    return agg.selectExpr(*spec["row_sql"]).selectExpr(*spec["document_sql"], "window_size")
 
 
 def with_late_columns(bdf, spec, batch_id, epoch, watermark_ms):
@@ -107,14 +124,25 @@ def late_pass(es, bdf, spec, name, kinds=specmod.DROP_KINDS):
     return seen["max_us"], counted
 
 
-def write_docs(es, df, baseliner=None):
-    """Collects (_id, _index, _source) rows to the driver and bulk-writes them. With a
-    baseliner (the window size has baselines), the batch's documents first get their
-    baseline objects, from one history read (hourglass_jobs/baseline.py)."""
-    items = ((r["_index"], r["_id"], r["_source"]) for r in df.toLocalIterator())
-    if baseliner is not None:
-        items = baseliner.apply(list(items))
+def write_docs(es, df, baseliners=None):
+    """Collects (_id, _index, _source, window_size) rows (aggregate's) to the driver and
+    bulk-writes them in one request. baseliners: {window size: Baseliner} for the sizes
+    that have baselines; those documents first get their baseline objects, from one
+    history read per size (hourglass_jobs/baseline.py)."""
+    by_size = {}
+    for r in df.toLocalIterator():
+        by_size.setdefault(r["window_size"], []).append((r["_index"], r["_id"], r["_source"]))
+    items = []
+    for size, docs in by_size.items():
+        bl = (baseliners or {}).get(size)
+        items.extend(bl.apply(docs) if bl is not None else docs)
     return es.bulk(items)
+
+
+def baseliners(es, spec, log):
+    """{window size: Baseliner} for the spec's sizes that have baselines."""
+    out = {w["name"]: Baseliner.for_window(es, spec, w, log=log) for w in spec["windows"]}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 class HadoopText:
@@ -175,13 +203,16 @@ class HadoopDir:
 
 
 class MetricJob:
+    # The queries of a metric, each with its own checkpoint under <root>/<metric>/.
+    PARTS = ("windows", "late")
+
     def __init__(self, spark, spec, cfg, es, admin, log, tracker=None):
         self.spark, self.spec, self.cfg, self.es, self.admin, self.log = spark, spec, cfg, es, admin, log
         self.tracker = tracker or CommitTracker()
         self.metric = spec["metric"]
         self.queries = []
         self.committed_at_start = {}
-        self.names = [self.query_name(w["name"]) for w in spec["windows"]] + [self.query_name("late")]
+        self.names = [self.query_name(p) for p in self.PARTS]
         self.lateness_ms = specmod.watermark_seconds(spec) * 1000
         self.late_state = HadoopText(spark, self.checkpoint("late") + "-state.json")
 
@@ -232,20 +263,18 @@ class MetricJob:
         # Seed every query before any starts: a start event re-checks the commit,
         # which needs all of the metric's queries.
         self.committed_at_start = self.admin.committed(self.spec["consumer_group"], self.spec["topic"])
-        for part in [w["name"] for w in self.spec["windows"]] + ["late"]:
+        for part in self.PARTS:
             self.seed(part)
-        for w in self.spec["windows"]:
-            df = self.source().where(self.spec["accepted_sql"]).withWatermark("event_time", self.spec["watermark"])
-            out = aggregate(df, self.spec, w)
-            # One per query: its cache lives as long as the driver.
-            bl = Baseliner.for_window(self.es, self.spec, w, log=self.log)
-            q = (out.writeStream.outputMode("update")
-                 .foreachBatch(lambda bdf, bid, bl=bl: write_docs(self.es, bdf, bl))
-                 .option("checkpointLocation", self.checkpoint(w["name"]))
-                 .queryName(self.query_name(w["name"]))
-                 .trigger(processingTime=self.cfg.trigger)
-                 .start())
-            self.queries.append(q)
+        df = self.source().where(self.spec["accepted_sql"]).withWatermark("event_time", self.spec["watermark"])
+        # Their caches live as long as the driver.
+        bls = baseliners(self.es, self.spec, self.log)
+        q = (aggregate(df, self.spec, watermarked=True).writeStream.outputMode("update")
+             .foreachBatch(lambda bdf, bid: write_docs(self.es, bdf, bls))
+             .option("checkpointLocation", self.checkpoint("windows"))
+             .queryName(self.query_name("windows"))
+             .trigger(processingTime=self.cfg.trigger)
+             .start())
+        self.queries.append(q)
         cols = ["event_time", self.spec["out_of_range_column"], self.spec["kafka_timestamp_column"], *self.spec["group_by"]]
         late = (self.source().select(*cols).writeStream
                 .foreachBatch(self.late_batch)

@@ -377,13 +377,19 @@ class FakeBulk(FakeES):
 
 
 def test_write_docs_with_and_without_baselines():
+    """One bulk for every size; only the documents of a size with a baseliner get the
+    baseline object."""
     stream = pytest.importorskip("hourglass_jobs.stream")
-    rows = [{"_index": "i", "_id": "x", "_source": json.dumps(doc("request_rate", "a", T0, requests=3))}]
+    rows = [{"_index": "i", "_id": "x", "_source": json.dumps(doc("request_rate", "a", T0, requests=3)), "window_size": "1h"},
+            {"_index": "i", "_id": "y", "_source": json.dumps(doc("request_rate", "a", T0, "1m", requests=1)), "window_size": "1m"}]
     es = FakeBulk([])
-    assert stream.write_docs(es, FakeDF(rows)) == 1
-    assert es.written == [("i", "x", rows[0]["_source"])] and es.requests == [], "unchanged without baselines"
+    assert stream.write_docs(es, FakeDF(rows)) == 2
+    assert es.written == [("i", "x", rows[0]["_source"]), ("i", "y", rows[1]["_source"])] and es.requests == [], \
+        "unchanged without baselines"
     es = FakeBulk([])
     b = bl.Baseliner.for_window(es, request_rate_spec(), {"name": "1h", "seconds": 3600})
-    assert stream.write_docs(es, FakeDF(rows), b) == 1
-    assert json.loads(es.written[0][2])["baseline"]["requests"]["samples"] == 0
+    assert stream.write_docs(es, FakeDF(rows), {"1h": b}) == 2
+    written = {i: json.loads(src) for _, i, src in es.written}
+    assert written["x"]["baseline"]["requests"]["samples"] == 0
+    assert "baseline" not in written["y"], "the 1m document has no baseline"
     assert len(es.requests) == 1

@@ -71,6 +71,8 @@ def test_offset_log_skips_sources_without_offsets_and_other_topics():
     assert offsets.parse_offset_log(text, TOPIC) == {1: 3}
 
 
+# The layout of issue 12's time, one aggregation query per window size: the tracker
+# takes any number of queries.
 NAMES = ["hourglass-error_rate-1m", "hourglass-error_rate-1h", "hourglass-error_rate-late"]
 
 

@@ -5,6 +5,7 @@ one JVM for the module.
 - A far-future row of tenant A (issue 12, finding 4) is flagged out of range and kept
   away from the watermark: tenant B's later windows are still produced. The same
   stream with the check disabled loses them, which shows the test can fail.
+- The one aggregation of every window size closes each window at its own end.
 - approx_distinct never exceeds the number of values; integer sums do not overflow
   under ANSI mode."""
 
@@ -58,33 +59,41 @@ def write_file(d, name, rows):
     os.rename(os.path.join(d, name + ".tmp"), os.path.join(d, name + ".json"))
 
 
-def run_stream(spark, tmp_path, spec):
-    """Two micro-batches of the request_rate 1m query: (A far future, B at t),
-    then (B at t+2m). Returns the documents written, by (tenant, window start)."""
+def stream(spark, tmp_path, spec, batches):
+    """Runs the metric's aggregation query (every window size) over micro-batches of
+    Kafka-like rows, one file each. Returns the documents written, by (window size,
+    tenant, window start), and the last query progress."""
     src = tmp_path / "src"
     src.mkdir()
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    t = now.replace(second=0) - timedelta(minutes=5)
-    window = specmod.window_by_name(spec, "1m")
     docs = {}
 
     def collect(bdf, _bid):
         for r in bdf.collect():
             d = json.loads(r["_source"])
-            docs[(d["tenant"], d["window"]["start"])] = d
+            docs[(r["window_size"], d["tenant"], d["window"]["start"])] = d
 
     df = (parse_records(spark.readStream.schema("value STRING, timestamp TIMESTAMP").json(str(src)), spec)
           .where(spec["accepted_sql"]).withWatermark("event_time", spec["watermark"]))
-    q = (aggregate(df, spec, window).writeStream.outputMode("update").foreachBatch(collect)
+    q = (aggregate(df, spec, watermarked=True).writeStream.outputMode("update").foreachBatch(collect)
          .option("checkpointLocation", str(tmp_path / "ck")).trigger(processingTime="500 milliseconds").start())
     try:
-        write_file(src, "1", [kafka_row("A", "2099-01-01T00:00:00Z", now), kafka_row("B", iso(t), now)])
-        q.processAllAvailable()
-        write_file(src, "2", [kafka_row("B", iso(t + timedelta(minutes=2)), now)])
-        q.processAllAvailable()
+        for i, rows in enumerate(batches):
+            write_file(src, str(i), rows)
+            q.processAllAvailable()
+        progress = q.lastProgress
     finally:
         q.stop()
-    return docs, t
+    return docs, progress
+
+
+def run_stream(spark, tmp_path, spec):
+    """Two micro-batches: (A far future, B at t), then (B at t+2m). Returns the 1m
+    documents written, by (tenant, window start)."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    t = now.replace(second=0) - timedelta(minutes=5)
+    docs, _ = stream(spark, tmp_path, spec, [[kafka_row("A", "2099-01-01T00:00:00Z", now), kafka_row("B", iso(t), now)],
+                                             [kafka_row("B", iso(t + timedelta(minutes=2)), now)]])
+    return {k[1:]: d for k, d in docs.items() if k[0] == "1m"}, t
 
 
 def start(t):
@@ -104,6 +113,30 @@ def test_without_the_bound_the_far_future_row_poisons_the_watermark(spark, tmp_p
     docs, t = run_stream(spark, tmp_path, spec)
     assert ("A", "2099-01-01T00:00:00Z") in docs
     assert ("B", start(t + timedelta(minutes=2))) not in docs  # dropped as late: the failure being fixed
+
+
+def test_each_window_size_closes_at_its_own_end(spark, tmp_path):
+    """One aggregation serves 1m and 1h, yet a record behind the watermark is dropped
+    from its 1m window only (which closed) and still counted in its open 1h window,
+    and the closed 1m window's state is evicted — as with one query per size. Without
+    the watermark's metadata on the window column the 1m window would take it (and
+    keep every window's state for ever)."""
+    spec = golden("request_rate")
+    lateness = specmod.watermark_seconds(spec)
+    t = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+    ahead = t + timedelta(seconds=lateness + 300)  # the watermark becomes t + 5 min, inside the hour
+    k = ahead  # Kafka time: no row is out of range
+    docs, progress = stream(spark, tmp_path, spec, [
+        [kafka_row("B", iso(t), k), kafka_row("B", iso(ahead), k)],
+        [kafka_row("B", iso(t + timedelta(seconds=30)), k)],  # its 1m window ended at t + 1 min: late for it
+    ])
+    assert progress["eventTime"]["watermark"] == iso(t + timedelta(minutes=5))
+    assert docs[("1m", "B", start(t))]["requests"] == 1, "the late record is not in the closed 1m window"
+    assert docs[("1h", "B", start(t))]["requests"] == 3, "the open 1h window counts it"
+    state = progress["stateOperators"][0]
+    assert state["numRowsDroppedByWatermark"] == 1
+    # Left in the state: the 1h window and the 1m window of `ahead`; the 1m window of t is gone.
+    assert state["numRowsTotal"] == 2, state
 
 
 def test_out_of_range_flags_only_rows_beyond_max_future(spark):
@@ -126,7 +159,7 @@ def test_each_row_is_parsed_once(spark):
     whatever filters follow (a filter pushed below a projection would copy it)."""
     spec = golden("latency")
     df = spark.createDataFrame([], "value STRING, timestamp TIMESTAMP")
-    q = aggregate(parse_records(df, spec).where(spec["accepted_sql"]), spec, spec["windows"][0])
+    q = aggregate(parse_records(df, spec).where(spec["accepted_sql"]), spec)
     assert str(q._jdf.queryExecution().optimizedPlan()).count("from_json(") == 1
 
 

@@ -63,8 +63,12 @@ def test_check_rejects_incomplete_late_documents_and_clashing_columns():
     with pytest.raises(specmod.SpecError, match="distinct"):
         specmod.check(s)
     s = golden("latency")
-    del s["windows"][1]["row_sql"]
+    del s["windows"][1]["interval"]
     with pytest.raises(specmod.SpecError, match="bad window"):
+        specmod.check(s)
+    s = golden("latency")
+    del s["windows_sql"]
+    with pytest.raises(specmod.SpecError, match="windows_sql"):
         specmod.check(s)
 
 
