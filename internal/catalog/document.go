@@ -64,6 +64,9 @@ const (
 	// OutOfRangeColumn holds the value of the spec's out_of_range_sql (false
 	// when null).
 	OutOfRangeColumn = "_out_of_range"
+	// ValueColumn holds the Kafka record's value as a string in the late
+	// query, which reads the event time from its head (HeadEventTimeSQL).
+	ValueColumn = "_value"
 	// The late query's micro-batch id, the epoch of its state (so that the
 	// _ids of a replayed batch repeat and those of a new state do not) and
 	// the watermark the batch is classified with (ms since the Unix epoch),

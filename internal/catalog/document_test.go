@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hourglass-io/hourglass/internal/record"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hourglass-io/hourglass/internal/retry"
@@ -131,4 +132,16 @@ func TestSpecCarriesTheRetryableStatuses(t *testing.T) {
 		want = append(want, StatusRange{From: r.From, To: r.To})
 	}
 	require.Equal(t, want, s.RetryableStatuses)
+}
+
+// HeadEventTimeSQL reads the event time from the head of a metric topic
+// value: the router writes the projection's fields in order, the timestamp
+// first.
+func TestProjectionBeginsWithTheTimestamp(t *testing.T) {
+	c, err := Load("testdata/full.good.yaml")
+	require.NoError(t, err)
+	for _, m := range c.Metrics {
+		require.Equal(t, record.FieldTimestamp, m.Projection()[0], m.Name)
+		require.Contains(t, SparkSpec(m).HeadEventTimeSQL, "startswith(`"+ValueColumn+"`, '"+record.ProjectionHead+"')")
+	}
 }

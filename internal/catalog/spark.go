@@ -31,6 +31,15 @@ type JobSpec struct {
 	// mode a value that is not a timestamp gives null (the row is dropped)
 	// instead of failing the micro-batch on every replay.
 	EventTimeSQL string `json:"event_time_sql"`
+	// HeadEventTimeSQL is EventTimeSQL's value read from the head of the
+	// record's value (ValueColumn, a string) without parsing the JSON: the
+	// router writes every metric topic value with record.AppendProjection
+	// over Metric.Projection, whose first field is the timestamp, so the value
+	// begins with record.ProjectionHead and the time up to the next '"'. Null
+	// for a value that does not begin so (the driver then parses it). The late
+	// query classifies every row with it and parses only the rows it keeps.
+	HeadEventTimeSQL string `json:"head_event_time_sql"`
+	ValueColumn      string `json:"value_column"`
 	// KafkaTimestampColumn is the name under which the driver keeps the Kafka
 	// record's timestamp beside the parsed fields (not a record field name).
 	KafkaTimestampColumn string `json:"kafka_timestamp_column"`
@@ -260,7 +269,10 @@ func SparkSpec(m Metric) JobSpec {
 		Description:   m.Description,
 		Topic:         topology.MetricTopic(m.Name),
 		ConsumerGroup: topology.MetricGroup(m.Name),
-		EventTimeSQL:  "try_cast(`timestamp` AS TIMESTAMP)",
+		EventTimeSQL:  eventTimeSQL(quote(record.FieldTimestamp)),
+		HeadEventTimeSQL: fmt.Sprintf("CASE WHEN startswith(%s, %s) THEN %s END", quote(ValueColumn), sqlString(record.ProjectionHead),
+			eventTimeSQL(fmt.Sprintf("substring_index(substr(%s, %d), '\"', 1)", quote(ValueColumn), len(record.ProjectionHead)+1))),
+		ValueColumn: ValueColumn,
 		// TODO(issue 12): take the router's configured bound once specs are
 		// rendered with the deployment's configuration; the default for now.
 		KafkaTimestampColumn: KafkaTimestampColumn,
@@ -448,6 +460,9 @@ func sparkInterval(d time.Duration) string {
 }
 
 func quote(ident string) string { return "`" + ident + "`" }
+
+// eventTimeSQL converts a timestamp string (RFC 3339) to the event time.
+func eventTimeSQL(s string) string { return "try_cast(" + s + " AS TIMESTAMP)" }
 
 func sqlString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"

@@ -61,6 +61,12 @@ func (r *Record) Text(name string) (string, bool) {
 	return s, s != ""
 }
 
+// ProjectionHead is how every projection whose first field is the timestamp
+// begins: AppendProjection writes `{"timestamp":"`, then the time in RFC 3339
+// UTC (time.RFC3339Nano: no escapes, ends in Z), then `"`. The metric job
+// reads a record's event time from it without parsing the JSON.
+const ProjectionHead = `{"` + FieldTimestamp + `":"`
+
 // AppendProjection appends a JSON object holding only the named fields (in the
 // given order) to dst. Absent optional fields are omitted. It is how the
 // router writes projected records to the metric topics; the result decodes

@@ -2,7 +2,9 @@ package record
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -29,6 +31,19 @@ func TestAccessors(t *testing.T) {
 	require.False(t, ok)
 	_, ok = rec.Text(FieldStatus)
 	require.False(t, ok, "Text of a numeric field")
+}
+
+func TestProjectionHead(t *testing.T) {
+	rec, _, err := Decode([]byte(good))
+	require.NoError(t, err)
+	for _, ts := range []time.Time{rec.Timestamp, time.Date(2026, 12, 4, 8, 0, 0, 0, time.FixedZone("x", 7200)),
+		time.Date(2026, 12, 4, 8, 0, 0, 123456789, time.UTC)} {
+		rec.Timestamp = ts
+		out := string(rec.AppendProjection(nil, []string{FieldTimestamp, FieldTenant}))
+		want := ProjectionHead + ts.UTC().Format(time.RFC3339Nano) + `"`
+		require.True(t, strings.HasPrefix(out, want), "%s does not begin with %s", out, want)
+		require.True(t, strings.HasSuffix(ts.UTC().Format(time.RFC3339Nano), "Z"))
+	}
 }
 
 func TestAppendProjection(t *testing.T) {

@@ -13,7 +13,7 @@ import json
 from . import baseline
 
 REQUIRED_KEYS = (
-    "metric", "topic", "consumer_group", "schema_ddl", "event_time_sql", "filter_sql",
+    "metric", "topic", "consumer_group", "schema_ddl", "event_time_sql", "head_event_time_sql", "value_column", "filter_sql",
     "watermark", "windows", "windows_sql", "row_sql", "group_by", "aggregations", "outputs", "output_fields",
     "alias", "index_sql", "id_sql", "session_time_zone", "kafka_timestamp_column",
     "out_of_range_sql", "max_future_seconds", "late_index", "out_of_range_column",
@@ -58,7 +58,7 @@ def check(spec, where="spec"):
     missing += [f"{kind}.{k}" for kind in DROP_KINDS for k in DROP_KEYS if k not in late.get(kind, {})]
     if missing:
         raise SpecError(f"{where}: late_documents: missing keys {missing}")
-    columns = [spec["kafka_timestamp_column"], spec["out_of_range_column"],
+    columns = [spec["kafka_timestamp_column"], spec["out_of_range_column"], spec["value_column"],
                *(late[k] for k in ("batch_id_column", "epoch_column", "watermark_column"))]
     for c in columns:
         if not c.startswith("_") or columns.count(c) > 1:

@@ -30,7 +30,8 @@ pytest.importorskip("pyspark")
 from pyspark.sql import functions as F  # noqa: E402
 
 from hourglass_jobs import es  # noqa: E402
-from hourglass_jobs.stream import MetricJob, aggregate, late_pass, parse_records, with_late_columns, write_dropped  # noqa: E402
+from hourglass_jobs.stream import (  # noqa: E402
+    MetricJob, aggregate, head_rows, late_pass, parse_records, with_late_columns, write_dropped)
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "internal", "catalog", "testdata", "golden")
 
@@ -187,10 +188,22 @@ def iso(t):
     return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def kafka_raw(spark, rows, compact=True):
+    """Kafka rows (value, timestamp) from (kafka time, record) pairs; compact: the
+    router's form ({"timestamp":"..." first, no spaces), else json.dumps' spaced one."""
+    sep = (",", ":") if compact else (", ", ": ")
+    raw = spark.createDataFrame([(json.dumps(r, separators=sep), iso(k)) for k, r in rows], "value STRING, timestamp STRING")
+    return raw.selectExpr("value", "CAST(timestamp AS TIMESTAMP) AS timestamp")
+
+
 def kafka_df(spark, spec, rows):
     """Parsed rows (as the driver's source gives them) from (kafka time, record) pairs."""
-    raw = spark.createDataFrame([(json.dumps(r), iso(k)) for k, r in rows], "value STRING, timestamp STRING")
-    return parse_records(raw.selectExpr("value", "CAST(timestamp AS TIMESTAMP) AS timestamp"), spec)
+    return parse_records(kafka_raw(spark, rows, compact=False), spec)
+
+
+def late_df(spark, spec, rows, compact=True):
+    """The late query's rows (head_rows) from (kafka time, record) pairs."""
+    return head_rows(kafka_raw(spark, rows, compact), spec)
 
 
 K = datetime(2026, 12, 4, 12, 0, 0, tzinfo=timezone.utc)  # Kafka time of every record
@@ -344,16 +357,16 @@ def test_late_batch_writes_the_former_documents(spark):
     job.late_state = MemoryText()
     cols = ["event_time", spec["out_of_range_column"], spec["kafka_timestamp_column"], *spec["group_by"]]
     first = kafka_df(spark, spec, records(spec, ["h1"])).select(*cols)
-    job.late_batch(first, 0)
+    job.late_batch(late_df(spark, spec, records(spec, ["h1"])), 0)
     epoch = json.loads(job.late_state.text)["epoch"]
     old, _ = legacy_out_of_range_items(spec, first, 0, epoch)
     assert wire(job.es.items) == wire(old)
 
     job.es.items = []
     base = K - timedelta(hours=3)
-    again = kafka_df(spark, spec, [(K, {"timestamp": iso(base + timedelta(seconds=s)), "tenant": t})
-                                   for s in (5, 65, 3605) for t in ("a", "b")]).select(*cols)
-    job.late_batch(again, 1)
+    recs = [(K, {"timestamp": iso(base + timedelta(seconds=s)), "tenant": t}) for s in (5, 65, 3605) for t in ("a", "b")]
+    again = kafka_df(spark, spec, recs).select(*cols)
+    job.late_batch(late_df(spark, spec, recs), 1)
     wm_ms = json.loads(job.late_state.text)["history"]["1"][0]
     assert wm_ms == int((base + timedelta(seconds=7260.25)).timestamp() * 1000) - 600_000
     old, n = legacy_late_items(spec, again.where(ACCEPTED_SQL), 1, wm_ms, epoch)
@@ -382,8 +395,10 @@ def test_late_pass_reads_the_batch_once(spark, name):
     documents are computed from the few rows its candidate test kept)."""
     spec = golden(name)
     cols = ["event_time", spec["out_of_range_column"], spec["kafka_timestamp_column"], *spec["group_by"]]
-    bdf = kafka_df(spark, spec, records(spec, ["h1", None, 'h"2\\x|'])).select(*cols)
-    rows = bdf.count()
+    recs = records(spec, ["h1", None, 'h"2\\x|'])
+    bdf = kafka_df(spark, spec, recs).select(*cols)  # parsed: what the documents are computed from
+    heads = late_df(spark, spec, recs)  # what the late query reads
+    rows = heads.count()
     epoch, batch_id = "e", 7
     base = K - timedelta(hours=3)
     want_max = bdf.where(ACCEPTED_SQL).agg(F.max(F.unix_micros("event_time"))).first()[0]
@@ -391,7 +406,7 @@ def test_late_pass_reads_the_batch_once(spark, name):
     for i, wm in enumerate((base + timedelta(seconds=120), base + timedelta(hours=1))):
         wm_ms = int(wm.timestamp() * 1000)
         with_cols = with_late_columns(bdf, spec, batch_id, epoch, wm_ms)
-        src, reads = counted(spark, with_cols)
+        src, reads = counted(spark, with_late_columns(heads, spec, batch_id, epoch, wm_ms))
         sink = FakeBulk()
         mx, n = late_pass(sink, src, spec, f"t-{name}-{i}")
         assert reads.value == rows, "the batch is read once"
@@ -403,7 +418,7 @@ def test_late_pass_reads_the_batch_once(spark, name):
     assert late > 0, "the case has late records"
 
     # Nothing late or out of range: no documents.
-    clean = bdf.where(ACCEPTED_SQL)
+    clean = heads.where(ACCEPTED_SQL)
     sink = FakeBulk()
     mx, n = late_pass(sink, with_late_columns(clean, spec, batch_id, epoch, int(base.timestamp() * 1000)), spec,
                       f"t-{name}-clean")
@@ -411,6 +426,52 @@ def test_late_pass_reads_the_batch_once(spark, name):
 
     # Before the first watermark only out-of-range documents are computed.
     sink = FakeBulk()
-    _, n = late_pass(sink, with_late_columns(bdf, spec, batch_id, epoch, 0), spec, f"t-{name}-first",
+    _, n = late_pass(sink, with_late_columns(heads, spec, batch_id, epoch, 0), spec, f"t-{name}-first",
                      kinds=("out_of_range",))
     assert n == {"out_of_range": 4, "late": 0}
+
+
+@pytest.mark.parametrize("name", ["latency"])
+def test_late_pass_parses_what_its_head_does_not_tell(spark, name):
+    """Values not in the router's form (spaces after the colons, another field first,
+    not JSON): the head gives no event time, the late pass parses those rows and counts
+    them exactly as the rows it could classify by their head — same documents, same max
+    event time as computing each kind over the parsed batch."""
+    spec = golden(name)
+    cols = ["event_time", spec["out_of_range_column"], spec["kafka_timestamp_column"], *spec["group_by"]]
+    recs = records(spec, ["h1"])
+    half = len(recs) // 2
+    raw = kafka_raw(spark, recs[:half]).union(kafka_raw(spark, recs[half:], compact=False))
+    moved = [(K, {"tenant": "c", "timestamp": iso(K - timedelta(hours=3))})]  # timestamp not first
+    raw = raw.union(kafka_raw(spark, moved)).union(
+        spark.createDataFrame([("not json", iso(K))], "value STRING, timestamp STRING")
+        .selectExpr("value", "CAST(timestamp AS TIMESTAMP) AS timestamp"))
+    heads = head_rows(raw, spec)
+    assert heads.where("event_time IS NULL").count() == len(recs) - half + 2
+    parsed = parse_records(raw, spec).select(*cols)
+    # The newest accepted record is among the unreadable heads: the max must come from its parse.
+    newest = kafka_df(spark, spec, recs[half:]).where(ACCEPTED_SQL).agg(F.max(F.unix_micros("event_time"))).first()[0]
+    want_max = parsed.where(ACCEPTED_SQL).agg(F.max(F.unix_micros("event_time"))).first()[0]
+    assert newest == want_max
+    wm_ms = int((K - timedelta(hours=2)).timestamp() * 1000)
+    sink = FakeBulk()
+    mx, n = late_pass(sink, with_late_columns(heads, spec, 3, "e", wm_ms), spec, f"t-{name}-mixed")
+    with_cols = with_late_columns(parsed, spec, 3, "e", wm_ms)
+    want = dropped_items(with_cols, spec, "out_of_range")[0] + dropped_items(with_cols, spec, "late")[0]
+    assert mx == want_max
+    assert n["late"] > 0 and n["out_of_range"] == 4
+    assert wire(sink.items) == wire(want)
+
+
+def test_head_event_time_is_the_parsed_event_time(spark):
+    """The head of a value in the router's form gives the event time parsing it gives,
+    for every form of RFC 3339 UTC time Go writes (fraction trimmed, 0-9 digits)."""
+    spec = golden("latency")
+    times = ["2026-12-04T08:00:00Z", "2026-12-04T08:00:00.1Z", "2026-12-04T08:00:00.123456Z",
+             "2026-12-04T08:00:00.123456789Z", "1970-01-01T00:00:00Z", "2026-02-30T00:00:00Z"]
+    raw = kafka_raw(spark, [(K, {"timestamp": t, "tenant": "a"}) for t in times])
+    got = [r["event_time"] for r in head_rows(raw, spec).collect()]
+    want = [r["event_time"] for r in raw.select(F.inline(F.array(F.struct(
+        F.from_json(F.col("value"), spec["schema_ddl"]).alias("r"))))).select("r.*")
+        .selectExpr(f"{spec['event_time_sql']} AS event_time").collect()]
+    assert got == want and got[0] is not None and got[-1] is None
