@@ -20,7 +20,9 @@ REQUIRED_KEYS = (
     "accepted_sql", "document_sql", "document_fields", "late_documents", "retryable_statuses", "job_runs",
 )
 DROP_KINDS = ("out_of_range", "late")  # the kinds of late-index document (late_documents)
-LATE_KEYS = ("batch_id_column", "epoch_column", "watermark_column", "records_column", "late", "out_of_range")
+# The late query's literal columns (stream.with_late_columns): batch id, epoch, watermark.
+LITERAL_KEYS = ("batch_id_column", "epoch_column", "watermark_column")
+LATE_KEYS = (*LITERAL_KEYS, "records_column", "late", "out_of_range")
 DROP_KEYS = ("reason", "candidate_sql", "rows_sql", "where_sql", "group_by", "aggregations", "document_sql", "document_fields")
 
 
@@ -59,7 +61,7 @@ def check(spec, where="spec"):
     if missing:
         raise SpecError(f"{where}: late_documents: missing keys {missing}")
     columns = [spec["kafka_timestamp_column"], spec["out_of_range_column"], spec["value_column"],
-               *(late[k] for k in ("batch_id_column", "epoch_column", "watermark_column"))]
+               *literal_columns(spec)]
     for c in columns:
         if not c.startswith("_") or columns.count(c) > 1:
             raise SpecError(f"{where}: column {c!r}: want distinct names starting with '_' (not record fields)")
@@ -74,6 +76,11 @@ def check(spec, where="spec"):
         baseline.check_spec(spec, where)
     except ValueError as e:
         raise SpecError(str(e)) from e
+
+
+def literal_columns(spec):
+    """The names of the late query's literal columns, in LITERAL_KEYS' order."""
+    return [spec["late_documents"][k] for k in LITERAL_KEYS]
 
 
 def watermark_seconds(spec):

@@ -93,9 +93,8 @@ def aggregate(df, spec, watermarked=False):
 def with_late_columns(bdf, spec, batch_id, epoch, watermark_ms):
     """A micro-batch of the late query with the literal columns the spec's
     late_documents read: the batch id, the epoch of the late state, the watermark."""
-    late = spec["late_documents"]
-    return bdf.withColumns({late["batch_id_column"]: F.lit(batch_id), late["epoch_column"]: F.lit(epoch),
-                            late["watermark_column"]: F.lit(watermark_ms)})
+    values = (batch_id, epoch, watermark_ms)  # in specmod.LITERAL_KEYS' order
+    return bdf.withColumns({c: F.lit(v) for c, v in zip(specmod.literal_columns(spec), values)})
 
 
 def dropped_documents(df, drop):
@@ -117,6 +116,11 @@ def write_dropped(es, df, spec, kind):
     return sum(r[late["records_column"]] for r in rows)
 
 
+# late_pass keeps the event time read from the value's head under this name, beside
+# the parsed one.
+HEAD_TIME = "_head_event_time"
+
+
 def late_pass(es, bdf, spec, name, kinds=specmod.DROP_KINDS):
     """The late query's work on one micro-batch (head_rows, then with_late_columns),
     reading it once: one Spark job keeps the rows some kind of late-index document may
@@ -127,7 +131,7 @@ def late_pass(es, bdf, spec, name, kinds=specmod.DROP_KINDS):
     were kept for it (or its head was unreadable). Returns (max accepted event time in
     µs or None, {kind: records counted}); a kind not in kinds counts 0."""
     late = spec["late_documents"]
-    lit_cols = [late[k] for k in ("batch_id_column", "epoch_column", "watermark_column")]
+    lit_cols = specmod.literal_columns(spec)
     obs = Observation(name)
     metrics = [F.max(F.when(F.expr(spec["accepted_sql"]), F.unix_micros("event_time"))).alias("max_us"),
                F.count(F.when(F.col("event_time").isNull(), 1)).alias("unread")]
@@ -157,10 +161,6 @@ def late_pass(es, bdf, spec, name, kinds=specmod.DROP_KINDS):
     finally:
         kept.unpersist()
     return max_us, counted
-
-
-# The late query's event time from the value's head, beside the parsed one.
-HEAD_TIME = "_head_event_time"
 
 
 def write_docs(es, df, baseliners=None):
