@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -62,6 +63,8 @@ type Session struct {
 	b     *channelBuilder
 	t     *tracker
 
+	inFlight atomic.Int32 // SQL and Exec calls running
+
 	mu     sync.Mutex
 	lost   error
 	closed bool
@@ -101,6 +104,8 @@ func (s *Session) ID() string {
 // returns no rows). At most Config.MaxRows rows: more is ErrTooManyRows. The caller
 // releases the table.
 func (s *Session) SQL(ctx context.Context, query string) (arrow.Table, error) {
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
 	var out arrow.Table
 	err := s.do(ctx, "sql", func(ctx context.Context) error {
 		df, err := s.spark.Sql(ctx, query)
@@ -126,6 +131,8 @@ func (s *Session) SQL(ctx context.Context, query string) (arrow.Table, error) {
 
 // Exec runs a statement for its effect (CREATE TEMP VIEW, SET, ...).
 func (s *Session) Exec(ctx context.Context, stmt string) error {
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
 	return s.do(ctx, "exec", func(ctx context.Context) error {
 		_, err := s.spark.Sql(ctx, stmt)
 		return err
@@ -133,15 +140,38 @@ func (s *Session) Exec(ctx context.Context, stmt string) error {
 }
 
 // Interrupt asks the session's server to interrupt every running operation of the
-// session. (Cancelling a call's context interrupts that call's query too.)
+// session, and returns once one was interrupted or none of the session's calls is
+// in flight. A call sent just before may not be registered on the server yet (an
+// interrupt then finds nothing): Interrupt asks again, with backoff, while such a
+// call is in flight and ctx allows. (Cancelling a call's context interrupts that
+// call's query too.)
 func (s *Session) Interrupt(ctx context.Context) error {
-	return s.do(ctx, "interrupt", func(ctx context.Context) error {
-		return s.invoke(ctx, "Interrupt", "spark.connect.InterruptRequest", "spark.connect.InterruptResponse",
-			func(req protoreflect.Message) {
-				fd := req.Descriptor().Fields().ByName("interrupt_type")
-				req.Set(fd, protoreflect.ValueOfEnum(fd.Enum().Values().ByName("INTERRUPT_TYPE_ALL").Number()))
-			})
-	})
+	wait := 20 * time.Millisecond
+	for {
+		var interrupted int
+		err := s.do(ctx, "interrupt", func(ctx context.Context) error {
+			resp, err := s.invoke(ctx, "Interrupt", "spark.connect.InterruptRequest", "spark.connect.InterruptResponse",
+				func(req protoreflect.Message) {
+					fd := req.Descriptor().Fields().ByName("interrupt_type")
+					req.Set(fd, protoreflect.ValueOfEnum(fd.Enum().Values().ByName("INTERRUPT_TYPE_ALL").Number()))
+				})
+			if err == nil {
+				interrupted = resp.Get(resp.Descriptor().Fields().ByName("interrupted_ids")).List().Len()
+			}
+			return err
+		})
+		if err != nil || interrupted > 0 || s.inFlight.Load() == 0 {
+			return err
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("sparkconnect: interrupt in session %s: a call is still in flight and none of its operations was found: %w", s.ID(), ctx.Err())
+		case <-timer.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // Close releases the session on its server and closes the connection. A lost
@@ -157,7 +187,7 @@ func (s *Session) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	var err error
 	if lost == nil {
-		err = s.invoke(ctx, "ReleaseSession", "spark.connect.ReleaseSessionRequest", "spark.connect.ReleaseSessionResponse", nil)
+		_, err = s.invoke(ctx, "ReleaseSession", "spark.connect.ReleaseSessionRequest", "spark.connect.ReleaseSessionResponse", nil)
 		if err != nil {
 			err = fmt.Errorf("sparkconnect: release session %s: %w", s.ID(), err)
 		}
@@ -167,14 +197,14 @@ func (s *Session) Close(ctx context.Context) error {
 
 // invoke calls a unary method of SparkConnectService that spark-connect-go does not
 // expose, building the request from the protocol's registered message types.
-func (s *Session) invoke(ctx context.Context, method, reqName, respName string, fill func(protoreflect.Message)) error {
+func (s *Session) invoke(ctx context.Context, method, reqName, respName string, fill func(protoreflect.Message)) (protoreflect.Message, error) {
 	reqType, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(reqName))
 	if err != nil {
-		return fmt.Errorf("sparkconnect: %s: %w", reqName, err)
+		return nil, fmt.Errorf("sparkconnect: %s: %w", reqName, err)
 	}
 	respType, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(respName))
 	if err != nil {
-		return fmt.Errorf("sparkconnect: %s: %w", respName, err)
+		return nil, fmt.Errorf("sparkconnect: %s: %w", respName, err)
 	}
 	req := reqType.New()
 	fields := req.Descriptor().Fields()
@@ -186,7 +216,7 @@ func (s *Session) invoke(ctx context.Context, method, reqName, respName string, 
 		fill(req)
 	}
 	resp := respType.New()
-	return s.b.conn.Invoke(ctx, "/spark.connect.SparkConnectService/"+method, req.Interface(), resp.Interface())
+	return resp, s.b.conn.Invoke(ctx, "/spark.connect.SparkConnectService/"+method, req.Interface(), resp.Interface())
 }
 
 // do runs op with the session's error rules: a lost session stays lost, UNAVAILABLE

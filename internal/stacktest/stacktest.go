@@ -77,9 +77,14 @@ func readEnvFile(path string) (Env, error) {
 }
 
 // Get returns the value of key from the stack env file, failing the test when
-// the file or the key is missing.
+// the file or the key is missing. A test that asks for an HDFS address holds
+// HDFS shared (ShareHDFS) until its end: a drill that stops the DataNode
+// waits for it.
 func Get(tb testing.TB, key string) string {
 	tb.Helper()
+	if strings.Contains(key, "HDFS") {
+		ShareHDFS(tb)
+	}
 	env, err := Load()
 	if err != nil {
 		tb.Fatal(err)

@@ -368,6 +368,9 @@ func TestArchiverSIGKILL(t *testing.T) {
 // archived exactly once. This is the one test allowed to stop a stack
 // process; it restarts it in any case.
 func TestArchiverDataNodeDown(t *testing.T) {
+	// The DataNode is killed below: other packages' tests that use HDFS
+	// wait until it is back (taken before newEnv's shared use).
+	stacktest.ExclusiveHDFS(t)
 	e := newEnv(t, 2)
 	reg := prometheus.NewRegistry()
 	e.startArchiver(t, reg)
