@@ -36,3 +36,18 @@ func BenchmarkDecodeManyUnknown(b *testing.B) {
 		_, _, _ = Decode(line)
 	}
 }
+
+// BenchmarkDecodeCanonical: the router's path for a record ingress wrote.
+func BenchmarkDecodeCanonical(b *testing.B) {
+	rec, _, err := Decode([]byte(good))
+	if err != nil {
+		b.Fatal(err)
+	}
+	line := rec.AppendJSON(nil)
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if _, _, err := DecodeCanonical(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

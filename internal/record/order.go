@@ -8,7 +8,7 @@ import (
 // fieldIndex is each field's position in canonical order, for stable output.
 var fieldIndex = func() map[string]int {
 	m := make(map[string]int, len(fields))
-	for i, f := range fields {
+	for i, f := range fields[:] {
 		m[f.Name] = i
 	}
 	return m

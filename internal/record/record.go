@@ -160,7 +160,9 @@ func (e *InvalidError) Reason() Code {
 
 // Decode parses one JSON object into a record and validates it. It returns the
 // names of unknown keys (dropped) and, when the record is invalid, an
-// *InvalidError listing every problem found. Decode never panics.
+// *InvalidError listing every problem found. Decode never panics. The
+// record's strings share one copy of the known fields' values (not data):
+// holding any of them holds that copy.
 func Decode(data []byte) (Record, []string, error) {
 	return decode(data, true)
 }
@@ -199,12 +201,19 @@ func decode(data []byte, validJSON bool) (Record, []string, error) {
 	// The last value of each known key wins, as with any JSON object decoder.
 	// Unknown keys are collected in a set (O(1) per key) of at most
 	// MaxUnknownFields+1 names: past that the record is invalid anyway.
-	values := make([][]byte, len(fields))
+	var values [len(fields)]struct{ start, end int } // end 0: absent
 	var unknown []string
 	var seen map[string]struct{}
-	eachMember(trimmed, func(key []byte, value []byte) {
-		if i, known := fieldIndex[string(key)]; known {
-			values[i] = value
+	next := 0                     // the field canonical order puts next: most records come so
+	utf8OK := utf8.Valid(trimmed) // one pass for every key and string of the value
+	eachMember(trimmed, utf8OK, func(key []byte, start, end int) {
+		i, known := next, next < len(fields) && string(key) == fields[next].Name
+		if !known {
+			i, known = fieldIndex[string(key)]
+		}
+		if known {
+			values[i].start, values[i].end = start, end
+			next = i + 1
 			return
 		}
 		if len(unknown) > MaxUnknownFields {
@@ -220,22 +229,37 @@ func decode(data []byte, validJSON bool) (Record, []string, error) {
 		}
 	})
 
-	d := decoder{rec: &rec}
+	// The record's strings are substrings of one string holding the known
+	// fields' string values: one allocation instead of one per field, and
+	// nothing of the unknown fields kept.
+	var src strings.Builder
+	var offset [len(fields)]int
+	size := 0
+	for _, v := range values {
+		if v.end != 0 && trimmed[v.start] == '"' {
+			size += v.end - v.start
+		}
+	}
+	src.Grow(size)
+	for i, v := range values {
+		offset[i] = -1
+		if v.end != 0 && trimmed[v.start] == '"' {
+			offset[i] = src.Len()
+			src.Write(trimmed[v.start:v.end])
+		}
+	}
+	d := decoder{rec: &rec, src: src.String(), utf8OK: utf8OK}
 	if len(unknown) > MaxUnknownFields {
 		unknown = unknown[:MaxUnknownFields]
 		d.problems = append(d.problems, tooManyFields())
 	}
-	for i, raw := range values {
-		if raw != nil {
-			d.field(fields[i].Name, raw)
+	for i, v := range values {
+		if v.end != 0 {
+			d.field(i, trimmed[v.start:v.end], offset[i])
 		}
 	}
-	for _, f := range fields {
-		if f.Required && !d.bad.has(f.Name) && !d.present.has(f.Name) {
-			d.add(f.Name, CodeMissing, "required field is missing")
-		}
-	}
-	d.problems = append(d.problems, rec.check(d.bad)...)
+	d.missing()
+	d.problems = append(d.problems, rec.check(d.bad, true)...)
 	sortProblems(d.problems)
 	slices.Sort(unknown)
 	if len(d.problems) > 0 {
@@ -248,7 +272,7 @@ func decode(data []byte, validJSON bool) (Record, []string, error) {
 // [Decode]: a zero value of a required field counts as missing, except
 // duration_ms, where 0 is a valid value.
 func (r *Record) Validate() error {
-	if ps := r.check(0); len(ps) > 0 {
+	if ps := r.check(0, false); len(ps) > 0 {
 		sortProblems(ps)
 		return &InvalidError{Problems: ps}
 	}
@@ -273,6 +297,8 @@ func tooManyFields() Problem {
 // decoder fills a Record from raw JSON values, noting type problems per field.
 type decoder struct {
 	rec      *Record
+	src      string // the values of string fields, when field is given offsets into it
+	utf8OK   bool   // all of the decoded value is UTF-8
 	problems []Problem
 	bad      fieldSet // fields with a problem already: value checks skip them
 	present  fieldSet
@@ -281,27 +307,34 @@ type decoder struct {
 // fieldSet is a set of record fields, by their index in fields.
 type fieldSet uint32
 
-func (s fieldSet) has(name string) bool { return s&(1<<fieldIndex[name]) != 0 }
-func (s *fieldSet) add(name string)     { *s |= 1 << fieldIndex[name] }
+func (s fieldSet) has(i int) bool { return s&(1<<i) != 0 }
+func (s *fieldSet) add(i int)     { *s |= 1 << i }
 
 func (d *decoder) add(field string, code Code, msg string) {
 	d.problems = append(d.problems, Problem{Field: field, Code: code, Message: msg})
-	d.bad.add(field)
+	d.bad.add(fieldIndex[field])
 }
 
-// field decodes one key; it reports false for an unknown key.
-func (d *decoder) field(key string, raw json.RawMessage) bool {
+// missing reports each required field neither present nor wrong already.
+func (d *decoder) missing() {
+	for i, f := range fields[:] {
+		if f.Required && !d.bad.has(i) && !d.present.has(i) {
+			d.add(f.Name, CodeMissing, "required field is missing")
+		}
+	}
+}
+
+// field decodes the value of fields[i]: raw, also at offset off of d.src (or
+// -1 when it is not there).
+func (d *decoder) field(i int, raw json.RawMessage, off int) {
 	r := d.rec
-	if _, known := fieldIndex[key]; !known {
-		return false
-	}
 	if string(raw) == "null" {
-		return true // absent; a required field is then reported missing
+		return // absent; a required field is then reported missing
 	}
-	d.present.add(key)
-	switch key {
+	d.present.add(i)
+	switch key := fields[i].Name; key {
 	case FieldTimestamp:
-		if s, ok := d.str(key, raw); ok {
+		if s, ok := d.str(key, raw, off); ok {
 			t, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
 				d.add(key, CodeInvalidFormat, "must be an RFC 3339 timestamp, e.g. 2026-01-02T15:04:05.123Z")
@@ -310,17 +343,17 @@ func (d *decoder) field(key string, raw json.RawMessage) bool {
 			}
 		}
 	case FieldTenant:
-		r.Tenant, _ = d.str(key, raw)
+		r.Tenant, _ = d.str(key, raw, off)
 	case FieldRequestID:
-		r.RequestID, _ = d.str(key, raw)
+		r.RequestID, _ = d.str(key, raw, off)
 	case FieldMethod:
-		r.Method, _ = d.str(key, raw)
+		r.Method, _ = d.str(key, raw, off)
 	case FieldScheme:
-		r.Scheme, _ = d.str(key, raw)
+		r.Scheme, _ = d.str(key, raw, off)
 	case FieldHost:
-		r.Host, _ = d.str(key, raw)
+		r.Host, _ = d.str(key, raw, off)
 	case FieldPath:
-		r.Path, _ = d.str(key, raw)
+		r.Path, _ = d.str(key, raw, off)
 	case FieldStatus:
 		if v, ok := d.int(key, raw); ok {
 			if v < 100 || v > 599 {
@@ -346,7 +379,7 @@ func (d *decoder) field(key string, raw json.RawMessage) bool {
 	case FieldClientIP:
 		// Canonical form (RFC 5952 for IPv6, IPv4-mapped unmapped), so one
 		// client is one value for unique_clients: 2001:0db8:0000::1 is 2001:db8::1.
-		if s, ok := d.str(key, raw); ok {
+		if s, ok := d.str(key, raw, off); ok {
 			a, err := netip.ParseAddr(s)
 			switch {
 			case err != nil:
@@ -358,26 +391,28 @@ func (d *decoder) field(key string, raw json.RawMessage) bool {
 			}
 		}
 	case FieldUserAgent:
-		r.UserAgent, _ = d.str(key, raw)
+		r.UserAgent, _ = d.str(key, raw, off)
 	case FieldEdge:
-		r.Edge, _ = d.str(key, raw)
+		r.Edge, _ = d.str(key, raw, off)
 	case FieldProtocol:
-		r.Protocol, _ = d.str(key, raw)
+		r.Protocol, _ = d.str(key, raw, off)
 	}
-	return true
 }
 
-func (d *decoder) str(key string, raw json.RawMessage) (string, bool) {
+func (d *decoder) str(key string, raw json.RawMessage, off int) (string, bool) {
 	if len(raw) == 0 || raw[0] != '"' {
 		d.add(key, CodeWrongType, "must be a string")
 		return "", false
 	}
 	// encoding/json silently replaces invalid UTF-8 with U+FFFD: check the raw bytes.
-	if !utf8.Valid(raw) {
+	if !d.utf8OK && !utf8.Valid(raw) {
 		d.add(key, CodeInvalidUTF8, "must be valid UTF-8")
 		return "", false
 	}
 	if bytes.IndexByte(raw, '\\') < 0 { // no escapes: the bytes between the quotes are the string
+		if off >= 0 {
+			return d.src[off+1 : off+len(raw)-1], true
+		}
 		return string(raw[1 : len(raw)-1]), true
 	}
 	var s string
@@ -423,10 +458,12 @@ func (d *decoder) float(key string, raw json.RawMessage) (float64, bool) {
 }
 
 // check applies the value rules. Fields in skip already have a problem.
-func (r *Record) check(skip fieldSet) []Problem {
+// decoded is true for a record Decode built: its strings are UTF-8 and its
+// client_ip canonical already (decoder.field checked them).
+func (r *Record) check(skip fieldSet, decoded bool) []Problem {
 	var ps []Problem
 	add := func(field string, code Code, msg string) {
-		if !skip.has(field) {
+		if !skip.has(fieldIndex[field]) {
 			ps = append(ps, Problem{Field: field, Code: code, Message: msg})
 		}
 	}
@@ -473,7 +510,7 @@ func (r *Record) check(skip fieldSet) []Problem {
 			add(FieldPath, CodeInvalidFormat, "must not contain a query string")
 		}
 	}
-	if r.ClientIP != "" {
+	if r.ClientIP != "" && !decoded {
 		if a, err := netip.ParseAddr(r.ClientIP); err != nil {
 			add(FieldClientIP, CodeInvalidFormat, "must be an IPv4 or IPv6 address")
 		} else if a.Zone() != "" {
@@ -514,6 +551,9 @@ func (r *Record) check(skip fieldSet) []Problem {
 		if len(s.value) > s.max {
 			add(s.field, CodeTooLong, fmt.Sprintf("at most %d bytes", s.max))
 		}
+	}
+	if decoded {
+		return ps
 	}
 	// Records built in Go may hold any bytes; decoded ones were checked already.
 	for _, s := range []struct{ field, value string }{

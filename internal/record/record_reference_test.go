@@ -22,8 +22,8 @@ func decodeReference(data []byte) (Record, []string, error) {
 	d := decoder{rec: &rec}
 	var unknown []string
 	for key, raw := range obj {
-		if _, known := fieldIndex[key]; known {
-			d.field(key, raw)
+		if i, known := fieldIndex[key]; known {
+			d.field(i, raw, -1)
 		} else {
 			unknown = append(unknown, key)
 		}
@@ -31,12 +31,8 @@ func decodeReference(data []byte) (Record, []string, error) {
 	if len(unknown) > MaxUnknownFields {
 		d.problems = append(d.problems, tooManyFields())
 	}
-	for _, f := range fields {
-		if f.Required && !d.bad.has(f.Name) && !d.present.has(f.Name) {
-			d.add(f.Name, CodeMissing, "required field is missing")
-		}
-	}
-	d.problems = append(d.problems, rec.check(d.bad)...)
+	d.missing()
+	d.problems = append(d.problems, rec.check(d.bad, false)...)
 	sortProblems(d.problems)
 	slices.Sort(unknown)
 	if len(d.problems) > 0 {
