@@ -13,6 +13,7 @@ import (
 
 	"github.com/hourglass-io/hourglass/internal/archive"
 	"github.com/hourglass-io/hourglass/internal/kafkaadmin"
+	"github.com/hourglass-io/hourglass/internal/kafkabatch"
 	"github.com/hourglass-io/hourglass/internal/topology"
 )
 
@@ -113,6 +114,13 @@ func (a *Archiver) Run(ctx context.Context) error {
 	return nil
 }
 
+// A partition's records are taken from its reader in batches of at most
+// fetchBatch, gathered for at most fetchWait after the first.
+const (
+	fetchBatch = 1000
+	fetchWait  = 5 * time.Millisecond
+)
+
 // runPartition archives one partition for one generation. When ctx (the
 // service) ends it drains; when only the generation ends (a rebalance) it
 // drops what it buffered, uncommitted, for the partition's next owner.
@@ -166,13 +174,21 @@ func (a *Archiver) runPartition(ctx, genCtx context.Context, gen *kafka.Generati
 
 	tick := min(a.cfg.MaxFileAge/4, time.Second)
 	for work.Err() == nil {
+		// Records come in batches of what the reader holds: the timers, the
+		// flush check and the commit are paid per batch, not per record
+		// (they were a fifth of the archiver's CPU). The tick bounds the
+		// wait, so a quiet partition's files are still flushed when due.
 		fctx, cancel := context.WithTimeout(work, tick)
-		m, err := r.FetchMessage(fctx)
+		batch, err := kafkabatch.Fetch(fctx, r, fetchBatch, fetchWait)
 		cancel()
 		switch {
 		case err == nil:
-			if err := w.add(work, m.Offset, m.Value, topology.IsCanonical(m.Headers), time.Now()); err != nil {
-				log.Debug("add interrupted", "error", err)
+			now := time.Now()
+			for _, m := range batch {
+				if err := w.add(work, m.Offset, m.Value, topology.IsCanonical(m.Headers), now); err != nil {
+					log.Debug("add interrupted", "error", err)
+					break
+				}
 			}
 		case work.Err() != nil:
 		case errors.Is(err, context.DeadlineExceeded):
