@@ -39,10 +39,12 @@ import (
 //     whole range, beside `hdfs dfs -text` (gunzip and print) of that
 //     tenant's part files.
 //
-// The baselines run Hadoop's FsShell in a JVM; its start-up is excluded by
-// timing two runs, one over the bytes once and one over them 1+3 times, and
-// dividing the 3 extra copies' bytes by the difference (subtracting a no-op
-// run's time instead swung the baseline from 84 to 361 MB/s between runs).
+// The baselines run Hadoop's FsShell (bench/fsshell/TimedFsShell.java): a
+// warm-up command, then the timed one, in the same JVM, timed inside it. The
+// JVM's start-up was excluded before by timing two JVMs (the bytes once, and
+// 1+3 times) and dividing the extra copies' bytes by the difference: the
+// difference was left to the JVM's run-to-run variance (`-put` 119–709 MB/s
+// within one run, while the archiver ran at 111–118).
 //
 // Records: HOURGLASS_BENCH_ARCHIVE_RECORDS, default 800 000 (~300 MB; the
 // archiver takes ~3 s). With 200 000 (~76 MB, ~1 s) the figure was mostly
@@ -69,13 +71,7 @@ func TestBenchArchive(t *testing.T) {
 	}
 	local := filepath.Join(t.TempDir(), "records.ndjson")
 	require.NoError(t, os.WriteFile(local, ndjson.Bytes(), 0o644))
-	const putExtra, textExtra, textExtraMB = 3, 3, 150
-	links := []string{local} // the same bytes under 1+putExtra names (hard links)
-	for i := range putExtra {
-		l := fmt.Sprintf("%s.%d", local, i)
-		require.NoError(t, os.Link(local, l))
-		links = append(links, l)
-	}
+	const textMinMB = 150 // the timed -text prints at least this much
 	mb := float64(ndjson.Len()) / 1e6
 
 	write := benchreport.Result{Goal: 0.5, Name: "archive write (HDFS)", Unit: "MB/s",
@@ -116,35 +112,27 @@ func TestBenchArchive(t *testing.T) {
 		cancel()
 		require.NoError(t, <-done)
 
-		// One JVM putting 1 copy, another putting 1+putExtra copies: the
-		// difference is putExtra copies' worth of writing, start-up excluded.
-		dirA, dirB := fmt.Sprintf("%s/put-%d-a/", e.root, rep), fmt.Sprintf("%s/put-%d-b/", e.root, rep)
-		fsShell(t, nil, "-mkdir", "-p", dirA, dirB)
-		put1 := fsShell(t, nil, "-put", links[0], dirA)
-		putN := fsShell(t, nil, append(append([]string{"-put"}, links...), dirB)...)
-		write.Base = append(write.Base, float64(putExtra)*mb/(putN-put1).Seconds())
+		// -put of the same bytes, after a warm-up -put of them.
+		warm, timed := fmt.Sprintf("%s/put-%d-warm/", e.root, rep), fmt.Sprintf("%s/put-%d/", e.root, rep)
+		put := fsShell(t, nil, []string{"-mkdir", "-p", warm, timed}, []string{"-put", local, warm}, []string{"-put", local, timed})
+		write.Base = append(write.Base, mb/put[2].Seconds())
 
 		tenant := "tenant-01"
 		tmb := float64(tenantBytes[tenant]) / 1e6
 		scan.Subj = append(scan.Subj, tmb/peekAll(t, fsys, tenant).Seconds())
-		// The same for -text: the tenant's files once, then 1+textExtra times.
+		// -text of the tenant's files, after a warm-up -text of them; one
+		// tenant's files are a few MB, so the timed command prints them
+		// enough times to reach textMinMB.
 		glob := root + "/tenant=" + tenant + "/*/*/part-*.jsonl.gz"
-		var out countWriter
-		text1 := fsShell(t, &out, "-text", glob)
-		require.Equal(t, tenantBytes[tenant], int(out), "hdfs dfs -text printed the tenant's bytes")
-		// One tenant's files are a few MB: a few copies take less than the
-		// JVM's own run-to-run variance (the difference came out negative), so
-		// the extra copies add up to at least textExtraMB.
-		extra := max(textExtra, int(math.Ceil(textExtraMB/tmb)))
-		args := []string{"-text"}
-		for range 1 + extra {
-			args = append(args, glob)
+		copies := max(3, int(math.Ceil(textMinMB/tmb)))
+		text := []string{"-text"}
+		for range copies {
+			text = append(text, glob)
 		}
-		out = 0
-		textN := fsShell(t, &out, args...)
-		require.Equal(t, (1+extra)*tenantBytes[tenant], int(out))
-		require.Greater(t, textN, text1, "hdfs dfs -text of %d more copies took no longer: the baseline cannot be measured", extra)
-		scan.Base = append(scan.Base, float64(extra)*tmb/(textN-text1).Seconds())
+		var out countWriter
+		printed := fsShell(t, &out, []string{"-text", glob}, text)
+		require.Equal(t, (1+copies)*tenantBytes[tenant], int(out), "hdfs dfs -text printed the tenant's bytes")
+		scan.Base = append(scan.Base, float64(copies)*tmb/printed[1].Seconds())
 		_ = fsys.Close()
 	}
 	benchreport.Write(t, write)
@@ -189,21 +177,36 @@ type countWriter int64
 
 func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
 
-// fsShell runs Hadoop's FsShell (`hdfs dfs`) and returns how long it took.
-func fsShell(t *testing.T, stdout io.Writer, args ...string) time.Duration {
+// fsShell runs Hadoop's FsShell commands (`hdfs dfs`) one after the other
+// in one JVM and returns how long each took, timed inside the JVM.
+func fsShell(t *testing.T, stdout io.Writer, commands ...[]string) []time.Duration {
 	opens := []string{}
 	for _, m := range []string{"java.lang", "java.util", "java.io", "java.net", "java.nio", "java.lang.reflect",
 		"java.util.concurrent", "java.util.zip", "sun.nio.ch", "sun.security.util", "sun.security.x509"} {
 		opens = append(opens, "--add-opens=java.base/"+m+"=ALL-UNNAMED")
 	}
-	cmd := exec.Command("java", append(append(opens, "-Xmx512m", "-cp", stacktest.Get(t, "HOURGLASS_HADOOP_CLASSPATH"),
-		"org.apache.hadoop.fs.FsShell"), args...)...)
+	args := append(opens, "-Xmx512m", "-cp", stacktest.Get(t, "HOURGLASS_HADOOP_CLASSPATH"), "../../bench/fsshell/TimedFsShell.java")
+	for i, c := range commands {
+		if i > 0 {
+			args = append(args, "--")
+		}
+		args = append(args, c...)
+	}
+	cmd := exec.Command("java", args...)
 	if stdout == nil {
 		stdout = io.Discard
 	}
 	var stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = stdout, &stderr
-	began := time.Now()
-	require.NoError(t, cmd.Run(), "hdfs dfs %s: %s", strings.Join(args, " "), stderr.String())
-	return time.Since(began)
+	require.NoError(t, cmd.Run(), "TimedFsShell %s: %s", strings.Join(args[len(opens):], " "), stderr.String())
+	var took []time.Duration
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		var i int
+		var ns int64
+		if _, err := fmt.Sscanf(line, "hourglass-timed %d %d", &i, &ns); err == nil && i == len(took) {
+			took = append(took, time.Duration(ns))
+		}
+	}
+	require.Len(t, took, len(commands), "TimedFsShell timed every command: %s", stderr.String())
+	return took
 }
