@@ -66,14 +66,19 @@ func (l *stackLock) hold(tb testing.TB, exclusive bool) {
 		l.shared++
 	}
 	if err := l.apply(); err != nil {
+		l.drop(exclusive)
 		tb.Fatalf("stacktest: lock %s: %v", l.file, err)
 	}
-	tb.Cleanup(func() { l.release(exclusive) })
+	tb.Cleanup(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.drop(exclusive)
+	})
 }
 
-func (l *stackLock) release(exclusive bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// drop removes one holder and sets the lock to what the others need.
+// Called with mu held.
+func (l *stackLock) drop(exclusive bool) {
 	if exclusive {
 		l.exclusive--
 	} else {
