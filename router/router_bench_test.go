@@ -15,7 +15,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -95,14 +94,14 @@ func TestBenchRouter(t *testing.T) {
 	for rep := range reps {
 		before := endTotal(t, e.brokers, routerTopics...)
 		group := stacktest.UniqueName("bench-router")
-		cpu := processCPU(t)
+		cpu := benchreport.CPUTime()
 		res.Subj = append(res.Subj, float64(n)/timeRouter(t, e, group, rep).Seconds())
-		routerCPU = append(routerCPU, (processCPU(t)-cpu).Seconds()*1e6/n)
+		routerCPU = append(routerCPU, (benchreport.CPUTime()-cpu).Seconds()*1e6/n)
 		routerOut := endTotal(t, e.brokers, routerTopics...) - before
 		group = stacktest.UniqueName("bench-bare")
-		cpu = processCPU(t)
+		cpu = benchreport.CPUTime()
 		res.Base = append(res.Base, float64(n)/timeBareLoop(t, e, group, outputs).Seconds())
-		bareCPU = append(bareCPU, (processCPU(t)-cpu).Seconds()*1e6/n)
+		bareCPU = append(bareCPU, (benchreport.CPUTime()-cpu).Seconds()*1e6/n)
 
 		run := ks.run(t, e, c, n)
 		streams.Base = append(streams.Base, float64(n)/run.elapsed.Seconds())
@@ -121,13 +120,6 @@ func TestBenchRouter(t *testing.T) {
 		benchreport.Median(routerCPU), benchreport.Median(bareCPU))
 	benchreport.Write(t, res)
 	benchreport.Write(t, streams)
-}
-
-// processCPU is the user and system CPU time this process has used.
-func processCPU(t *testing.T) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // inputKey names one raw record: partition and offset.

@@ -11,8 +11,18 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// CPUTime is the user and system CPU time this process has used: around a
+// run, how much of the machine's CPU the subject in this process took.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru) // cannot fail for RUSAGE_SELF
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // Result is one benchmark: subject and baseline samples in the same unit
 // (higher is better, e.g. records/s), one sample per repetition.

@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/hourglass-io/hourglass/internal/retry"
 )
 
 // Errors of a session. Match with errors.Is.
@@ -146,8 +148,8 @@ func (s *Session) Exec(ctx context.Context, stmt string) error {
 // call is in flight and ctx allows. (Cancelling a call's context interrupts that
 // call's query too.)
 func (s *Session) Interrupt(ctx context.Context) error {
-	wait := 20 * time.Millisecond
-	for {
+	b := retry.Backoff{Initial: 20 * time.Millisecond, Max: time.Second}
+	return b.Do(ctx, func() error {
 		var interrupted int
 		err := s.do(ctx, "interrupt", func(ctx context.Context) error {
 			resp, err := s.invoke(ctx, "Interrupt", "spark.connect.InterruptRequest", "spark.connect.InterruptResponse",
@@ -160,18 +162,14 @@ func (s *Session) Interrupt(ctx context.Context) error {
 			}
 			return err
 		})
-		if err != nil || interrupted > 0 || s.inFlight.Load() == 0 {
-			return err
+		switch {
+		case err != nil:
+			return retry.Permanent(err) // do has retried what can be
+		case interrupted == 0 && s.inFlight.Load() > 0:
+			return fmt.Errorf("sparkconnect: interrupt in session %s: a call is in flight and the server holds none of its operations yet", s.ID())
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return fmt.Errorf("sparkconnect: interrupt in session %s: a call is still in flight and none of its operations was found: %w", s.ID(), ctx.Err())
-		case <-timer.C:
-		}
-		wait = min(2*wait, time.Second)
-	}
+		return nil
+	})
 }
 
 // Close releases the session on its server and closes the connection. A lost

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hourglass-io/hourglass/internal/archive"
+	"github.com/hourglass-io/hourglass/internal/benchreport"
 	"github.com/hourglass-io/hourglass/internal/gen"
 )
 
@@ -58,7 +58,7 @@ func BenchmarkWriter(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			var dir string
-			cpu := cpuTime()
+			cpu := benchreport.CPUTime()
 			for b.Loop() {
 				i++
 				dir = filepath.Join(root, strconv.Itoa(i))
@@ -66,7 +66,7 @@ func BenchmarkWriter(b *testing.B) {
 			}
 			b.StopTimer()
 			// CPU time over wall time: how many cores the writer kept busy.
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.Elapsed()), "cores")
+			b.ReportMetric(float64(benchreport.CPUTime()-cpu)/float64(b.Elapsed()), "cores")
 			b.ReportMetric(float64(dirSize(b, dir))/float64(size), "out/in")
 			_ = os.RemoveAll(root)
 		})
@@ -112,13 +112,6 @@ func dirSize(b *testing.B, dir string) int64 {
 		b.Fatal(err)
 	}
 	return n
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type benchCase struct {
